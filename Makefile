@@ -1,0 +1,34 @@
+# The two commands a fresh machine needs: `make up` (run the whole system) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: up test status bench lint schemas clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+up: $(STAMP)
+	$(VENV)/bin/emaflyt up
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q
+
+status: $(STAMP)
+	$(VENV)/bin/emaflyt status
+
+bench: $(STAMP)
+	$(VENV)/bin/python bench/thin_path.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+schemas: $(STAMP)
+	$(VENV)/bin/python -m contracts.generate
+
+clean:
+	rm -rf $(VENV) .pytest_cache

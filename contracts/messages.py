@@ -1,0 +1,177 @@
+"""Typed message bodies (the CloudEvent `data`), one model per released type and version.
+
+A released model never changes incompatibly: a new version is a new class beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from contracts.fields import confidential, unit_id
+
+
+class UnitKind(StrEnum):
+    CARE_CENTRE = "care_centre"
+    BUFETAT_REGION = "bufetat_region"
+    MUNICIPALITY = "municipality"
+    SCHOOL = "school"
+    HEALTH = "health"
+    BARNEVERN = "barnevern"
+    IMDI = "imdi"
+    UDI = "udi"
+    REPRESENTATIVE = "representative"
+    SERVICE = "service"
+
+
+class DataCategory(StrEnum):
+    HEALTH = "health"
+    SCHOOL = "school"
+    BARNEVERN = "barnevern"
+    IDENTITY = "identity"
+    SETTLEMENT = "settlement"
+    KOPP = "kopp"
+
+
+class Message(BaseModel):
+    """Base of every message body: unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+ISO_639 = re.compile(r"^[a-z]{2,3}$")
+
+
+class ArrivalV1(Message):
+    """A child has arrived at a care centre. Sent by the care centre."""
+
+    duf_number: str = confidential("UDI's 12-digit case number (DUF).", pattern=r"^[0-9]{12}$")
+    name: str = confidential("The child's full name.", min_length=1, max_length=200)
+    birth_date: date = confidential("Birth date as known; see birth_date_estimated.")
+    birth_date_estimated: bool = Field(False, description="True when the birth date is estimated.")
+    sex: Literal["female", "male", "other", "unknown"]
+    nationality: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3, or XXX.")
+    languages: list[str] = Field(min_length=1, max_length=10, description="ISO 639 codes.")
+    care_centre: str = unit_id("Unit id of the receiving care centre.")
+    arrived_at: datetime = Field(description="Arrival time, with offset.")
+
+    @field_validator("languages")
+    @classmethod
+    def _iso_639(cls, value: list[str]) -> list[str]:
+        bad = [code for code in value if not ISO_639.match(code)]
+        if bad:
+            raise ValueError(f"not ISO 639 language codes: {', '.join(bad)}")
+        return value
+
+    @field_validator("arrived_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("arrival time needs a UTC offset, e.g. 2026-04-02T10:00:00+02:00")
+        return value
+
+
+class CaseOpenedV1(Message):
+    """Intake opened a case for an arrival. Sent by the intake service."""
+
+    case_id: str = Field(description="Stable id of the child's case (UUID).")
+    case_ref: str = Field(description="Short reference used in notifications, e.g. EMA-7K2Q9D.")
+    care_centre: str = unit_id("The care centre where the child stays.")
+    arrived_at: datetime
+    birth_date: date = confidential("Birth date as known.")
+    birth_date_estimated: bool
+
+
+class DeadlineScheduledV1(Message):
+    """Planning scheduled a task with a legal deadline for a case."""
+
+    task_id: str
+    case_id: str
+    case_ref: str
+    task: str = Field(description="Task code from the pathway, e.g. arrival_talk.")
+    title_nb: str
+    title_en: str
+    due: date
+    responsible_unit: str = unit_id("Unit that must carry out the task.")
+    strength: Literal["skal", "bør", "anbefales", "kan"]
+    legal_ref: str
+    pathway: str = Field(description="Pathway id and version, e.g. ema-care-centre@1.")
+
+
+class NotificationRecordedV1(Message):
+    """Notify recorded a notification in a recipient's inbox."""
+
+    notification_id: str
+    case_ref: str
+    unit: str = unit_id("Recipient unit.")
+    role: str
+    event_type: str
+    channel: Literal["inbox", "email", "webhook"]
+
+
+class EncryptedPayload(Message):
+    """Content sealed to the consent broker: X25519 + HKDF-SHA256 + AES-256-GCM."""
+
+    alg: Literal["X25519-HKDF-SHA256-A256GCM"] = "X25519-HKDF-SHA256-A256GCM"
+    recipient_kid: str = Field(description="Key id of the broker's X25519 key.")
+    ephemeral_public_key: str = Field(description="Base64 raw X25519 public key.")
+    nonce: str = Field(description="Base64 12-byte nonce.")
+    ciphertext: str = confidential("Base64 ciphertext with tag.", max_length=1_000_000)
+
+
+class BreakTheGlass(Message):
+    justification: str = Field(min_length=10, max_length=2000)
+
+
+class ShareRequestV1(Message):
+    """A unit asks to share data about a case with another unit, through the consent broker."""
+
+    request_id: str = Field(min_length=1, max_length=128)
+    case_id: str
+    source_unit: str = unit_id("Unit the data comes from.")
+    recipient_unit: str = unit_id("Unit that would receive the data.")
+    data_category: DataCategory
+    purpose: str = Field(pattern=r"^[a-z_]{2,64}$", description="Purpose code, e.g. settlement.")
+    payload: EncryptedPayload
+    claimed_basis: str | None = Field(None, max_length=200, description="Claimed statute, if any.")
+    break_the_glass: BreakTheGlass | None = None
+
+
+class ShareReceiptV1(Message):
+    """The broker's answer to the sender. A withheld receipt reveals nothing about consents."""
+
+    request_id: str
+    decision_id: str
+    outcome: Literal["released", "withheld"]
+    message_nb: str
+    message_en: str
+
+
+class ShareDecidedV1(Message):
+    """A share decision was recorded (no payload values): for audit and obligations."""
+
+    decision_id: str
+    request_id: str
+    case_id: str
+    source_unit: str
+    recipient_unit: str
+    data_category: DataCategory
+    purpose: str
+    outcome: Literal["allow", "withhold"]
+    legal_basis: str | None
+    policy_revision: str
+    record_hash: str
+
+
+class CapacityPublishedV1(Message):
+    """A municipality's settlement decision for a year, and its free places now."""
+
+    kommunenummer: str = Field(pattern=r"^[0-9]{4}$")
+    year: int = Field(ge=2000, le=2100)
+    children: int = Field(ge=0, le=10_000, description="Children the council decided to settle.")
+    measures: list[str] = Field(min_length=1, description="Measures offered, e.g. bofellesskap.")
+    free_places: int = Field(ge=0, le=10_000)

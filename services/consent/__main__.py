@@ -1,0 +1,3 @@
+from services.consent.app import service
+
+service.main()

@@ -1,0 +1,67 @@
+"""Wiring for the consent broker."""
+
+from __future__ import annotations
+
+import base64
+
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from sqlalchemy import select
+
+from services.consent import handlers
+from services.consent.engine import RegopyEngine
+from services.consent.store import Base, DecisionRecord
+from services.kit.service import Service
+
+service = Service("consent", Base.metadata)
+engine = RegopyEngine()
+service.handles("no.ema.case.opened.v1", durable="consent-cases")(handlers.on_case_opened)
+service.handles("no.ema.share.request.v1", durable="consent-requests")(
+    handlers.make_share_request_handler(engine)
+)
+
+
+async def publish_sealing_key(svc: Service) -> None:
+    """Create the broker's X25519 key on first start and publish it in the unit directory,
+    so senders can seal payloads to the broker."""
+    path = svc.settings.data_dir / "keys" / f"{svc.settings.unit_id}.x25519.pem"
+    if path.exists():
+        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        assert isinstance(private, X25519PrivateKey)
+    else:
+        private = X25519PrivateKey.generate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(private.private_bytes(serialization.Encoding.PEM,
+                         serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        path.chmod(0o600)
+    public = private.public_key().public_bytes(serialization.Encoding.Raw,
+                                               serialization.PublicFormat.Raw)
+    unit = await svc.directory.get(svc.settings.unit_id or "")
+    assert unit is not None
+    unit.sealing_key = base64.b64encode(public).decode()
+    await svc.directory.put(unit)
+    svc.state["sealing_key"] = private
+    if engine.error:
+        svc.state["policy_error"] = engine.error
+
+
+async def decisions(request: web.Request) -> web.Response:
+    """GET /cases/{case_id}/decisions: decision records of a case (no payload values)."""
+    async with service.sessions() as session:
+        rows = (await session.scalars(
+            select(DecisionRecord).where(DecisionRecord.case_id == request.match_info["case_id"])
+            .order_by(DecisionRecord.seq)
+        )).all()  # fmt: skip
+    return web.json_response([
+        {"decision_id": r.id, "request_id": r.request_id, "outcome": r.outcome,
+         "data_category": r.data_category, "purpose": r.purpose,
+         "recipient_unit": r.recipient_unit, "legal_basis": r.legal_basis, "reasons": r.reasons,
+         "policy_revision": r.policy_revision, "record_hash": r.record_hash,
+         "decided_at": r.decided_at.isoformat()}
+        for r in rows
+    ])  # fmt: skip
+
+
+service.startup.append(publish_sealing_key)
+service.routes.append(web.get("/cases/{case_id}/decisions", decisions))

@@ -1,0 +1,87 @@
+"""The unit directory: every unit's kind and public keys, in a JetStream key-value bucket."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from nats.js import JetStreamContext
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.kv import KeyValue
+from pydantic import BaseModel, Field
+
+from contracts.fields import UNIT_ID_PATTERN
+from contracts.messages import UnitKind
+
+BUCKET = "ema_units"
+
+
+class PublicKey(BaseModel):
+    kid: str
+    public_key: str = Field(description="Base64 raw Ed25519 public key.")
+    added: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    revoked: bool = False
+
+
+class Unit(BaseModel):
+    id: str = Field(pattern=UNIT_ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    kind: UnitKind
+    keys: list[PublicKey] = Field(default_factory=list)
+    sealing_key: str | None = Field(None, description="Base64 raw X25519 key for sealed payloads.")
+
+    def key(self, kid: str) -> PublicKey | None:
+        return next((k for k in self.keys if k.kid == kid and not k.revoked), None)
+
+
+async def bucket(js: JetStreamContext) -> KeyValue:
+    try:
+        return await js.key_value(BUCKET)
+    except BucketNotFoundError:
+        return await js.create_key_value(bucket=BUCKET, history=10, description="Unit directory")
+
+
+class Directory:
+    """Reads units with a short cache so a newly registered or revoked key is seen quickly."""
+
+    def __init__(self, kv: KeyValue, ttl: float = 5.0) -> None:
+        self.kv = kv
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, Unit | None]] = {}
+
+    async def get(self, unit_id: str) -> Unit | None:
+        hit = self._cache.get(unit_id)
+        if hit and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        try:
+            entry = await self.kv.get(unit_id)
+            unit = Unit.model_validate_json(entry.value) if entry.value else None
+        except KeyNotFoundError:
+            unit = None
+        self._cache[unit_id] = (time.monotonic(), unit)
+        return unit
+
+    async def put(self, unit: Unit) -> None:
+        await self.kv.put(unit.id, unit.model_dump_json().encode())
+        self._cache.pop(unit.id, None)
+
+    async def add_key(
+        self, unit_id: str, name: str, kind: UnitKind, kid: str, public_b64: str
+    ) -> Unit:
+        """Register a unit, or add a key to it; registering the same key again changes nothing."""
+        self._cache.pop(unit_id, None)
+        unit = await self.get(unit_id) or Unit(id=unit_id, name=name, kind=kind)
+        if unit.kind != kind:
+            raise ValueError(f"unit {unit_id} is registered as {unit.kind}, not {kind}")
+        if not any(k.kid == kid for k in unit.keys):
+            unit.keys.append(PublicKey(kid=kid, public_key=public_b64))
+            await self.put(unit)
+        return unit
+
+    async def all(self) -> list[Unit]:
+        try:
+            keys = await self.kv.keys()
+        except Exception:  # nats-py raises NoKeysError on an empty bucket
+            return []
+        units = [await self.get(k) for k in keys]
+        return [u for u in units if u]

@@ -1,0 +1,119 @@
+"""The outbox: events are stored in the same transaction as the state that caused them and
+published by a relay afterwards, so a crash between commit and publish loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from nats.js import JetStreamContext
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contracts.envelope import HEADER_CORRELATION, HEADER_MSG_ID, CloudEvent
+from contracts.registry import contract_for_type
+from services.kit.db import OutboxRow, utcnow
+from services.kit.signing import UnitKey
+
+log = logging.getLogger("kit.outbox")
+
+
+def build_event(
+    key: UnitKey,
+    type_: str,
+    data: BaseModel,
+    *,
+    case_id: str | None = None,
+    unit: str | None = None,
+    correlation_id: str | None = None,
+) -> tuple[str, CloudEvent, bytes, dict[str, str]]:
+    """Envelope, serialise and sign one message; returns subject, event, body and headers."""
+    contract = contract_for_type(type_)
+    if contract is None:
+        raise LookupError(f"unknown message type {type_!r}")
+    if not isinstance(data, contract.model):
+        raise TypeError(f"{type_} carries {contract.model.__name__}, not {type(data).__name__}")
+    event = CloudEvent(
+        source=key.unit_id,
+        type=type_,
+        subject=case_id,
+        correlationid=correlation_id,
+        data=data.model_dump(mode="json", exclude_none=True),
+    )
+    body = event.to_bytes()
+    headers = {HEADER_MSG_ID: event.id, **key.sign(body)}
+    if correlation_id:
+        headers[HEADER_CORRELATION] = correlation_id
+    return contract.subject_for(unit), event, body, headers
+
+
+class Outbox:
+    def __init__(self, sessions: async_sessionmaker, key: UnitKey) -> None:
+        self.sessions = sessions
+        self.key = key
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    def add(self, session: AsyncSession, type_: str, data: BaseModel, **kw: Any) -> CloudEvent:
+        subject, event, body, headers = build_event(self.key, type_, data, **kw)
+        session.add(OutboxRow(msg_id=event.id, subject=subject, headers=headers, body=body))
+        return event
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def pending(self) -> int:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(OutboxRow.seq).where(OutboxRow.published_at.is_(None))
+            )
+            return len(rows.all())
+
+    async def relay_once(self, js: JetStreamContext, limit: int = 256) -> int:
+        """Publish the oldest unpublished rows in order; returns how many were published."""
+        async with self.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(OutboxRow)
+                    .where(OutboxRow.published_at.is_(None))
+                    .order_by(OutboxRow.seq)
+                    .limit(limit)
+                )
+            ).all()
+        done: list[int] = []
+        try:
+            for row in rows:
+                await js.publish(row.subject, row.body, headers=row.headers, timeout=5)
+                done.append(row.seq)
+        finally:
+            if done:
+                async with self.sessions() as session, session.begin():
+                    await session.execute(
+                        update(OutboxRow)
+                        .where(OutboxRow.seq.in_(done))
+                        .values(published_at=utcnow())
+                    )
+                self.published += len(done)
+        return len(done)
+
+    async def run(self, js: JetStreamContext, poll: float = 1.0) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                while await self.relay_once(js):
+                    pass
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS down or timing out: keep the rows, try again
+                log.warning("outbox relay failed, will retry", extra={"error": repr(exc)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), poll)
+            except TimeoutError:
+                pass

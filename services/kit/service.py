@@ -1,0 +1,309 @@
+"""The runtime every service shares: settings, database, bus, consumers, outbox relay, health."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from pydantic import BaseModel
+from sqlalchemy import MetaData, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.envelope import CloudEvent
+from contracts.messages import UnitKind
+from contracts.registry import Contract, contract_for_type, stream_for_subject
+from services.kit import bus
+from services.kit.db import InboxRow, create_tables, make_engine, sessionmaker
+from services.kit.directory import Directory, Unit, bucket
+from services.kit.logs import setup_logging
+from services.kit.outbox import Outbox
+from services.kit.settings import Settings
+from services.kit.signing import UnitKey
+from services.kit.verify import Invalid, verify_message
+
+log = logging.getLogger("kit.service")
+
+
+class Rejected(Exception):
+    """The domain refuses the message (e.g. a decision for an unknown case). Nothing is applied;
+    the message goes to the dead-letter stream with this reason."""
+
+
+@dataclass
+class Context:
+    """What a handler gets: the verified message, an open transaction and the outbox."""
+
+    event: CloudEvent
+    data: Any
+    sender: Unit
+    session: AsyncSession
+    outbox: Outbox
+    settings: Settings
+    directory: Directory
+
+    def emit(self, type_: str, data: BaseModel, *, case_id: str | None = None,
+             unit: str | None = None) -> CloudEvent:  # fmt: skip
+        """Queue a message in the same transaction as the state change."""
+        return self.outbox.add(
+            self.session, type_, data, case_id=case_id, unit=unit,
+            correlation_id=self.event.correlationid or self.event.id,
+        )  # fmt: skip
+
+
+HandlerFunc = Callable[[Context], Awaitable[None]]
+
+
+@dataclass
+class Subscription:
+    durable: str
+    contracts: dict[str, Contract]
+    func: HandlerFunc
+    handled: int = 0
+    dead_lettered: int = 0
+
+    @property
+    def stream(self) -> str:
+        names = {stream_for_subject(c.subject_for("x")).name for c in self.contracts.values()}
+        if len(names) != 1:
+            raise ValueError(f"{self.durable}: one consumer reads one stream, not {names}")
+        return names.pop()
+
+    @property
+    def filter_subjects(self) -> list[str]:
+        return sorted({c.subject.replace("{unit}", "*") for c in self.contracts.values()})
+
+
+@dataclass
+class Service:
+    name: str
+    metadata: MetaData | None = None
+    settings_cls: type[Settings] = Settings
+    settings: Settings = field(init=False)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    startup: list[Callable[[Service], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[Service], Awaitable[None]]] = field(default_factory=list)
+    routes: list[web.RouteDef] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def handles(self, *types: str, durable: str) -> Callable[[HandlerFunc], HandlerFunc]:
+        contracts = {}
+        for type_ in types:
+            contract = contract_for_type(type_)
+            if contract is None:
+                raise LookupError(f"unknown message type {type_!r}")
+            contracts[type_] = contract
+
+        def register(func: HandlerFunc) -> HandlerFunc:
+            self.subscriptions.append(Subscription(durable, contracts, func))
+            return func
+
+        return register
+
+    # -- running -------------------------------------------------------------------------
+
+    def main(self) -> None:
+        self.settings = self.settings_cls.from_env(self.name)
+        setup_logging(self.name, self.settings.log_level)
+        try:
+            asyncio.run(self.run())
+        except KeyboardInterrupt:
+            pass
+
+    async def run(self) -> None:
+        s = self.settings
+        self.engine = make_engine(s.database_url or "")
+        await create_tables(self.engine, *([self.metadata] if self.metadata else []))
+        self.sessions = sessionmaker(self.engine)
+        assert s.key_file is not None and s.unit_id is not None
+        self.key = UnitKey.load_or_create(s.unit_id, s.key_file)
+        self.outbox = Outbox(self.sessions, self.key)
+        self.nc: Client = await bus.connect(s.nats_url, f"emaflyt-{self.name}")
+        self.js: JetStreamContext = self.nc.jetstream()
+        await bus.ensure_streams(self.js)
+        self.directory = Directory(await bucket(self.js))
+        await self.directory.add_key(s.unit_id, f"emaflyt {self.name}", UnitKind.SERVICE,
+                                     self.key.kid, self.key.public_b64)  # fmt: skip
+        for hook in self.startup:
+            await hook(self)
+        tasks = [asyncio.create_task(self.outbox.run(self.js), name="outbox")]
+        for sub in self.subscriptions:
+            psub = await self._bind(sub)
+            tasks.append(asyncio.create_task(self._consume(sub, psub), name=sub.durable))
+        tasks += [asyncio.create_task(job(self), name=job.__name__) for job in self.background]
+        runner = await self._serve_http()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        self.ready = True
+        log.info("service ready", extra={"http": f"{s.http_host}:{s.http_port}",
+                                         "unit": s.unit_id, "nats": s.nats_url})  # fmt: skip
+        watch = [asyncio.create_task(stop.wait())] + tasks
+        done, _ = await asyncio.wait(watch, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not watch[0] and task.exception():
+                log.error("task died", extra={"task": task.get_name()}, exc_info=task.exception())
+        log.info("stopping")
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.cleanup()
+        await self.nc.drain()
+        await self.engine.dispose()
+
+    async def _bind(self, sub: Subscription) -> JetStreamContext.PullSubscription:
+        s = self.settings
+        config = ConsumerConfig(
+            durable_name=sub.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=s.ack_wait,
+            # Unlimited at the server: the kit counts attempts and dead-letters at max_deliver,
+            # so a message is never dropped without a trace.
+            max_deliver=-1,
+            max_ack_pending=1000,
+            filter_subjects=sub.filter_subjects,
+        )
+        try:
+            await self.js.consumer_info(sub.stream, sub.durable)
+        except NotFoundError:
+            await self.js.add_consumer(sub.stream, config)
+        else:
+            await self.js.update_consumer(sub.stream, config)
+        return await self.js.pull_subscribe_bind(sub.durable, sub.stream)
+
+    async def _consume(self, sub: Subscription, psub: JetStreamContext.PullSubscription) -> None:
+        while True:
+            try:
+                msgs = await psub.fetch(self.settings.fetch_batch, timeout=1.0)
+            except (TimeoutError, NatsTimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("fetch failed", extra={"consumer": sub.durable, "error": repr(exc)})
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                await self._handle(sub, msg)
+
+    async def _handle(self, sub: Subscription, msg: Msg) -> None:
+        attempts = msg.metadata.num_delivered if msg.metadata else 1
+        max_deliver = self.settings.max_deliver
+        try:
+            if attempts > max_deliver:
+                raise Invalid(f"gave up after {max_deliver} delivery attempts without an ack")
+            verified = await verify_message(
+                msg.subject, msg.headers, msg.data, self.directory, sub.contracts
+            )
+        except Invalid as exc:
+            await self._dead_letter(sub, msg, str(exc), attempts)
+            return
+        try:
+            applied = await self._apply(sub, verified)
+        except Rejected as exc:
+            await self._dead_letter(sub, msg, f"rejected: {exc}", attempts)
+            return
+        except Exception as exc:
+            reason = f"handler failed on attempt {attempts}/{max_deliver}: {type(exc).__name__}"
+            log.warning(reason, extra={"consumer": sub.durable, "msg_id": verified.event.id},
+                        exc_info=True)  # fmt: skip
+            if attempts >= max_deliver:
+                await self._dead_letter(sub, msg, f"{reason}: {exc}", attempts)
+            else:
+                await msg.nak(delay=min(0.2 * 2**attempts, 30.0))
+            return
+        if applied:
+            self.outbox.wake()
+            if self.settings.fault_crash_after_commit:
+                log.warning("fault injection: killing the process after commit")
+                os.kill(os.getpid(), signal.SIGKILL)
+        await msg.ack()
+        sub.handled += 1
+
+    async def _apply(self, sub: Subscription, v: Any) -> bool:
+        """Run the handler and record the message id in one transaction; False if seen before."""
+        try:
+            async with self.sessions() as session, session.begin():
+                seen = await session.scalar(
+                    select(InboxRow.msg_id).where(
+                        InboxRow.consumer == sub.durable, InboxRow.msg_id == v.event.id
+                    )
+                )
+                if seen:
+                    return False
+                session.add(InboxRow(consumer=sub.durable, msg_id=v.event.id))
+                ctx = Context(v.event, v.data, v.sender, session, self.outbox, self.settings,
+                              self.directory)
+                started = time.perf_counter()
+                await sub.func(ctx)
+                log.info(
+                    "handled",
+                    extra={"type": v.event.type, "msg_id": v.event.id, "case": v.event.subject,
+                           "from": v.sender.id, "ms": round((time.perf_counter() - started) * 1e3, 2)},
+                )  # fmt: skip
+        except IntegrityError:
+            # A replica applied the same message at the same moment: its effect stands.
+            async with self.sessions() as session:
+                if await session.get(InboxRow, (sub.durable, v.event.id)):
+                    return False
+            raise
+        return True
+
+    async def _dead_letter(self, sub: Subscription, msg: Msg, reason: str, attempts: int) -> None:
+        try:
+            await bus.dead_letter(self.js, self.name, sub.durable, msg, reason, attempts)
+        except Exception:
+            log.warning("dead-letter publish failed; will be redelivered", exc_info=True)
+            await msg.nak(delay=1.0)
+            return
+        await msg.ack()
+        sub.dead_lettered += 1
+
+    # -- health --------------------------------------------------------------------------
+
+    async def _serve_http(self) -> web.AppRunner:
+        app = web.Application()
+        app["service"] = self
+        app.add_routes([web.get("/healthz", self._health), web.get("/readyz", self._health)])
+        app.add_routes(self.routes)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.http_host, self.settings.http_port)
+        await site.start()
+        return runner
+
+    async def _health(self, request: web.Request) -> web.Response:
+        connected = self.nc.is_connected
+        try:
+            pending = await self.outbox.pending()
+            db_ok = True
+        except Exception:
+            pending, db_ok = -1, False
+        ok = connected and db_ok and getattr(self, "ready", False)
+        body = {
+            "service": self.name,
+            "status": "ok" if ok else "degraded",
+            "unit": self.settings.unit_id,
+            "nats_connected": connected,
+            "database": "ok" if db_ok else "error",
+            "outbox_pending": pending,
+            "outbox_published": self.outbox.published,
+            "consumers": {s.durable: {"handled": s.handled, "dead_lettered": s.dead_lettered}
+                          for s in self.subscriptions},
+        }  # fmt: skip
+        return web.json_response(body, status=200 if ok else 503)

@@ -1,0 +1,54 @@
+"""One settings object per service, read from EMA_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+DEFAULT_PORTS = {
+    "intake": 8101,
+    "planning": 8102,
+    "consent": 8103,
+    "notify": 8104,
+    "municipality": 8105,
+}
+
+
+class Settings(BaseModel):
+    service: str
+    nats_url: str = "nats://127.0.0.1:4222"
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(None, description="SQLAlchemy async URL; SQLite by default.")
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    unit_id: str | None = None
+    key_file: Path | None = None
+    max_deliver: int = Field(5, ge=1, le=100, description="Attempts before a message is dead-lettered.")
+    ack_wait: float = Field(30.0, gt=0)
+    fetch_batch: int = Field(64, ge=1, le=1000)
+    log_level: str = "INFO"
+    # Fault injection for the crash tests: kill the process right after a database commit,
+    # before the outbox relays. Never set in production.
+    fault_crash_after_commit: bool = False
+
+    @classmethod
+    def from_env(cls, service: str, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {"service": service}
+        for name in cls.model_fields:
+            key = f"EMA_{name.upper()}"
+            if key in env and name != "service":
+                values[name] = env[key]
+        return cls(**values)
+
+    def model_post_init(self, _context: object) -> None:
+        if self.unit_id is None:
+            self.unit_id = f"svc-{self.service}"
+        if self.database_url is None:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / (self.service + '.db')}"
+        if self.key_file is None:
+            self.key_file = self.data_dir / "keys" / f"{self.unit_id}.pem"
+        if self.http_port == 0:
+            self.http_port = DEFAULT_PORTS.get(self.service, 8100)

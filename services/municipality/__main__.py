@@ -1,0 +1,3 @@
+from services.municipality.app import service
+
+service.main()

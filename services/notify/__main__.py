@@ -1,0 +1,3 @@
+from services.notify.app import service
+
+service.main()

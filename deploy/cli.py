@@ -37,8 +37,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         system.up()
-    except Exception as exc:
-        print(f"emaflyt: start failed: {exc}", file=sys.stderr)
+    except (Exception, KeyboardInterrupt) as exc:
+        print(f"emaflyt: start failed: {exc!r}", file=sys.stderr)
         system.down()
         return 1
     print(f"emaflyt: up in {time.monotonic() - started:.1f}s\n")

@@ -35,6 +35,10 @@ def nats_server_binary() -> str:
     return found
 
 
+class Exited(RuntimeError):
+    """The process being waited for has died: waiting longer will not help."""
+
+
 def wait_until(check, timeout: float, what: str) -> None:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -42,6 +46,8 @@ def wait_until(check, timeout: float, what: str) -> None:  # noqa: ANN001
         try:
             if check():
                 return
+        except Exited:
+            raise
         except Exception as exc:  # not up yet
             last = exc
         time.sleep(0.05)
@@ -81,7 +87,7 @@ class NatsServer:
 
     def _alive(self) -> bool:
         if self.proc is None or self.proc.poll() is not None:
-            raise RuntimeError(f"nats-server exited; see {self.data_dir / 'nats.log'}")
+            raise Exited(f"nats-server exited; see {self.data_dir / 'nats.log'}")
         return True
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -115,7 +121,7 @@ class ServiceProcess:
     def wait_healthy(self, timeout: float = 30.0) -> None:
         def check() -> bool:
             if self.proc is None or self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited; see {self.log_path}")
+                raise Exited(f"{self.name} exited; see {self.log_path}")
             return self.health().get("status") == "ok"
 
         wait_until(check, timeout, self.name)

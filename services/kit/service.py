@@ -17,7 +17,6 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 from pydantic import BaseModel
 from sqlalchemy import MetaData, select
 from sqlalchemy.exc import IntegrityError
@@ -123,8 +122,9 @@ class Service:
         except KeyboardInterrupt:
             pass
 
-    async def run(self) -> None:
+    async def run(self, install_signal_handlers: bool = True) -> None:
         s = self.settings
+        self.stop_event = asyncio.Event()
         self.engine = make_engine(s.database_url or "")
         await create_tables(self.engine, *([self.metadata] if self.metadata else []))
         self.sessions = sessionmaker(self.engine)
@@ -145,25 +145,29 @@ class Service:
             tasks.append(asyncio.create_task(self._consume(sub, psub), name=sub.durable))
         tasks += [asyncio.create_task(job(self), name=job.__name__) for job in self.background]
         runner = await self._serve_http()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        if install_signal_handlers:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop_event.set)
         self.ready = True
         log.info("service ready", extra={"http": f"{s.http_host}:{s.http_port}",
                                          "unit": s.unit_id, "nats": s.nats_url})  # fmt: skip
-        watch = [asyncio.create_task(stop.wait())] + tasks
+        watch = [asyncio.create_task(self.stop_event.wait())] + tasks
         done, _ = await asyncio.wait(watch, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task is not watch[0] and task.exception():
                 log.error("task died", extra={"task": task.get_name()}, exc_info=task.exception())
         log.info("stopping")
-        for task in tasks:
+        for task in [watch[0], *tasks]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await runner.cleanup()
-        await self.nc.drain()
+        # Close rather than drain: every message is acked only after its commit, so anything
+        # in flight is redelivered, and unpublished outbox rows are relayed on the next start.
+        await self.nc.close()
         await self.engine.dispose()
+        self.ready = False
+        log.info("stopped")
 
     async def _bind(self, sub: Subscription) -> JetStreamContext.PullSubscription:
         s = self.settings
@@ -178,12 +182,8 @@ class Service:
             max_ack_pending=1000,
             filter_subjects=sub.filter_subjects,
         )
-        try:
-            await self.js.consumer_info(sub.stream, sub.durable)
-        except NotFoundError:
-            await self.js.add_consumer(sub.stream, config)
-        else:
-            await self.js.update_consumer(sub.stream, config)
+        # Creating a durable that exists with another config updates it (nats-server >= 2.10).
+        await self.js.add_consumer(sub.stream, config)
         return await self.js.pull_subscribe_bind(sub.durable, sub.stream)
 
     async def _consume(self, sub: Subscription, psub: JetStreamContext.PullSubscription) -> None:

@@ -1,0 +1,110 @@
+"""Test helpers: a partner unit that signs and publishes, and readers for streams and logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+
+from contracts.messages import UnitKind
+from services.kit.bus import ensure_streams
+from services.kit.directory import Directory, bucket
+from services.kit.outbox import build_event
+from services.kit.signing import UnitKey
+
+ARRIVAL = {
+    "duf_number": "202600001234",
+    "name": "Zahra Testdatter",
+    "birth_date": "2013-05-01",
+    "birth_date_estimated": True,
+    "sex": "female",
+    "nationality": "AFG",
+    "languages": ["prs", "ps"],
+    "arrived_at": "2026-04-02T10:00:00+02:00",
+}
+
+
+@dataclass
+class Partner:
+    """A registered unit that signs what it sends, as a partner system would."""
+
+    nc: Client
+    key: UnitKey
+
+    @classmethod
+    async def register(cls, nats_url: str, unit_id: str, kind: UnitKind) -> Partner:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        await ensure_streams(js)
+        key = UnitKey.generate(unit_id)
+        await Directory(await bucket(js)).add_key(unit_id, unit_id, kind, key.kid, key.public_b64)
+        return cls(nc, key)
+
+    async def send(self, type_: str, data: Any, *, case_id: str | None = None,
+                   event_id: str | None = None) -> str:  # fmt: skip
+        subject, event, body, headers = build_event(self.key, type_, data, case_id=case_id)
+        if event_id:
+            raw = json.loads(body)
+            raw["id"] = event_id
+            body = json.dumps(raw).encode()
+            headers = {"Nats-Msg-Id": event_id, **self.key.sign(body)}
+        await self.publish_raw(subject, body, headers)
+        return event_id or event.id
+
+    async def publish_raw(self, subject: str, body: bytes, headers: dict[str, str] | None) -> None:
+        await self.nc.jetstream().publish(subject, body, headers=headers)
+
+    def raw_arrival(self, **overrides: Any) -> tuple[bytes, dict[str, str]]:
+        """An arrival envelope as raw JSON, for malformed variants the models would refuse."""
+        data = {**ARRIVAL, "care_centre": self.key.unit_id, **overrides}
+        data = {k: v for k, v in data.items() if v is not None}
+        event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": self.key.unit_id,
+                 "type": "no.ema.intake.arrival.v1", "time": "2026-04-02T10:00:00+00:00",
+                 "data": data}  # fmt: skip
+        body = json.dumps(event).encode()
+        return body, {"Nats-Msg-Id": event["id"], **self.key.sign(body)}
+
+
+async def stream_messages(nc: Client, stream: str, subject: str | None = None) -> list[Any]:
+    js = nc.jetstream()
+    info = await js.stream_info(stream)
+    out = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        try:
+            msg = await js.get_msg(stream, seq)
+        except Exception:
+            continue
+        if subject is None or msg.subject == subject:
+            out.append(msg)
+    return out
+
+
+async def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1) -> Any:  # noqa: ANN001
+    """Poll an async or sync predicate until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+def query(db: Path, sql: str, *params: Any) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+async def dead_letters(nc: Client) -> list[dict[str, str]]:
+    msgs = await stream_messages(nc, "DLQ")
+    return [dict(m.headers or {}) for m in msgs]

@@ -1,7 +1,7 @@
 """Generate the JSON Schemas and the AsyncAPI 3 document from the models.
 
-    python -m contracts.generate          # write them
-    python -m contracts.generate --check  # exit 1 if the checked-in files differ
+python -m contracts.generate          # write them
+python -m contracts.generate --check  # exit 1 if the checked-in files differ
 """
 
 from __future__ import annotations
@@ -101,8 +101,11 @@ def asyncapi() -> dict[str, Any]:
         },
         "defaultContentType": "application/json",
         "servers": {
-            "embedded": {"host": "127.0.0.1:4222", "protocol": "nats",
-                         "description": "The embedded system started by `make up`."},
+            "embedded": {
+                "host": "127.0.0.1:4222",
+                "protocol": "nats",
+                "description": "The embedded system started by `make up`.",
+            },
         },  # fmt: skip
         "channels": channels,
         "operations": operations,

@@ -245,8 +245,9 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--dlq-limit", type=int, default=10, help="recent dead letters to show")
     st.set_defaults(func=lambda a: asyncio.run(_status(a)))
 
-    unit = sub.add_parser("unit", help="the unit directory").add_subparsers(dest="unit_cmd",
-                                                                            required=True)
+    unit = sub.add_parser("unit", help="the unit directory").add_subparsers(
+        dest="unit_cmd", required=True
+    )
     reg = unit.add_parser("register", help="register a unit and its public key")
     reg.add_argument("--id", required=True, help="unit id, e.g. centre-oslo or kommune-0301")
     reg.add_argument("--name", required=True)

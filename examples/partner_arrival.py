@@ -73,9 +73,10 @@ async def main() -> None:
         ev = json.loads(msg.data)
         if ev.get("correlationid") == event["id"]:
             seen[msg.subject].append(ev["data"])
-            if seen["ema.planning.deadline.scheduled"] and len(
+            if (
                 seen["ema.planning.deadline.scheduled"]
-            ) >= 5:
+                and len(seen["ema.planning.deadline.scheduled"]) >= 5
+            ):
                 done.set()
 
     for subject in seen:

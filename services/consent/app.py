@@ -32,11 +32,17 @@ async def publish_sealing_key(svc: Service) -> None:
     else:
         private = X25519PrivateKey.generate()
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(private.private_bytes(serialization.Encoding.PEM,
-                         serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        path.write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
         path.chmod(0o600)
-    public = private.public_key().public_bytes(serialization.Encoding.Raw,
-                                               serialization.PublicFormat.Raw)
+    public = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
     unit = await svc.directory.get(svc.settings.unit_id or "")
     assert unit is not None
     unit.sealing_key = base64.b64encode(public).decode()

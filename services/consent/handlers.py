@@ -37,8 +37,9 @@ def make_share_request_handler(engine: Engine) -> HandlerFunc:
         if case is None:
             raise Rejected(f"case_id: no open case {req.case_id!r} is known to the broker")
         directory = ctx.directory
-        source, recipient = await directory.get(req.source_unit), await directory.get(
-            req.recipient_unit
+        source, recipient = (
+            await directory.get(req.source_unit),
+            await directory.get(req.recipient_unit),
         )
         now = datetime.now(UTC)
         inputs = policy_input(
@@ -82,7 +83,14 @@ def make_share_request_handler(engine: Engine) -> HandlerFunc:
             ), case_id=req.case_id, unit=req.source_unit)  # fmt: skip
         else:
             raise Rejected("release is not implemented yet (issue 4): refusing to half-apply")
-        log.info("share decided", extra={"decision_id": row.id, "outcome": outcome,
-                                         "category": row.data_category, "purpose": row.purpose})
+        log.info(
+            "share decided",
+            extra={
+                "decision_id": row.id,
+                "outcome": outcome,
+                "category": row.data_category,
+                "purpose": row.purpose,
+            },
+        )
 
     return on_share_request

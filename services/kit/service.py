@@ -247,14 +247,16 @@ class Service:
                 if seen:
                     return False
                 session.add(InboxRow(consumer=sub.durable, msg_id=v.event.id))
-                ctx = Context(v.event, v.data, v.sender, session, self.outbox, self.settings,
-                              self.directory)
+                ctx = Context(
+                    v.event, v.data, v.sender, session, self.outbox, self.settings, self.directory
+                )
                 started = time.perf_counter()
                 await sub.func(ctx)
+                elapsed_ms = round((time.perf_counter() - started) * 1e3, 2)
                 log.info(
                     "handled",
                     extra={"type": v.event.type, "msg_id": v.event.id, "case": v.event.subject,
-                           "from": v.sender.id, "ms": round((time.perf_counter() - started) * 1e3, 2)},
+                           "from": v.sender.id, "ms": elapsed_ms},
                 )  # fmt: skip
         except IntegrityError:
             # A replica applied the same message at the same moment: its effect stands.
@@ -278,7 +280,6 @@ class Service:
 
     async def _serve_http(self) -> web.AppRunner:
         app = web.Application()
-        app["service"] = self
         app.add_routes([web.get("/healthz", self._health), web.get("/readyz", self._health)])
         app.add_routes(self.routes)
         runner = web.AppRunner(app, access_log=None)

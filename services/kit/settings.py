@@ -25,7 +25,9 @@ class Settings(BaseModel):
     http_port: int = 0
     unit_id: str | None = None
     key_file: Path | None = None
-    max_deliver: int = Field(5, ge=1, le=100, description="Attempts before a message is dead-lettered.")
+    max_deliver: int = Field(
+        5, ge=1, le=100, description="Attempts before a message is dead-lettered."
+    )
     ack_wait: float = Field(30.0, gt=0)
     fetch_batch: int = Field(64, ge=1, le=1000)
     log_level: str = "INFO"

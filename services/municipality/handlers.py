@@ -32,7 +32,13 @@ def make_capacity_handler(register: Register) -> HandlerFunc:
             ctx.session.add(row)
         row.bufetat_region = municipality.bufetat_region
         row.children, row.measures, row.free_places = data.children, data.measures, data.free_places
-        log.info("capacity recorded", extra={"kommunenummer": data.kommunenummer,
-                                             "year": data.year, "free_places": data.free_places})
+        log.info(
+            "capacity recorded",
+            extra={
+                "kommunenummer": data.kommunenummer,
+                "year": data.year,
+                "free_places": data.free_places,
+            },
+        )
 
     return on_capacity

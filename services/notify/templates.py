@@ -12,8 +12,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "no.ema.planning.deadline-scheduled.v1": {
         "nb": "Sak {case_ref}: {title_nb} skal være gjennomført innen {due_nb}. "
         "Registrer utført oppgave i emaflyt.",
-        "en": "Case {case_ref}: {title_en} is due by {due_en}. "
-        "Record the task as done in emaflyt.",
+        "en": "Case {case_ref}: {title_en} is due by {due_en}. Record the task as done in emaflyt.",
     },
 }
 

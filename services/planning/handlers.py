@@ -31,7 +31,9 @@ def make_case_opened_handler(pathway: Pathway) -> HandlerFunc:
                 case_ref=case.case_ref,
                 task=step.task,
                 due=due_date(arrival_day, step.offset),
-                responsible_unit=responsible_unit(step.responsible, case, ctx.settings.bufetat_unit),
+                responsible_unit=responsible_unit(
+                    step.responsible, case, ctx.settings.bufetat_unit
+                ),
                 strength=step.strength,
                 legal_ref=step.legal_ref,
                 pathway=pathway.ref,
@@ -47,7 +49,9 @@ def make_case_opened_handler(pathway: Pathway) -> HandlerFunc:
                 ),
                 case_id=case.case_id,
             )  # fmt: skip
-            log.info("deadline scheduled",
-                     extra={"case_ref": task.case_ref, "task": task.task, "due": str(task.due)})
+            log.info(
+                "deadline scheduled",
+                extra={"case_ref": task.case_ref, "task": task.task, "due": str(task.due)},
+            )
 
     return on_case_opened

@@ -14,7 +14,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from contracts.messages import ArrivalV1, EncryptedPayload, ShareRequestV1, UnitKind
+from contracts.messages import ArrivalV1, ShareRequestV1, UnitKind
 from deploy.launcher import System, http_json
 from services.kit.directory import Directory, bucket
 from services.kit.sealing import seal
@@ -36,8 +36,11 @@ async def centre(system: System) -> Partner:
 
 
 def cases(system: System, duf_number: str) -> list[tuple]:
-    return query(system.data_dir / "intake.db",
-                 "select id, care_centre from intake_case where duf_number = ?", duf_number)
+    return query(
+        system.data_dir / "intake.db",
+        "select id, care_centre from intake_case where duf_number = ?",
+        duf_number,
+    )
 
 
 async def test_partner_script_sees_case_and_arrival_talk_after_easter(
@@ -97,9 +100,7 @@ async def test_same_arrival_twice_opens_one_case(system: System, same_event_id: 
 async def _rejected(system: System, partner: Partner, body: bytes, headers, number: str) -> str:  # noqa: ANN001
     before = len(await dead_letters(partner.nc))
     await partner.publish_raw("ema.intake.arrival", body, headers)
-    letters = await wait_for(
-        lambda: _after(dead_letters(partner.nc), before), timeout=15
-    )
+    letters = await wait_for(lambda: _after(dead_letters(partner.nc), before), timeout=15)
     assert cases(system, number) == []  # no state changed
     return letters[-1]["Ema-Dlq-Reason"]
 
@@ -180,8 +181,11 @@ async def test_share_request_is_withheld_by_default_and_recorded(system: System)
     )  # fmt: skip
     consent_url = f"http://127.0.0.1:{system.http_ports['consent']}/cases/{case_id}/decisions"
     # The broker may not have seen the case yet: wait until it has, then ask.
-    await wait_for(lambda: query(system.data_dir / "consent.db",
-                                 "select 1 from consent_case where case_id = ?", case_id))
+    await wait_for(
+        lambda: query(
+            system.data_dir / "consent.db", "select 1 from consent_case where case_id = ?", case_id
+        )
+    )
     await partner.send("no.ema.share.request.v1", request, case_id=case_id)
     receipt = json.loads((await receipts.next_msg(timeout=15)).data)
     assert receipt["data"]["outcome"] == "withheld"
@@ -197,6 +201,39 @@ async def test_share_request_is_withheld_by_default_and_recorded(system: System)
 async def _sealing_key(directory: Directory) -> str | None:
     unit = await directory.get("svc-consent")
     return unit.sealing_key if unit else None
+
+
+def test_status_shows_streams_lag_dead_letters_and_health(system: System) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir), "status",
+         "--json"], check=True, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    assert report["nats_url"] == system.nats_url
+    assert report["streams"]["INTAKE"]["consumers"]["intake-arrivals"]["ack_pending"] == 0
+    assert set(report["streams"]["CASE"]["consumers"]) == {"planning-cases", "consent-cases"}
+    reasons = [d["reason"] for d in report["dead_letters"]["recent"]]
+    assert report["dead_letters"]["count"] >= 5
+    assert any(r.startswith("unsigned") for r in reasons)
+    assert {h["status"] for h in report["services"].values()} == {"ok"}
+    text = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir), "status"],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert "dead letters:" in text.stdout and "consumer intake-arrivals" in text.stdout
+
+
+def test_unit_register_refuses_a_bad_public_key(system: System) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "--nats-url", system.nats_url, "unit", "register",
+         "--id", "centre-bad", "--name", "x", "--kind", "care_centre", "--public-key", "abc"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "not a base64 raw Ed25519 public key" in out.stderr
 
 
 async def test_no_confidential_value_in_any_log(system: System) -> None:

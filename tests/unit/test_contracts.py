@@ -1,0 +1,42 @@
+"""The checked-in schemas and AsyncAPI document match the models; the subject map holds."""
+
+from contracts import generate
+from contracts.fields import confidential_fields
+from contracts.messages import ArrivalV1, CaseOpenedV1, DeadlineScheduledV1, NotificationRecordedV1
+from contracts.registry import CONTRACTS, STREAMS, stream_for_subject
+
+
+def test_checked_in_schemas_and_asyncapi_match_the_models() -> None:
+    stale = [str(path) for path, text in generate.expected_files().items()
+             if not path.exists() or path.read_text(encoding="utf-8") != text]  # fmt: skip
+    assert stale == [], "run `make schemas` and commit the result"
+    assert generate.main(["--check"]) == 0
+
+
+def test_every_subject_has_exactly_one_stream() -> None:
+    for contract in CONTRACTS:
+        subject = contract.subject_for("unit-x")
+        owners = [s for s in STREAMS if any(subject.startswith(p.rstrip(">")) for p in s.subjects)]
+        assert len(owners) == 1, contract.type
+        assert stream_for_subject(subject) is owners[0]
+
+
+def test_types_are_versioned_and_unique() -> None:
+    types = [c.type for c in CONTRACTS]
+    assert len(types) == len(set(types))
+    assert all(t.rsplit(".", 1)[-1].startswith("v") for t in types)
+
+
+def test_personal_fields_are_marked_confidential() -> None:
+    assert {"duf_number", "name", "birth_date"} <= confidential_fields(ArrivalV1)
+    assert "birth_date" in confidential_fields(CaseOpenedV1)
+    # What notify renders from carries nothing confidential.
+    assert confidential_fields(DeadlineScheduledV1) == set()
+    assert confidential_fields(NotificationRecordedV1) == set()
+
+
+def test_addressed_subjects_match_only_one_token() -> None:
+    receipt = next(c for c in CONTRACTS if c.type == "no.ema.share.receipt.v1")
+    assert receipt.matches("ema.share.receipt.centre-a")
+    assert not receipt.matches("ema.share.receipt.centre-a.extra")
+    assert not receipt.matches("ema.share.request")

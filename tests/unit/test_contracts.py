@@ -40,3 +40,12 @@ def test_addressed_subjects_match_only_one_token() -> None:
     assert receipt.matches("ema.share.receipt.centre-a")
     assert not receipt.matches("ema.share.receipt.centre-a.extra")
     assert not receipt.matches("ema.share.request")
+
+
+def test_partner_readme_lists_every_type_with_its_subject() -> None:
+    from pathlib import Path
+
+    readme = (Path(generate.HERE) / "README.md").read_text()
+    for contract in CONTRACTS:
+        subject = contract.subject.replace("{unit}", "<unit>")
+        assert f"| `{contract.type}` | `{subject}` |" in readme, contract.type

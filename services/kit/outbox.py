@@ -19,6 +19,8 @@ from services.kit.signing import UnitKey
 
 log = logging.getLogger("kit.outbox")
 
+ACK_TIMEOUT_S = 10.0
+
 
 def build_event(
     key: UnitKey,
@@ -55,6 +57,9 @@ class Outbox:
         self.key = key
         self._wake = asyncio.Event()
         self.published = 0
+        # SQLite allows one writer: writers in this process take turns instead of meeting
+        # in SQLite's busy-wait. Harmless on PostgreSQL.
+        self.write_lock = asyncio.Lock()
 
     def add(self, session: AsyncSession, type_: str, data: BaseModel, **kw: Any) -> CloudEvent:
         subject, event, body, headers = build_event(self.key, type_, data, **kw)
@@ -82,20 +87,31 @@ class Outbox:
                     .limit(limit)
                 )
             ).all()
+        if not rows:
+            return 0
+        # Pipelined in order on one connection; only the prefix before a failure counts as
+        # published, the rest is sent again (JetStream drops the repeats by Nats-Msg-Id).
+        futures = [
+            await js.publish_async(row.subject, row.body, headers=row.headers) for row in rows
+        ]
+        finished, pending = await asyncio.wait(futures, timeout=ACK_TIMEOUT_S)
+        for future in pending:
+            future.cancel()
         done: list[int] = []
-        try:
-            for row in rows:
-                await js.publish(row.subject, row.body, headers=row.headers, timeout=5)
-                done.append(row.seq)
-        finally:
-            if done:
-                async with self.sessions() as session, session.begin():
-                    await session.execute(
-                        update(OutboxRow)
-                        .where(OutboxRow.seq.in_(done))
-                        .values(published_at=utcnow())
-                    )
-                self.published += len(done)
+        failure: BaseException | None = None
+        for row, future in zip(rows, futures, strict=True):
+            if future not in finished or future.exception() is not None:
+                failure = future.exception() if future in finished else TimeoutError("no PubAck")
+                break
+            done.append(row.seq)
+        if done:
+            async with self.write_lock, self.sessions() as session, session.begin():
+                await session.execute(
+                    update(OutboxRow).where(OutboxRow.seq.in_(done)).values(published_at=utcnow())
+                )
+            self.published += len(done)
+        if failure is not None:
+            raise failure
         return len(done)
 
     async def run(self, js: JetStreamContext, poll: float = 1.0) -> None:

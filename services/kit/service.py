@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import signal
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +31,7 @@ from services.kit.logs import setup_logging
 from services.kit.outbox import Outbox
 from services.kit.settings import Settings
 from services.kit.signing import UnitKey
-from services.kit.verify import Invalid, verify_message
+from services.kit.verify import Invalid, Verified, verify_message
 
 log = logging.getLogger("kit.service")
 
@@ -198,73 +197,105 @@ class Service:
                 log.warning("fetch failed", extra={"consumer": sub.durable, "error": repr(exc)})
                 await asyncio.sleep(0.5)
                 continue
-            for msg in msgs:
-                await self._handle(sub, msg)
+            await self._handle_batch(sub, msgs)
 
-    async def _handle(self, sub: Subscription, msg: Msg) -> None:
+    async def _check(self, sub: Subscription, msg: Msg) -> Verified | None:
+        """Verify one message; an invalid one is dead-lettered here and None returned."""
         attempts = msg.metadata.num_delivered if msg.metadata else 1
         max_deliver = self.settings.max_deliver
         try:
             if attempts > max_deliver:
                 raise Invalid(f"gave up after {max_deliver} delivery attempts without an ack")
-            verified = await verify_message(
+            return await verify_message(
                 msg.subject, msg.headers, msg.data, self.directory, sub.contracts
             )
         except Invalid as exc:
             await self._dead_letter(sub, msg, str(exc), attempts)
-            return
+            return None
+
+    async def _handle_batch(self, sub: Subscription, msgs: list[Msg]) -> None:
+        """Apply a fetched batch in one transaction; if any message fails, apply them one
+        transaction each so only the failing one is retried or dead-lettered."""
+        ready = [(msg, v) for msg in msgs if (v := await self._check(sub, msg)) is not None]
+        if len(ready) > 1:
+            try:
+                applied = await self._apply(sub, [v for _, v in ready])
+            except Exception:
+                applied = None
+            if applied is not None:
+                await self._committed(sub, [msg for msg, _ in ready], any(applied))
+                return
+        for msg, v in ready:
+            await self._handle_one(sub, msg, v)
+
+    async def _handle_one(self, sub: Subscription, msg: Msg, v: Verified) -> None:
+        attempts = msg.metadata.num_delivered if msg.metadata else 1
+        max_deliver = self.settings.max_deliver
         try:
-            applied = await self._apply(sub, verified)
+            applied = await self._apply(sub, [v])
         except Rejected as exc:
             await self._dead_letter(sub, msg, f"rejected: {exc}", attempts)
             return
         except Exception as exc:
             reason = f"handler failed on attempt {attempts}/{max_deliver}: {type(exc).__name__}"
-            log.warning(reason, extra={"consumer": sub.durable, "msg_id": verified.event.id},
+            log.warning(reason, extra={"consumer": sub.durable, "msg_id": v.event.id},
                         exc_info=True)  # fmt: skip
             if attempts >= max_deliver:
                 await self._dead_letter(sub, msg, f"{reason}: {exc}", attempts)
             else:
                 await msg.nak(delay=min(0.2 * 2**attempts, 30.0))
             return
+        await self._committed(sub, [msg], applied[0])
+
+    async def _committed(self, sub: Subscription, msgs: list[Msg], applied: bool) -> None:
         if applied:
             self.outbox.wake()
             if self.settings.fault_crash_after_commit:
                 log.warning("fault injection: killing the process after commit")
                 os.kill(os.getpid(), signal.SIGKILL)
-        await msg.ack()
-        sub.handled += 1
+        for msg in msgs:
+            await msg.ack()
+        sub.handled += len(msgs)
 
-    async def _apply(self, sub: Subscription, v: Any) -> bool:
-        """Run the handler and record the message id in one transaction; False if seen before."""
+    async def _apply(self, sub: Subscription, items: list[Verified]) -> list[bool]:
+        """Run the handlers and record the message ids in one transaction. Returns, per
+        message, whether it was applied now (False: it had been applied before)."""
+        ids = [v.event.id for v in items]
         try:
-            async with self.sessions() as session, session.begin():
-                seen = await session.scalar(
-                    select(InboxRow.msg_id).where(
-                        InboxRow.consumer == sub.durable, InboxRow.msg_id == v.event.id
+            async with self.outbox.write_lock, self.sessions() as session, session.begin():
+                seen = set(
+                    await session.scalars(
+                        select(InboxRow.msg_id).where(
+                            InboxRow.consumer == sub.durable, InboxRow.msg_id.in_(ids)
+                        )
                     )
                 )
-                if seen:
-                    return False
-                session.add(InboxRow(consumer=sub.durable, msg_id=v.event.id))
-                ctx = Context(
-                    v.event, v.data, v.sender, session, self.outbox, self.settings, self.directory
-                )
-                started = time.perf_counter()
-                await sub.func(ctx)
-                elapsed_ms = round((time.perf_counter() - started) * 1e3, 2)
-                log.info(
-                    "handled",
-                    extra={"type": v.event.type, "msg_id": v.event.id, "case": v.event.subject,
-                           "from": v.sender.id, "ms": elapsed_ms},
-                )  # fmt: skip
+                applied = []
+                for v in items:
+                    if v.event.id in seen:
+                        applied.append(False)
+                        continue
+                    seen.add(v.event.id)
+                    session.add(InboxRow(consumer=sub.durable, msg_id=v.event.id))
+                    ctx = Context(v.event, v.data, v.sender, session, self.outbox,
+                                  self.settings, self.directory)  # fmt: skip
+                    await sub.func(ctx)
+                    applied.append(True)
         except IntegrityError:
-            # A replica applied the same message at the same moment: its effect stands.
-            async with self.sessions() as session:
-                if await session.get(InboxRow, (sub.durable, v.event.id)):
-                    return False
+            # A replica applied one of these at the same moment: its effect stands, and the
+            # rest are applied one by one on the fallback path.
+            if len(items) == 1:
+                async with self.sessions() as session:
+                    if await session.get(InboxRow, (sub.durable, ids[0])):
+                        return [False]
             raise
-        return True
+        for v, done in zip(items, applied, strict=True):
+            log.info(
+                "handled" if done else "already handled",
+                extra={"type": v.event.type, "msg_id": v.event.id, "case": v.event.subject,
+                       "from": v.sender.id, "batch": len(items)},
+            )  # fmt: skip
+        return applied
 
     async def _dead_letter(self, sub: Subscription, msg: Msg, reason: str, attempts: int) -> None:
         try:

@@ -32,9 +32,12 @@ CAPACITY = CapacityPublishedV1(kommunenummer="0301", year=2026, children=10,
 
 
 @pytest.fixture
-async def harness(nats_server: NatsServer, tmp_path: Path) -> AsyncIterator[dict]:
+async def harness(
+    nats_server: NatsServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[dict]:
     calls: list[str] = []
     behaviour = {"mode": "fail"}
+    partner = await Partner.register(nats_server.url, "kommune-0301", UnitKind.MUNICIPALITY)
 
     svc = Service("municipality", Base.metadata)
 
@@ -44,18 +47,24 @@ async def harness(nats_server: NatsServer, tmp_path: Path) -> AsyncIterator[dict
         ctx.session.add(Effect(note=behaviour["mode"]))
         if behaviour["mode"] == "fail":
             raise RuntimeError("database said no")
-        if behaviour["mode"] == "reject":
+        if behaviour["mode"] == "reject" or ctx.data.free_places == 0:
             raise Rejected("free_places: not possible")
 
     svc.settings = Settings(service="municipality", nats_url=nats_server.url, data_dir=tmp_path,
                             http_port=free_port(), max_deliver=3, ack_wait=2)  # fmt: skip
-    task = asyncio.create_task(svc.run(install_signal_handlers=False))
-    await wait_for(lambda: getattr(svc, "ready", False))
-    partner = await Partner.register(nats_server.url, "kommune-0301", UnitKind.MUNICIPALITY)
-    yield {"svc": svc, "calls": calls, "behaviour": behaviour, "partner": partner}
+    tasks = []
+
+    async def start() -> None:
+        tasks.append(asyncio.create_task(svc.run(install_signal_handlers=False)))
+        await wait_for(lambda: getattr(svc, "ready", False))
+
+    h = {"svc": svc, "calls": calls, "behaviour": behaviour, "partner": partner, "start": start}
+    if request.node.get_closest_marker("publish_first") is None:
+        await start()
+    yield h
     await partner.nc.close()
     svc.stop_event.set()
-    await task
+    await asyncio.gather(*tasks)
 
 
 async def effects(svc: Service) -> list[str]:
@@ -94,3 +103,21 @@ async def test_duplicate_delivery_is_applied_once(harness: dict) -> None:
     sub = harness["svc"].subscriptions[0]
     await wait_for(lambda: sub.handled == 2)
     assert await effects(harness["svc"]) == ["ok"]
+
+
+@pytest.mark.publish_first
+async def test_one_bad_message_in_a_batch_leaves_the_others_applied_once(harness: dict) -> None:
+    """Messages waiting when the service starts arrive as one batch; a rejected one in the
+    middle is dead-lettered alone and every other message is applied exactly once."""
+    harness["behaviour"]["mode"] = "ok"
+    partner = harness["partner"]
+    for places in (1, 2, 0, 3, 4):
+        await partner.send("no.ema.municipality.capacity.v1",
+                           CAPACITY.model_copy(update={"free_places": places}))  # fmt: skip
+    await harness["start"]()
+    sub = harness["svc"].subscriptions[0]
+    await wait_for(lambda: sub.handled == 4 and sub.dead_lettered == 1)
+    assert await effects(harness["svc"]) == ["ok"] * 4
+    letters = await dead_letters(partner.nc)
+    assert [d["Ema-Dlq-Reason"] for d in letters] == ["rejected: free_places: not possible"]
+    assert len(harness["calls"]) > 5  # the batch ran, rolled back, then went one by one

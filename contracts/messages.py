@@ -25,6 +25,7 @@ class UnitKind(StrEnum):
     IMDI = "imdi"
     UDI = "udi"
     REPRESENTATIVE = "representative"
+    STATSFORVALTER = "statsforvalter"
     SERVICE = "service"
 
 
@@ -44,12 +45,23 @@ class Message(BaseModel):
 
 
 ISO_639 = re.compile(r"^[a-z]{2,3}$")
+DUF_PATTERN = r"^(19[9][0-9]|20[0-9]{2})[0-9]{8}$"
+
+
+class Sibling(Message):
+    """A sibling of the arriving child, linked to the sibling's own case by DUF number."""
+
+    duf_number: str = confidential("The sibling's DUF number.", pattern=DUF_PATTERN)
+    relation: Literal["sibling", "half_sibling"] = "sibling"
 
 
 class ArrivalV1(Message):
     """A child has arrived at a care centre. Sent by the care centre."""
 
-    duf_number: str = confidential("UDI's 12-digit case number (DUF).", pattern=r"^[0-9]{12}$")
+    duf_number: str = confidential(
+        "UDI's 12-digit case number (DUF): the registration year, then 8 digits.",
+        pattern=DUF_PATTERN,
+    )
     name: str = confidential("The child's full name.", min_length=1, max_length=200)
     birth_date: date = confidential("Birth date as known; see birth_date_estimated.")
     birth_date_estimated: bool = Field(False, description="True when the birth date is estimated.")
@@ -58,6 +70,9 @@ class ArrivalV1(Message):
     languages: list[str] = Field(min_length=1, max_length=10, description="ISO 639 codes.")
     care_centre: str = unit_id("Unit id of the receiving care centre.")
     arrived_at: datetime = Field(description="Arrival time, with offset.")
+    siblings: list[Sibling] = Field(
+        default_factory=list, max_length=12, description="Siblings, by their DUF numbers."
+    )
 
     @field_validator("languages")
     @classmethod
@@ -175,3 +190,153 @@ class CapacityPublishedV1(Message):
     children: int = Field(ge=0, le=10_000, description="Children the council decided to settle.")
     measures: list[str] = Field(min_length=1, description="Measures offered, e.g. bofellesskap.")
     free_places: int = Field(ge=0, le=10_000)
+
+
+class RepresentativeRequestedV1(Message):
+    """Intake asks the Statsforvalter to appoint a representative for a new case."""
+
+    case_id: str
+    case_ref: str
+    care_centre: str = unit_id("Where the child stays.")
+    requested_on: date
+
+
+class RepresentativeAppointedV1(Message):
+    """The Statsforvalter appointed a representative (sent by the Statsforvalter)."""
+
+    case_id: str
+    representative_unit: str = unit_id("The representative's unit id in emaflyt.")
+    name: str = confidential("The representative's name.", min_length=1, max_length=200)
+    appointed_on: date
+
+
+class CaseRepresentativeV1(Message):
+    """A case now has a representative: decisions are addressed to this unit."""
+
+    case_id: str
+    case_ref: str
+    representative_unit: str = unit_id("The representative's unit id.")
+    appointed_on: date
+
+
+class CaseTransferredV1(Message):
+    """The child moved to another care centre; the case and its history moved along."""
+
+    case_id: str
+    case_ref: str
+    from_centre: str = unit_id("The centre the child left.")
+    to_centre: str = unit_id("The centre the child arrived at.")
+    transferred_at: datetime
+
+
+class ResidenceDecisionV1(Message):
+    """UDI's decision on the asylum application, by DUF number (sent by UDI)."""
+
+    duf_number: str = confidential("The child's DUF number.", pattern=DUF_PATTERN)
+    outcome: Literal["granted", "refused"]
+    decided_on: date
+    udi_reference: str = Field(min_length=1, max_length=64)
+
+
+class CaseResidenceDecidedV1(Message):
+    """Intake matched UDI's decision to the case; the residence status stays with the case."""
+
+    case_id: str
+    case_ref: str
+    outcome: Literal["granted", "refused"]
+    decided_on: date
+
+
+class KoppSubmittedV1(Message):
+    """The centre submitted a KOPP proposal to Bufetat. The KOPP itself travels only through
+    the consent broker; this message carries its fingerprint."""
+
+    case_id: str
+    submitted_on: date
+    document_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class FollowUpDecidedV1(Message):
+    """Bufetat's follow-up decision (oppfølgingsvedtak), addressed to the representative with a
+    copy to the centre and the right of appeal noted."""
+
+    case_id: str
+    decision_ref: str = Field(min_length=1, max_length=64)
+    decided_on: date
+    addressed_to: str = unit_id("The child's representative.")
+    copy_to: list[str] = Field(min_length=1, description="Copies, at least the care centre.")
+    appeal_right_noted: bool
+
+
+class MapEstablishedV1(Message):
+    """The centre established the MAP (goals and work plan) after the decision."""
+
+    case_id: str
+    established_on: date
+
+
+class NeedChangedV1(Message):
+    """The centre reports that the child's needs changed: a new decision falls due."""
+
+    case_id: str
+    reported_on: date
+
+
+class TaskCompletedV1(Message):
+    """The responsible unit reports a pathway task done."""
+
+    case_id: str
+    task: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
+    completed_on: date
+
+
+class PathwayStartedV1(Message):
+    """Start a further pathway for a case, e.g. an institution stay (milestone `admission`)."""
+
+    case_id: str
+    pathway: str = Field(pattern=r"^[a-z0-9-]+$")
+    started_on: date
+
+
+class MilestoneReportedV1(Message):
+    """A milestone of a running pathway was reached or planned, e.g. move_out_planned."""
+
+    case_id: str
+    pathway: str = Field(pattern=r"^[a-z0-9-]+$")
+    milestone: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
+    on: date
+
+
+class CaseSettledV1(Message):
+    """The child was settled in a municipality: the centre stay closes."""
+
+    case_id: str
+    kommunenummer: str = Field(pattern=r"^[0-9]{4}$")
+    settled_on: date
+    measure: str = Field(min_length=1, max_length=64)
+
+
+class TaskStatusV1(Message):
+    """A task's status changed: due_soon, due, overdue, done (with days late) or cancelled."""
+
+    task_id: str
+    case_id: str
+    case_ref: str
+    task: str
+    title_nb: str
+    title_en: str
+    kind: Literal["task", "frame"]
+    due: date
+    status: Literal["due_soon", "due", "overdue", "done", "cancelled"]
+    days_late: int = Field(0, ge=0, description="Calendar days past the due date.")
+    responsible_unit: str = unit_id("Unit that must carry out the task.")
+    pathway: str
+
+
+class CaseClosedV1(Message):
+    """The case closed at the centre: returned after a refusal, or settled."""
+
+    case_id: str
+    case_ref: str
+    reason: Literal["returned", "settled"]
+    closed_on: date

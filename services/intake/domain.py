@@ -1,16 +1,22 @@
-"""Intake rules: what makes an arrival a new case, a repeat, or a transfer. No I/O."""
+"""Intake rules: who a care centre takes, and what makes an arrival a new case, a repeat or a
+transfer. No I/O."""
 
 from __future__ import annotations
 
 import base64
 import uuid
+from datetime import date
 from enum import StrEnum
+
+CENTRE_AGE_LIMIT = 15  # Bufetat's care centres take children under 15 ...
+SIBLING_AGE_LIMIT = 18  # ... and siblings 15-18 placed with a younger sibling (seed 000).
 
 
 class ArrivalOutcome(StrEnum):
     NEW_CASE = "new_case"
     REPEAT = "repeat"  # the same child reported again by the same centre: one case
     TRANSFER = "transfer"  # the same child at another centre: the case moves with the child
+    REOPEN = "reopen"  # the child of a closed case arrives again
 
 
 def new_case_id() -> str:
@@ -23,9 +29,32 @@ def case_ref(case_id: str) -> str:
     return "EMA-" + base64.b32encode(raw).decode().rstrip("=")
 
 
-def classify_arrival(existing_centre: str | None, reporting_centre: str) -> ArrivalOutcome:
+def age_on(birth_date: date, day: date) -> int:
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def admission_problem(birth_date: date, arrival: date, has_younger_sibling: bool) -> str | None:
+    """Why a care centre cannot take this child, or None. The reason names the field."""
+    if birth_date > arrival:
+        return "birth_date: lies after the arrival date"
+    age = age_on(birth_date, arrival)
+    if age >= SIBLING_AGE_LIMIT:
+        return f"birth_date: the child is {age} at arrival; EMA cases are for children under 18"
+    if age >= CENTRE_AGE_LIMIT and not has_younger_sibling:
+        return (
+            f"birth_date: the child is {age} at arrival; care centres take children under 15, "
+            "or 15-17 with a younger sibling at the centre (give siblings)"
+        )
+    return None
+
+
+def classify_arrival(
+    existing_centre: str | None, reporting_centre: str, closed: bool = False
+) -> ArrivalOutcome:
     if existing_centre is None:
         return ArrivalOutcome.NEW_CASE
+    if closed:
+        return ArrivalOutcome.REOPEN
     if existing_centre == reporting_centre:
         return ArrivalOutcome.REPEAT
     return ArrivalOutcome.TRANSFER

@@ -1,17 +1,48 @@
-"""Intake's message handlers: arrival in, case out."""
+"""Intake's handlers: arrivals, representatives, UDI's decisions and case closure."""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from contracts.messages import ArrivalV1, CaseOpenedV1
-from services.intake.domain import ArrivalOutcome, case_ref, classify_arrival, new_case_id
-from services.intake.store import Case
-from services.kit.service import Context, Rejected
+from contracts.messages import (
+    ArrivalV1,
+    CaseClosedV1,
+    CaseOpenedV1,
+    CaseRepresentativeV1,
+    CaseResidenceDecidedV1,
+    CaseTransferredV1,
+    RepresentativeAppointedV1,
+    RepresentativeRequestedV1,
+    ResidenceDecisionV1,
+)
+from services.intake.domain import (
+    CENTRE_AGE_LIMIT,
+    ArrivalOutcome,
+    admission_problem,
+    age_on,
+    case_ref,
+    classify_arrival,
+    new_case_id,
+)
+from services.intake.store import Case, CaseHistory, SiblingLink
+from services.kit.service import Context, NotYet, Rejected
 
 log = logging.getLogger("intake")
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+async def _younger_sibling(ctx: Context, data: ArrivalV1) -> bool:
+    """True when a sibling named in the arrival has a case and is under 15."""
+    dufs = [s.duf_number for s in data.siblings]
+    if not dufs:
+        return False
+    arrival = data.arrived_at.astimezone(OSLO).date()
+    siblings = (await ctx.session.scalars(select(Case).where(Case.duf_number.in_(dufs)))).all()
+    return any(age_on(s.birth_date, arrival) < CENTRE_AGE_LIMIT for s in siblings)
 
 
 async def on_arrival(ctx: Context) -> None:
@@ -22,38 +53,118 @@ async def on_arrival(ctx: Context) -> None:
             "a centre reports its own arrivals"
         )
     existing = await ctx.session.scalar(select(Case).where(Case.duf_number == data.duf_number))
-    outcome = classify_arrival(existing.care_centre if existing else None, data.care_centre)
+    outcome = classify_arrival(
+        existing.care_centre if existing else None,
+        data.care_centre,
+        bool(existing and existing.closed),
+    )
     if outcome is ArrivalOutcome.REPEAT:
         assert existing is not None
         log.info("arrival already registered", extra={"case_ref": existing.case_ref})
         return
+    if outcome is ArrivalOutcome.REOPEN:
+        assert existing is not None
+        raise Rejected(f"duf_number: case {existing.case_ref} was closed ({existing.closed}); "
+                       "a new stay must be opened by Bufetat")  # fmt: skip
     if outcome is ArrivalOutcome.TRANSFER:
-        raise Rejected("transfer between care centres is not supported yet (issue 3)")
+        assert existing is not None
+        await transfer(ctx, existing, data)
+        return
+    arrival_day = data.arrived_at.astimezone(OSLO).date()
+    problem = admission_problem(data.birth_date, arrival_day, await _younger_sibling(ctx, data))
+    if problem:
+        raise Rejected(problem)
     case_id = new_case_id()
     case = Case(
-        id=case_id,
-        case_ref=case_ref(case_id),
-        duf_number=data.duf_number,
-        name=data.name,
-        birth_date=data.birth_date,
-        birth_date_estimated=data.birth_date_estimated,
-        sex=data.sex,
-        nationality=data.nationality,
-        languages=data.languages,
-        care_centre=data.care_centre,
-        arrived_at=data.arrived_at,
-    )
+        id=case_id, case_ref=case_ref(case_id), duf_number=data.duf_number, name=data.name,
+        birth_date=data.birth_date, birth_date_estimated=data.birth_date_estimated,
+        sex=data.sex, nationality=data.nationality, languages=data.languages,
+        care_centre=data.care_centre, arrived_at=data.arrived_at,
+    )  # fmt: skip
     ctx.session.add(case)
-    ctx.emit(
-        "no.ema.case.opened.v1",
-        CaseOpenedV1(
-            case_id=case.id,
-            case_ref=case.case_ref,
-            care_centre=case.care_centre,
-            arrived_at=data.arrived_at,
-            birth_date=data.birth_date,
-            birth_date_estimated=data.birth_date_estimated,
-        ),
-        case_id=case.id,
-    )
+    for sibling in data.siblings:
+        ctx.session.add(SiblingLink(case_id=case_id, sibling_duf=sibling.duf_number,
+                                    relation=sibling.relation))  # fmt: skip
+    ctx.session.add(CaseHistory(case_id=case_id, kind="opened",
+                                detail={"care_centre": data.care_centre}))  # fmt: skip
+    ctx.emit("no.ema.case.opened.v1", CaseOpenedV1(
+        case_id=case.id, case_ref=case.case_ref, care_centre=case.care_centre,
+        arrived_at=data.arrived_at, birth_date=data.birth_date,
+        birth_date_estimated=data.birth_date_estimated,
+    ), case_id=case.id)  # fmt: skip
+    ctx.emit("no.ema.intake.representative-requested.v1", RepresentativeRequestedV1(
+        case_id=case.id, case_ref=case.case_ref, care_centre=case.care_centre,
+        requested_on=arrival_day,
+    ), case_id=case.id)  # fmt: skip
     log.info("case opened", extra={"case_ref": case.case_ref, "care_centre": case.care_centre})
+
+
+async def transfer(ctx: Context, case: Case, data: ArrivalV1) -> None:
+    """The child arrived at another centre: the case, its residence status, representative
+    and history move along; nothing is entered again."""
+    previous = case.care_centre
+    case.care_centre = data.care_centre
+    ctx.session.add(CaseHistory(case_id=case.id, kind="transferred",
+                                detail={"from": previous, "to": data.care_centre}))  # fmt: skip
+    ctx.emit("no.ema.case.transferred.v1", CaseTransferredV1(
+        case_id=case.id, case_ref=case.case_ref, from_centre=previous,
+        to_centre=data.care_centre, transferred_at=data.arrived_at,
+    ), case_id=case.id)  # fmt: skip
+    log.info("case transferred", extra={"case_ref": case.case_ref, "from": previous,
+                                        "to": data.care_centre})  # fmt: skip
+
+
+async def _case(ctx: Context, case_id: str) -> Case:
+    case = await ctx.session.get(Case, case_id)
+    if case is None:
+        raise NotYet(f"case_id: no case {case_id!r} is known to intake")
+    return case
+
+
+async def on_representative_appointed(ctx: Context) -> None:
+    data: RepresentativeAppointedV1 = ctx.data
+    case = await _case(ctx, data.case_id)
+    if case.closed:
+        raise Rejected(f"case_id: case {case.case_ref} is closed ({case.closed})")
+    case.representative_unit = data.representative_unit
+    ctx.session.add(CaseHistory(case_id=case.id, kind="representative",
+                                detail={"unit": data.representative_unit}))  # fmt: skip
+    ctx.emit("no.ema.case.representative.v1", CaseRepresentativeV1(
+        case_id=case.id, case_ref=case.case_ref, representative_unit=data.representative_unit,
+        appointed_on=data.appointed_on,
+    ), case_id=case.id)  # fmt: skip
+
+
+async def on_residence_decided(ctx: Context) -> None:
+    data: ResidenceDecisionV1 = ctx.data
+    case = await ctx.session.scalar(select(Case).where(Case.duf_number == data.duf_number))
+    if case is None:
+        raise NotYet("duf_number: no case has this DUF number")
+    if case.closed:
+        raise Rejected(f"duf_number: case {case.case_ref} is closed ({case.closed})")
+    if case.residence is not None:
+        raise Rejected(f"outcome: case {case.case_ref} already has a residence decision "
+                       f"({case.residence} on {case.residence_decided_on})")  # fmt: skip
+    if data.decided_on > datetime.now(UTC).astimezone(OSLO).date():
+        raise Rejected("decided_on: lies in the future")
+    case.residence, case.residence_decided_on = data.outcome, data.decided_on
+    ctx.session.add(CaseHistory(case_id=case.id, kind="residence",
+                                detail={"outcome": data.outcome, "on": str(data.decided_on),
+                                        "udi_reference": data.udi_reference}))  # fmt: skip
+    ctx.emit("no.ema.case.residence-decided.v1", CaseResidenceDecidedV1(
+        case_id=case.id, case_ref=case.case_ref, outcome=data.outcome,
+        decided_on=data.decided_on,
+    ), case_id=case.id)  # fmt: skip
+
+
+async def on_case_closed(ctx: Context) -> None:
+    data: CaseClosedV1 = ctx.data
+    case = await _case(ctx, data.case_id)
+    case.closed = data.reason
+    ctx.session.add(
+        CaseHistory(
+            case_id=case.id,
+            kind="closed",
+            detail={"reason": data.reason, "on": str(data.closed_on)},
+        )
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 from nats.js import JetStreamContext
@@ -18,6 +19,9 @@ from services.kit.db import OutboxRow, utcnow
 from services.kit.signing import UnitKey
 
 log = logging.getLogger("kit.outbox")
+
+# The correlation id of the message being handled: everything it causes carries it along.
+current_correlation: ContextVar[str | None] = ContextVar("current_correlation", default=None)
 
 ACK_TIMEOUT_S = 10.0
 
@@ -62,6 +66,7 @@ class Outbox:
         self.write_lock = asyncio.Lock()
 
     def add(self, session: AsyncSession, type_: str, data: BaseModel, **kw: Any) -> CloudEvent:
+        kw.setdefault("correlation_id", current_correlation.get())
         subject, event, body, headers = build_event(self.key, type_, data, **kw)
         session.add(OutboxRow(msg_id=event.id, subject=subject, headers=headers, body=body))
         return event

@@ -28,7 +28,7 @@ from services.kit import bus
 from services.kit.db import InboxRow, create_tables, make_engine, sessionmaker
 from services.kit.directory import Directory, Unit, bucket
 from services.kit.logs import setup_logging
-from services.kit.outbox import Outbox
+from services.kit.outbox import Outbox, current_correlation
 from services.kit.settings import Settings
 from services.kit.signing import UnitKey
 from services.kit.verify import Invalid, Verified, verify_message
@@ -39,6 +39,12 @@ log = logging.getLogger("kit.service")
 class Rejected(Exception):
     """The domain refuses the message (e.g. a decision for an unknown case). Nothing is applied;
     the message goes to the dead-letter stream with this reason."""
+
+
+class NotYet(Exception):
+    """The message refers to something not seen yet (e.g. a case whose opening is still on its
+    way). It is retried with backoff like a failure; after the last attempt it is
+    dead-lettered with this reason."""
 
 
 @dataclass
@@ -56,13 +62,19 @@ class Context:
     def emit(self, type_: str, data: BaseModel, *, case_id: str | None = None,
              unit: str | None = None) -> CloudEvent:  # fmt: skip
         """Queue a message in the same transaction as the state change."""
-        return self.outbox.add(
-            self.session, type_, data, case_id=case_id, unit=unit,
-            correlation_id=self.event.correlationid or self.event.id,
-        )  # fmt: skip
+        return self.outbox.add(self.session, type_, data, case_id=case_id, unit=unit)
 
 
 HandlerFunc = Callable[[Context], Awaitable[None]]
+
+
+def route(handlers: dict[str, HandlerFunc]) -> HandlerFunc:
+    """One consumer, several message types: call the handler for the event's type."""
+
+    async def dispatch(ctx: Context) -> None:
+        await handlers[ctx.event.type](ctx)
+
+    return dispatch
 
 
 @dataclass
@@ -236,6 +248,14 @@ class Service:
         except Rejected as exc:
             await self._dead_letter(sub, msg, f"rejected: {exc}", attempts)
             return
+        except NotYet as exc:
+            reason = f"not applicable after {attempts}/{max_deliver} attempts: {exc}"
+            log.info(reason, extra={"consumer": sub.durable, "msg_id": v.event.id})
+            if attempts >= max_deliver:
+                await self._dead_letter(sub, msg, reason, attempts)
+            else:
+                await msg.nak(delay=min(0.2 * 2**attempts, 30.0))
+            return
         except Exception as exc:
             reason = f"handler failed on attempt {attempts}/{max_deliver}: {type(exc).__name__}"
             log.warning(reason, extra={"consumer": sub.durable, "msg_id": v.event.id},
@@ -279,7 +299,11 @@ class Service:
                     session.add(InboxRow(consumer=sub.durable, msg_id=v.event.id))
                     ctx = Context(v.event, v.data, v.sender, session, self.outbox,
                                   self.settings, self.directory)  # fmt: skip
-                    await sub.func(ctx)
+                    token = current_correlation.set(v.event.correlationid or v.event.id)
+                    try:
+                        await sub.func(ctx)
+                    finally:
+                        current_correlation.reset(token)
                     applied.append(True)
         except IntegrityError:
             # A replica applied one of these at the same moment: its effect stands, and the

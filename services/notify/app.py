@@ -8,9 +8,11 @@ from services.notify import handlers
 from services.notify.store import Base, Notification
 
 service = Service("notify", Base.metadata)
-service.handles("no.ema.planning.deadline-scheduled.v1", durable="notify-deadlines")(
-    handlers.on_deadline_scheduled
-)
+service.handles(
+    "no.ema.planning.deadline-scheduled.v1",
+    "no.ema.planning.task-status.v1",
+    durable="notify-deadlines",
+)(handlers.on_planning_event)
 
 
 async def inbox(request: web.Request) -> web.Response:

@@ -1,43 +1,153 @@
 """Wiring for the planning service."""
 
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
 from aiohttp import web
+from pydantic import Field
 from sqlalchemy import select
 
-from services.kit.service import Service
+from services.kit.service import Service, route
 from services.kit.settings import Settings
-from services.planning.handlers import make_case_opened_handler
-from services.planning.pathway import PATHWAY_DIR, load_pathway
-from services.planning.store import Base, Task
+from services.planning.handlers import Planner, make_handlers, today
+from services.planning.pathway import load_all
+from services.planning.store import Base, Milestone, PlanningCase, Task, TimelineEntry
+from services.planning.timers import run_timers
 
-PATHWAY = load_pathway(PATHWAY_DIR / "ema-care-centre.json")
+PATHWAYS = load_all()
 
 
 class PlanningSettings(Settings):
     bufetat_unit: str = "bufetat-ost"
+    due_soon_working_days: int = Field(2, ge=0, le=30)
+    timer_interval: float = Field(30.0, gt=0, description="Seconds between deadline checks.")
 
 
 service = Service("planning", Base.metadata, PlanningSettings)
-service.handles("no.ema.case.opened.v1", durable="planning-cases")(
-    make_case_opened_handler(PATHWAY)
+planner = Planner(PATHWAYS, bufetat_unit=PlanningSettings.model_fields["bufetat_unit"].default)
+HANDLERS = make_handlers(planner)
+
+
+async def configure(svc: Service) -> None:
+    planner.bufetat_unit = svc.settings.bufetat_unit  # type: ignore[attr-defined]
+
+
+CASE_TYPES = ["no.ema.case.opened.v1", "no.ema.case.representative.v1",
+              "no.ema.case.transferred.v1", "no.ema.case.residence-decided.v1",
+              "no.ema.case.settled.v1"]  # fmt: skip
+LIFECYCLE_TYPES = ["no.ema.planning.kopp-submitted.v1", "no.ema.planning.follow-up-decided.v1",
+                   "no.ema.planning.map-established.v1", "no.ema.planning.need-changed.v1",
+                   "no.ema.planning.task-completed.v1", "no.ema.planning.pathway-started.v1",
+                   "no.ema.planning.milestone-reported.v1"]  # fmt: skip
+service.handles(*CASE_TYPES, durable="planning-cases")(route({t: HANDLERS[t] for t in CASE_TYPES}))
+service.handles(*LIFECYCLE_TYPES, durable="planning-lifecycle")(
+    route({t: HANDLERS[t] for t in LIFECYCLE_TYPES})
 )
+service.startup.append(configure)
+service.background.append(run_timers)
+
+
+def task_json(t: Task) -> dict:
+    return {"task_id": t.id, "task": t.task, "seq": t.seq, "kind": t.kind, "title_nb": t.title_nb,
+            "title_en": t.title_en, "due": t.due.isoformat(), "status": t.status,
+            "done_on": t.done_on.isoformat() if t.done_on else None, "days_late": t.days_late,
+            "responsible_unit": t.responsible_unit, "strength": t.strength,
+            "legal_ref": t.legal_ref, "pathway": t.pathway}  # fmt: skip
 
 
 async def case_tasks(request: web.Request) -> web.Response:
-    """GET /cases/{case_id}/tasks: the case's tasks and deadlines as JSON."""
+    """GET /cases/{case_id}/tasks: the case's tasks and deadlines."""
     async with service.sessions() as session:
         tasks = (
             await session.scalars(
-                select(Task).where(Task.case_id == request.match_info["case_id"]).order_by(Task.due)
+                select(Task)
+                .where(Task.case_id == request.match_info["case_id"])
+                .order_by(Task.due, Task.task)
             )
         ).all()
-    return web.json_response(
-        [
-            {"task": t.task, "due": t.due.isoformat(), "status": t.status,
-             "responsible_unit": t.responsible_unit, "strength": t.strength,
-             "legal_ref": t.legal_ref, "pathway": t.pathway}
-            for t in tasks
-        ]
-    )  # fmt: skip
+    return web.json_response([task_json(t) for t in tasks])
 
 
-service.routes.append(web.get("/cases/{case_id}/tasks", case_tasks))
+async def timeline(request: web.Request) -> web.Response:
+    """GET /cases/{case_id}/timeline: what happened, what is due, what was late."""
+    case_id = request.match_info["case_id"]
+    async with service.sessions() as session:
+        case = await session.get(PlanningCase, case_id)
+        if case is None:
+            return web.json_response({"error": f"no case {case_id} in planning"}, status=404)
+        entries = (
+            await session.scalars(
+                select(TimelineEntry)
+                .where(TimelineEntry.case_id == case_id)
+                .order_by(TimelineEntry.on, TimelineEntry.id)
+            )
+        ).all()
+        tasks = (await session.scalars(select(Task).where(Task.case_id == case_id)
+                                       .order_by(Task.due, Task.task))).all()  # fmt: skip
+    return web.json_response({
+        "case": {"case_id": case.case_id, "case_ref": case.case_ref,
+                 "care_centre": case.care_centre, "representative_unit": case.representative_unit,
+                 "arrival": case.arrival.isoformat(), "closed": case.closed,
+                 "closed_on": case.closed_on.isoformat() if case.closed_on else None},
+        "happened": [{"on": e.on.isoformat(), "kind": e.kind, "detail": e.detail}
+                     for e in entries],
+        "due": [task_json(t) for t in tasks if t.status not in ("done", "cancelled")],
+        "late": [task_json(t) for t in tasks if t.days_late > 0 or t.status == "overdue"],
+        "done": [task_json(t) for t in tasks if t.status == "done"],
+    })  # fmt: skip
+
+
+async def figures_data() -> dict:
+    async with service.sessions() as session:
+        tasks = (await session.scalars(select(Task))).all()
+        cases = {c.case_id: c for c in (await session.scalars(select(PlanningCase))).all()}
+        milestones = (await session.scalars(select(Milestone).where(
+            Milestone.name.in_(["residence_granted", "settled"])))).all()  # fmt: skip
+    met: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    overdue: dict[str, int] = defaultdict(int)
+    day = today()
+    for t in tasks:
+        centre = cases[t.case_id].care_centre if t.case_id in cases else "?"
+        key = (t.task, centre)
+        if t.status == "done":
+            met[key][0 if t.days_late == 0 else 1] += 1
+        elif t.status == "overdue" or (t.status != "cancelled" and t.due < day):
+            met[key][1] += 1
+            overdue[t.task] += 1
+    by_case: dict[str, dict[str, object]] = defaultdict(dict)
+    for ms in milestones:
+        by_case[ms.case_id][ms.name] = ms.on
+    waits = sorted((v["settled"] - v["residence_granted"]).days for v in by_case.values()
+                   if "settled" in v and "residence_granted" in v)  # fmt: skip
+    return {
+        "as_of": day.isoformat(),
+        "deadlines_met": [
+            {"task": task, "care_centre": centre, "met": ok, "missed": late,
+             "share_met": round(ok / (ok + late), 3)}
+            for (task, centre), (ok, late) in sorted(met.items())
+        ],
+        "overdue_now": dict(sorted(overdue.items())),
+        "overdue_total": sum(overdue.values()),
+        "residence_to_settlement_days": {
+            "settled": len(waits),
+            "mean": round(statistics.mean(waits), 1) if waits else None,
+            "median": statistics.median(waits) if waits else None,
+            "max": max(waits) if waits else None,
+            "share_within_3_months": round(sum(w <= 92 for w in waits) / len(waits), 3)
+            if waits else None,
+        },
+    }  # fmt: skip
+
+
+async def figures(_request: web.Request) -> web.Response:
+    """GET /figures: deadlines met per type and centre, overdue now, residence to settlement."""
+    return web.json_response(await figures_data())
+
+
+service.routes += [
+    web.get("/cases/{case_id}/tasks", case_tasks),
+    web.get("/cases/{case_id}/timeline", timeline),
+    web.get("/figures", figures),
+]

@@ -1,10 +1,10 @@
-"""Planning's own tables: the tasks of each case with their deadlines."""
+"""Planning's own tables: cases as planning sees them, milestones, tasks and the timeline."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, Date, Index, Integer, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit.db import UtcDateTime, utcnow
@@ -14,17 +14,59 @@ class Base(DeclarativeBase):
     metadata = MetaData()
 
 
+class PlanningCase(Base):
+    __tablename__ = "planning_case"
+    case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(16))
+    care_centre: Mapped[str] = mapped_column(String(64), index=True)
+    representative_unit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    arrival: Mapped[date] = mapped_column(Date)
+    closed: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class Milestone(Base):
+    __tablename__ = "planning_milestone"
+    __table_args__ = (UniqueConstraint("case_id", "pathway", "name", "on"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(36), index=True)
+    pathway: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    on: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class Task(Base):
     __tablename__ = "planning_task"
-    __table_args__ = (UniqueConstraint("case_id", "task"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "pathway", "task", "seq"),
+        Index("ix_planning_task_next_check", "next_check"),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     case_id: Mapped[str] = mapped_column(String(36), index=True)
     case_ref: Mapped[str] = mapped_column(String(16))
+    pathway: Mapped[str] = mapped_column(String(64))
     task: Mapped[str] = mapped_column(String(64))
-    due: Mapped[date] = mapped_column(Date, index=True)
-    responsible_unit: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer, default=1)
+    kind: Mapped[str] = mapped_column(String(8), default="task")
+    title_nb: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str] = mapped_column(String(200))
+    due: Mapped[date] = mapped_column(Date)
+    responsible_unit: Mapped[str] = mapped_column(String(64), index=True)
     strength: Mapped[str] = mapped_column(String(16))
     legal_ref: Mapped[str] = mapped_column(String(200))
-    pathway: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    next_check: Mapped[date | None] = mapped_column(Date, nullable=True)
+    done_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    days_late: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class TimelineEntry(Base):
+    __tablename__ = "planning_timeline"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(36), index=True)
+    on: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(48))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -22,7 +22,8 @@ async def test_sigkill_between_commit_and_publish_loses_nothing(fresh_system: Sy
     assert intake.proc is not None and intake.proc.returncode == -signal.SIGKILL
     db = system.data_dir / "intake.db"
     assert len(query(db, "select id from intake_case")) == 1  # committed ...
-    assert query(db, "select count(*) from kit_outbox where published_at is null") == [(1,)]
+    # case opened + representative requested, both committed, neither published
+    assert query(db, "select count(*) from kit_outbox where published_at is null") == [(2,)]
     assert await stream_messages(partner.nc, "CASE") == []  # ... but never published
 
     system.start_service("intake")  # restart without the fault
@@ -34,7 +35,7 @@ async def test_sigkill_between_commit_and_publish_loses_nothing(fresh_system: Sy
 
     # The unacked arrival is redelivered after ack_wait; the inbox makes it a no-op.
     health = f"http://127.0.0.1:{system.http_ports['intake']}/healthz"
-    await wait_for(lambda: http_json(health)["consumers"]["intake-arrivals"]["handled"] >= 1)
+    await wait_for(lambda: http_json(health)["consumers"]["intake-inbound"]["handled"] >= 1)
     assert len(query(db, "select id from intake_case")) == 1
     assert len(await stream_messages(partner.nc, "CASE", "ema.case.opened")) == 1
     assert query(db, "select count(*) from kit_outbox where published_at is null") == [(0,)]
@@ -57,6 +58,6 @@ async def test_restart_of_nats_and_services_finds_data_again(fresh_system: Syste
     await partner.send("no.ema.intake.arrival.v1",
                        ArrivalV1(**{**ARRIVAL, "care_centre": "centre-restart"}))  # fmt: skip
     health = f"http://127.0.0.1:{system.http_ports['intake']}/healthz"
-    await wait_for(lambda: http_json(health)["consumers"]["intake-arrivals"]["handled"] == 1)
+    await wait_for(lambda: http_json(health)["consumers"]["intake-inbound"]["handled"] == 1)
     assert query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(1,)]
     await partner.nc.close()

@@ -210,8 +210,12 @@ def test_status_shows_streams_lag_dead_letters_and_health(system: System) -> Non
     )  # fmt: skip
     report = json.loads(out.stdout)
     assert report["nats_url"] == system.nats_url
-    assert report["streams"]["INTAKE"]["consumers"]["intake-arrivals"]["ack_pending"] == 0
-    assert set(report["streams"]["CASE"]["consumers"]) == {"planning-cases", "consent-cases"}
+    assert report["streams"]["INTAKE"]["consumers"]["intake-inbound"]["ack_pending"] == 0
+    assert set(report["streams"]["CASE"]["consumers"]) == {
+        "planning-cases",
+        "consent-cases",
+        "intake-cases",
+    }
     reasons = [d["reason"] for d in report["dead_letters"]["recent"]]
     assert report["dead_letters"]["count"] >= 5
     assert any(r.startswith("unsigned") for r in reasons)
@@ -223,7 +227,7 @@ def test_status_shows_streams_lag_dead_letters_and_health(system: System) -> Non
         capture_output=True,
         text=True,
     )
-    assert "dead letters:" in text.stdout and "consumer intake-arrivals" in text.stdout
+    assert "dead letters:" in text.stdout and "consumer intake-inbound" in text.stdout
 
 
 def test_unit_register_refuses_a_bad_public_key(system: System) -> None:

@@ -226,6 +226,79 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- case timeline and figures ---------------------------------------------------------------
+
+
+def _service_url(args: argparse.Namespace, name: str) -> str:
+    run_file = Path(args.data_dir) / "run.json"
+    if run_file.exists():
+        return json.loads(run_file.read_text())["services"][name]
+    from services.kit.settings import DEFAULT_PORTS
+
+    return f"http://127.0.0.1:{DEFAULT_PORTS[name]}"
+
+
+def _get(url: str) -> tuple[int, object]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (operator's own service)
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+    except OSError as exc:
+        print(f"cannot reach {url}: {exc}. Is the system up (`make up`)?", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    status, body = _get(f"{_service_url(args, 'planning')}/cases/{args.case_id}/timeline")
+    if status != 200:
+        print(f"no case {args.case_id} in planning ({status})", file=sys.stderr)
+        return 1
+    assert isinstance(body, dict)
+    if args.json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return 0
+    case = body["case"]
+    print(f"{case['case_ref']} ({case['case_id']}) at {case['care_centre']}, arrived "
+          f"{case['arrival']}" + (f", closed {case['closed_on']} ({case['closed']})"
+                                  if case["closed"] else ""))  # fmt: skip
+    print("happened:")
+    for e in body["happened"]:
+        detail = ", ".join(f"{k}={v}" for k, v in e["detail"].items())
+        print(f"  {e['on']}  {e['kind']:24s} {detail}")
+    print("due:")
+    for t in body["due"]:
+        print(f"  {t['due']}  {t['task']:24s} {t['status']:9s} {t['responsible_unit']}"
+              f"  ({t['strength']}: {t['legal_ref']})")  # fmt: skip
+    print("late:")
+    for t in body["late"]:
+        done = f"done {t['done_on']}" if t["done_on"] else "not done"
+        print(f"  {t['due']}  {t['task']:24s} {t['days_late']} days late, {done}")
+    return 0
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    _, body = _get(f"{_service_url(args, 'planning')}/figures")
+    assert isinstance(body, dict)
+    if args.json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return 0
+    print(f"as of {body['as_of']}: {body['overdue_total']} deadlines overdue now")
+    for task, count in body["overdue_now"].items():
+        print(f"  overdue {task:24s} {count}")
+    print("deadlines met, per task and care centre:")
+    for row in body["deadlines_met"]:
+        print(f"  {row['task']:24s} {row['care_centre']:24s} {row['share_met']:6.1%} "
+              f"({row['met']} met, {row['missed']} missed)")  # fmt: skip
+    wait = body["residence_to_settlement_days"]
+    print(f"residence to settlement: {wait['settled']} settled, median {wait['median']} days, "
+          f"max {wait['max']}, within 3 months {wait['share_within_3_months']}")  # fmt: skip
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 
@@ -244,6 +317,18 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.add_argument("--dlq-limit", type=int, default=10, help="recent dead letters to show")
     st.set_defaults(func=lambda a: asyncio.run(_status(a)))
+
+    case = sub.add_parser("case", help="a child's case").add_subparsers(
+        dest="case_cmd", required=True
+    )
+    tl = case.add_parser("timeline", help="what happened, what is due, what was late")
+    tl.add_argument("case_id")
+    tl.add_argument("--json", action="store_true")
+    tl.set_defaults(func=cmd_timeline)
+    fig = sub.add_parser("figures", help="deadlines met per type and centre, overdue now, "
+                         "days from residence to settlement")  # fmt: skip
+    fig.add_argument("--json", action="store_true")
+    fig.set_defaults(func=cmd_figures)
 
     unit = sub.add_parser("unit", help="the unit directory").add_subparsers(
         dest="unit_cmd", required=True

@@ -22,7 +22,8 @@ def start_system(data_dir: Path, **env: str) -> System:
     system = System(data_dir, nats_port=0, monitor_port=0,
                     http_ports={name: 0 for name in ("intake", "planning", "consent", "notify",
                                                      "municipality")},
-                    env={"EMA_ACK_WAIT": "2", "EMA_MAX_DELIVER": "3", **env})  # fmt: skip
+                    env={"EMA_ACK_WAIT": "2", "EMA_MAX_DELIVER": "3", "EMA_TIMER_INTERVAL": "0.3",
+                         **env})  # fmt: skip
     try:
         system.up()
     except Exception:

@@ -50,9 +50,10 @@ service.background.append(run_timers)
 
 
 def task_json(t: Task) -> dict:
+    late = (today() - t.due).days if t.status == "overdue" else t.days_late
     return {"task_id": t.id, "task": t.task, "seq": t.seq, "kind": t.kind, "title_nb": t.title_nb,
             "title_en": t.title_en, "due": t.due.isoformat(), "status": t.status,
-            "done_on": t.done_on.isoformat() if t.done_on else None, "days_late": t.days_late,
+            "done_on": t.done_on.isoformat() if t.done_on else None, "days_late": late,
             "responsible_unit": t.responsible_unit, "strength": t.strength,
             "legal_ref": t.legal_ref, "pathway": t.pathway}  # fmt: skip
 

@@ -27,12 +27,21 @@ def today() -> date:
     return datetime.now(UTC).astimezone(OSLO).date()
 
 
-def status_message(task: Task) -> m.TaskStatusV1:
+def status_message(task: Task, **changes: object) -> m.TaskStatusV1:
+    values = {"status": task.status, "days_late": task.days_late, **changes}
     return m.TaskStatusV1(
         task_id=task.id, case_id=task.case_id, case_ref=task.case_ref, task=task.task,
         title_nb=task.title_nb, title_en=task.title_en, kind=task.kind, due=task.due,
-        status=task.status, days_late=task.days_late, responsible_unit=task.responsible_unit,
-        pathway=task.pathway,
+        responsible_unit=task.responsible_unit, pathway=task.pathway, **values,
+    )  # fmt: skip
+
+
+def deadline_message(task: Task, pathway: Pathway) -> m.DeadlineScheduledV1:
+    return m.DeadlineScheduledV1(
+        task_id=task.id, case_id=task.case_id, case_ref=task.case_ref, task=task.task,
+        title_nb=task.title_nb, title_en=task.title_en, due=task.due,
+        responsible_unit=task.responsible_unit, strength=task.strength,
+        legal_ref=task.legal_ref, pathway=pathway.ref,
     )  # fmt: skip
 
 
@@ -99,12 +108,8 @@ class Planner:
             next_check=min(due, today()),  # the timer settles the status right away
         )  # fmt: skip
         session.add(task)
-        outbox.add(session, "no.ema.planning.deadline-scheduled.v1", m.DeadlineScheduledV1(
-            task_id=task.id, case_id=task.case_id, case_ref=task.case_ref, task=task.task,
-            title_nb=step.title_nb, title_en=step.title_en, due=due,
-            responsible_unit=task.responsible_unit, strength=step.strength,
-            legal_ref=step.legal_ref, pathway=pathway.ref,
-        ), case_id=case.case_id)  # fmt: skip
+        outbox.add(session, "no.ema.planning.deadline-scheduled.v1",
+                   deadline_message(task, pathway), case_id=case.case_id)  # fmt: skip
         log.info("deadline scheduled", extra={"case_ref": case.case_ref, "task": step.task,
                                               "due": str(due), "seq": seq})  # fmt: skip
         return task
@@ -198,9 +203,10 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         moved = (await ctx.session.scalars(select(Task).where(
             Task.case_id == case.case_id, Task.status.in_(OPEN),
             Task.responsible_unit == data.from_centre))).all()  # fmt: skip
-        for task in moved:
+        for task in moved:  # the new centre hears of every open task it takes over
             task.responsible_unit = data.to_centre
-            ctx.emit("no.ema.planning.task-status.v1", status_message(task),
+            ctx.emit("no.ema.planning.deadline-scheduled.v1",
+                     deadline_message(task, planner.pathway(task.pathway)),
                      case_id=case.case_id)  # fmt: skip
         ctx.session.add(TimelineEntry(
             case_id=case.case_id, on=data.transferred_at.astimezone(OSLO).date(),

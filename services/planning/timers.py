@@ -39,9 +39,7 @@ async def tick(svc: Service, day: date, limit: int = 500) -> int:
             )  # fmt: skip
             if result.rowcount != 1 or new == task.status:
                 continue
-            message = status_message(task).model_copy(
-                update={"status": new, "days_late": values.get("days_late", 0)}
-            )
+            message = status_message(task, status=new, days_late=values.get("days_late", 0))
             svc.outbox.add(session, "no.ema.planning.task-status.v1", message,
                            case_id=task.case_id)  # fmt: skip
             if new == "overdue":

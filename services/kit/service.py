@@ -198,7 +198,8 @@ class Service:
         return await self.js.pull_subscribe_bind(sub.durable, sub.stream)
 
     async def _consume(self, sub: Subscription, psub: JetStreamContext.PullSubscription) -> None:
-        while True:
+        # nats-py's fetch can turn a cancellation into a timeout: the stop flag ends the loop.
+        while not self.stop_event.is_set():
             try:
                 msgs = await psub.fetch(self.settings.fetch_batch, timeout=1.0)
             except (TimeoutError, NatsTimeoutError):

@@ -61,3 +61,67 @@ async def test_restart_of_nats_and_services_finds_data_again(fresh_system: Syste
     await wait_for(lambda: http_json(health)["consumers"]["intake-inbound"]["handled"] == 1)
     assert query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(1,)]
     await partner.nc.close()
+
+
+async def test_deadline_timers_fire_once_across_restarts(fresh_system: System) -> None:
+    """A status change is emitted once, even when planning is killed and restarted and
+    nats-server restarts too."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    system = fresh_system
+    partner = await Partner.register(system.nats_url, "centre-timer", UnitKind.CARE_CENTRE)
+    arrived = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    await partner.send("no.ema.intake.arrival.v1", ArrivalV1(
+        **{**ARRIVAL, "care_centre": "centre-timer", "arrived_at": arrived}))  # fmt: skip
+
+    async def overdue_events() -> list[dict]:
+        msgs = await stream_messages(partner.nc, "PLANNING", "ema.planning.task.status")
+        return [d for d in (json.loads(x.data)["data"] for x in msgs) if d["status"] == "overdue"]
+
+    # 40 days on: arrival talk, KOPP, health examination and school start are overdue
+    first = await wait_for(lambda: _at_least(overdue_events(), 4))
+    system.procs["planning"].stop(signal.SIGKILL)
+    system.start_service("planning")
+    await asyncio.sleep(1.5)  # several timer ticks
+    await partner.nc.close()
+    system.nats.stop()
+    system.nats.start()
+    partner = await Partner.register(system.nats_url, "centre-timer", UnitKind.CARE_CENTRE)
+    await asyncio.sleep(1.5)
+    again = await overdue_events()
+    assert sorted(e["task_id"] for e in again) == sorted(e["task_id"] for e in first)
+    await partner.nc.close()
+
+
+async def _at_least(coro, n: int):  # noqa: ANN001, ANN202
+    items = await coro
+    return items if len(items) >= n else None
+
+
+async def test_burst_of_arrivals_schedules_every_deadline(fresh_system: System) -> None:
+    """1,000 arrivals published at once: every case opened, every deadline scheduled, every
+    notification recorded, nothing dead-lettered (bench/thin_path.py runs 10,000)."""
+    from services.kit.outbox import build_event
+
+    system, n = fresh_system, 1000
+    partner = await Partner.register(system.nats_url, "centre-burst", UnitKind.CARE_CENTRE)
+    js = partner.nc.jetstream()
+    futures = []
+    for i in range(n):
+        data = ArrivalV1(**{**ARRIVAL, "duf_number": f"{202700000000 + i}",
+                            "care_centre": "centre-burst"})  # fmt: skip
+        subject, _, body, headers = build_event(partner.key, "no.ema.intake.arrival.v1", data)
+        futures.append(await js.publish_async(subject, body, headers=headers))
+    for future in futures:
+        await future
+    planning_db = system.data_dir / "planning.db"
+    await wait_for(lambda: query(planning_db, "select count(*) from planning_task")
+                   == [(5 * n,)], timeout=240)  # fmt: skip
+    notify_url = f"http://127.0.0.1:{system.http_ports['notify']}/healthz"
+    await wait_for(lambda: http_json(notify_url)["consumers"]["notify-deadlines"]["handled"]
+                   >= 5 * n, timeout=240)  # fmt: skip
+    assert query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(n,)]
+    assert query(planning_db, "select count(distinct case_id) from planning_task") == [(n,)]
+    assert await stream_messages(partner.nc, "DLQ") == []
+    await partner.nc.close()

@@ -21,3 +21,37 @@ def test_bad_pathway_file_names_the_problem(tmp_path) -> None:  # noqa: ANN001
     bad.write_text("{not json")
     with pytest.raises(PathwayError, match="cannot read pathway file"):
         load_pathway(bad)
+
+
+def _write(tmp_path, pathway: dict):  # noqa: ANN001, ANN202
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(pathway))
+    return path
+
+
+def test_undeclared_milestone_and_backward_recurrence_are_refused(tmp_path) -> None:  # noqa: ANN001
+    base = json.loads((PATHWAY_DIR / "ema-care-centre.json").read_text())
+    base["steps"][0]["completed_by"] = "tea_served"
+    with pytest.raises(PathwayError, match="milestone 'tea_served' is not declared"):
+        load_pathway(_write(tmp_path, base))
+    base = json.loads((PATHWAY_DIR / "ema-care-centre.json").read_text())
+    base["steps"][0]["recurrence"] = {"every": {"unit": "months", "value": -3},
+                                      "until": "settled"}  # fmt: skip
+    with pytest.raises(PathwayError, match="must move forward"):
+        load_pathway(_write(tmp_path, base))
+    base = json.loads((PATHWAY_DIR / "ema-care-centre.json").read_text())
+    base["steps"].append(base["steps"][0])
+    with pytest.raises(PathwayError, match="tasks appear twice: arrival_talk"):
+        load_pathway(_write(tmp_path, base))
+
+
+def test_every_step_names_its_source_and_strength() -> None:
+    from services.planning.pathway import load_all
+
+    for pathway in load_all().values():
+        for step in pathway.steps:
+            assert (
+                step.source
+                and step.legal_ref
+                and step.strength in ("skal", "bør", "anbefales", "kan")
+            )

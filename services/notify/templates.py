@@ -8,24 +8,27 @@ from pydantic import BaseModel
 
 from contracts.fields import confidential_fields
 
-DEADLINE = "no.ema.planning.deadline-scheduled.v1"
-STATUS = "no.ema.planning.task-status.v1"
+WHERE = "emaflyt (sak {case_ref})"
 
 TEMPLATES: dict[str, dict[str, str]] = {
-    DEADLINE: {
+    "deadline.scheduled": {
         "nb": "Sak {case_ref}: {title_nb} skal være gjennomført innen {due_nb}. "
         "Registrer utført oppgave i emaflyt.",
         "en": "Case {case_ref}: {title_en} is due by {due_en}. Record the task as done in emaflyt.",
     },
-    f"{STATUS}#due_soon": {
-        "nb": "Sak {case_ref}: fristen for {title_nb} er {due_nb}, om kort tid.",
-        "en": "Case {case_ref}: {title_en} is due soon, on {due_en}.",
+    "task.due_soon": {
+        "nb": "Sak {case_ref}: fristen for {title_nb} er {due_nb}, om kort tid. "
+        "Registrer utført oppgave i emaflyt.",
+        "en": "Case {case_ref}: {title_en} is due soon, on {due_en}. "
+        "Record the task as done in emaflyt.",
     },
-    f"{STATUS}#due": {
-        "nb": "Sak {case_ref}: fristen for {title_nb} er i dag ({due_nb}).",
-        "en": "Case {case_ref}: {title_en} is due today ({due_en}).",
+    "task.due": {
+        "nb": "Sak {case_ref}: fristen for {title_nb} er i dag ({due_nb}). "
+        "Registrer utført oppgave i emaflyt.",
+        "en": "Case {case_ref}: {title_en} is due today ({due_en}). "
+        "Record the task as done in emaflyt.",
     },
-    f"{STATUS}#overdue": {
+    "task.overdue": {
         "nb": "Sak {case_ref}: fristen for {title_nb} gikk ut {due_nb} ({days_late} dager over "
         "fristen). Følg opp og registrer i emaflyt.",
         "en": "Case {case_ref}: {title_en} was due {due_en} ({days_late} days overdue). "
@@ -33,19 +36,43 @@ TEMPLATES: dict[str, dict[str, str]] = {
     },
 }
 
+SUBJECTS: dict[str, dict[str, str]] = {
+    "deadline.scheduled": {
+        "nb": "Ny frist i sak {case_ref}",
+        "en": "New deadline, case {case_ref}",
+    },
+    "task.due_soon": {"nb": "Frist snart: sak {case_ref}", "en": "Due soon: case {case_ref}"},
+    "task.due": {"nb": "Frist i dag: sak {case_ref}", "en": "Due today: case {case_ref}"},
+    "task.overdue": {"nb": "Frist oversittet: sak {case_ref}", "en": "Overdue: case {case_ref}"},
+    "digest": {"nb": "Daglig oversikt fra emaflyt", "en": "Daily digest from emaflyt"},
+}
 
-def template_key(event_type: str, data: BaseModel) -> str | None:
-    """Which template an event uses, or None when it needs no notification."""
-    key = f"{event_type}#{getattr(data, 'status', '')}" if event_type == STATUS else event_type
-    return key if key in TEMPLATES else None
+DIGEST_HEAD = {
+    "nb": "Oversikt over varsler siste døgn ({count}):",
+    "en": "Notifications in the last day ({count}):",
+}
 
 
-def render(key: str, data: BaseModel, language: str = "nb") -> str:
-    """Render a template from the event's fields, with every confidential field removed."""
+def values_of(data: BaseModel) -> dict[str, object]:
+    """The event's fields a template may use: every confidential field removed, dates in
+    Norwegian and ISO form."""
     hidden = confidential_fields(type(data))
     values = {k: v for k, v in data.model_dump().items() if k not in hidden}
     for name, value in list(values.items()):
         if isinstance(value, date):
             values[f"{name}_nb"] = value.strftime("%d.%m.%Y")
             values[f"{name}_en"] = value.isoformat()
-    return TEMPLATES[key][language].format(**values)
+    return values
+
+
+def render(key: str, data: BaseModel, language: str = "nb") -> str:
+    return TEMPLATES[key][language].format(**values_of(data))
+
+
+def subject(key: str, case_ref: str, language: str = "nb") -> str:
+    return SUBJECTS[key][language].format(case_ref=case_ref)
+
+
+def digest(texts: list[str], language: str = "nb") -> str:
+    head = DIGEST_HEAD[language].format(count=len(texts))
+    return "\n".join([head, *(f"- {t}" for t in texts)])

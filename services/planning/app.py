@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from datetime import date
 
 from aiohttp import web
 from pydantic import Field
@@ -11,7 +12,7 @@ from sqlalchemy import select
 
 from services.kit.service import Service, route
 from services.kit.settings import Settings
-from services.planning.handlers import Planner, make_handlers, today
+from services.planning.handlers import Planner, make_handlers, set_today, today
 from services.planning.pathway import load_all
 from services.planning.store import Base, Milestone, PlanningCase, Task, TimelineEntry
 from services.planning.timers import run_timers
@@ -23,6 +24,7 @@ class PlanningSettings(Settings):
     bufetat_unit: str = "bufetat-ost"
     due_soon_working_days: int = Field(2, ge=0, le=30)
     timer_interval: float = Field(30.0, gt=0, description="Seconds between deadline checks.")
+    today: date | None = Field(None, description="Pin today's date: demos and tests only.")
 
 
 service = Service("planning", Base.metadata, PlanningSettings)
@@ -32,6 +34,7 @@ HANDLERS = make_handlers(planner)
 
 async def configure(svc: Service) -> None:
     planner.bufetat_unit = svc.settings.bufetat_unit  # type: ignore[attr-defined]
+    set_today(svc.settings.today)  # type: ignore[attr-defined]
 
 
 CASE_TYPES = ["no.ema.case.opened.v1", "no.ema.case.representative.v1",

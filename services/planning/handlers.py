@@ -23,8 +23,17 @@ OSLO = ZoneInfo("Europe/Oslo")
 MAIN = "ema-care-centre"
 
 
+_fixed_today: date | None = None
+
+
+def set_today(day: date | None) -> None:
+    """Pin "today" (EMA_TODAY) so demos and tests can step through a deadline's life."""
+    global _fixed_today
+    _fixed_today = day
+
+
 def today() -> date:
-    return datetime.now(UTC).astimezone(OSLO).date()
+    return _fixed_today or datetime.now(UTC).astimezone(OSLO).date()
 
 
 def status_message(task: Task, **changes: object) -> m.TaskStatusV1:

@@ -119,7 +119,7 @@ async def test_late_kopp_shows_overdue_then_done_late(world: World) -> None:
     assert kopp["days_late"] == 9
     # The centre leader hears of it, not only the contact person.
     inbox = http_json(world.url("notify", f"/inbox/{world.centre.key.unit_id}"))
-    overdue = [n for n in inbox if n["event_type"].endswith("#overdue") and
+    overdue = [n for n in inbox if n["event_type"] == "task.overdue" and
                "KOPP" in n["text_nb"]]  # fmt: skip
     assert {n["role"] for n in overdue} == {"contact_person", "centre_leader"}
     assert "9 dager over fristen" in overdue[0]["text_nb"]

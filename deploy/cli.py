@@ -299,6 +299,56 @@ def cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- notify ----------------------------------------------------------------------------------
+
+
+def cmd_notify_recipient(args: argparse.Namespace) -> int:
+    import urllib.error
+    import urllib.request
+
+    body = {"unit": args.unit, "role": args.role, "language": args.language,
+            "events": args.events or [], "digest": not args.no_digest}  # fmt: skip
+    for name in ("email", "webhook_url", "webhook_secret"):
+        if getattr(args, name):
+            body[name] = getattr(args, name)
+    req = urllib.request.Request(f"{_service_url(args, 'notify')}/recipients",
+                                 data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (own service)
+            print(json.dumps(json.loads(resp.read()), ensure_ascii=False))
+    except urllib.error.HTTPError as exc:
+        print(f"refused: {json.loads(exc.read()).get('error')}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_notify_inbox(args: argparse.Namespace) -> int:
+    role = f"?role={args.role}" if args.role else ""
+    _, rows = _get(f"{_service_url(args, 'notify')}/inbox/{args.unit}{role}")
+    assert isinstance(rows, list)
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    for n in rows:
+        print(f"{n['created_at'][:16]}  {n['role']:16s} {n['text_' + args.language]}")
+    return 0
+
+
+def cmd_notify_deliveries(args: argparse.Namespace) -> int:
+    status = f"?status={args.status}" if args.status else ""
+    _, body = _get(f"{_service_url(args, 'notify')}/deliveries{status}")
+    assert isinstance(body, dict)
+    if args.json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return 0
+    print("  ".join(f"{k}: {v}" for k, v in sorted(body["counts"].items())) or "no deliveries")
+    for d in body["deliveries"][:50]:
+        print(f"  {d['status']:9s} {d['channel']:8s} {d['unit']}/{d['role']} {d['case_ref']} "
+              f"{d['event']} attempts {d['attempts']} {d['last_error'] or ''}")  # fmt: skip
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 
@@ -329,6 +379,30 @@ def parser() -> argparse.ArgumentParser:
                          "days from residence to settlement")  # fmt: skip
     fig.add_argument("--json", action="store_true")
     fig.set_defaults(func=cmd_figures)
+
+    notify = sub.add_parser("notify", help="recipients, inboxes and deliveries").add_subparsers(
+        dest="notify_cmd", required=True
+    )
+    rec = notify.add_parser("recipient", help="add or change who hears what at a unit")
+    rec.add_argument("--unit", required=True)
+    rec.add_argument("--role", required=True, help="contact_person, centre_leader, ...")
+    rec.add_argument("--email")
+    rec.add_argument("--webhook-url")
+    rec.add_argument("--webhook-secret")
+    rec.add_argument("--language", default="nb", choices=["nb", "en"])
+    rec.add_argument("--events", nargs="*", help="task.due_soon task.due task.overdue ...")
+    rec.add_argument("--no-digest", action="store_true")
+    rec.set_defaults(func=cmd_notify_recipient)
+    ibx = notify.add_parser("inbox", help="a unit's notifications")
+    ibx.add_argument("unit")
+    ibx.add_argument("--role")
+    ibx.add_argument("--language", default="nb", choices=["nb", "en"])
+    ibx.add_argument("--json", action="store_true")
+    ibx.set_defaults(func=cmd_notify_inbox)
+    dl = notify.add_parser("deliveries", help="email and webhook delivery status")
+    dl.add_argument("--status", choices=["pending", "retrying", "sent", "failed"])
+    dl.add_argument("--json", action="store_true")
+    dl.set_defaults(func=cmd_notify_deliveries)
 
     unit = sub.add_parser("unit", help="the unit directory").add_subparsers(
         dest="unit_cmd", required=True

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import messages as m
@@ -82,7 +82,13 @@ class Planner:
     async def reach(self, session: AsyncSession, outbox: Outbox, case: PlanningCase,
                     pathway: Pathway, milestone: str, on: date,
                     starter: str | None = None) -> None:  # fmt: skip
-        """Record a milestone, complete the tasks it completes, start the steps it starts."""
+        """Record a milestone, complete the tasks it completes, start the steps it starts.
+        The same milestone again on the same day changes nothing; on another day (a planned
+        move-out moved, say) the open tasks it started are moved to their new dates."""
+        if await session.scalar(select(Milestone.id).where(
+                Milestone.case_id == case.case_id, Milestone.pathway == pathway.id,
+                Milestone.name == milestone, Milestone.on == on)):  # fmt: skip
+            return
         session.add(Milestone(case_id=case.case_id, pathway=pathway.id, name=milestone, on=on))
         session.add(TimelineEntry(case_id=case.case_id, on=on, kind=milestone,
                                   detail={"pathway": pathway.ref}))  # fmt: skip
@@ -94,8 +100,18 @@ class Planner:
                 for task in await self.open_tasks(session, case.case_id, pathway.id, step.task):
                     await self.cancel(session, outbox, task)
         for step in pathway.steps_started_by(milestone):
-            self.schedule(session, outbox, case, pathway, step, due_date(on, step.offset), 1,
-                          starter)  # fmt: skip
+            due = due_date(on, step.offset)
+            open_ = await self.open_tasks(session, case.case_id, pathway.id, step.task)
+            if open_:
+                for task in open_:
+                    task.due, task.status, task.next_check = due, "scheduled", min(due, today())
+                    outbox.add(session, "no.ema.planning.deadline-scheduled.v1",
+                               deadline_message(task, pathway), case_id=case.case_id)  # fmt: skip
+                continue
+            seq = await session.scalar(select(func.max(Task.seq)).where(
+                Task.case_id == case.case_id, Task.pathway == pathway.id,
+                Task.task == step.task))  # fmt: skip
+            self.schedule(session, outbox, case, pathway, step, due, (seq or 0) + 1, starter)
 
     async def open_tasks(self, session: AsyncSession, case_id: str, pathway: str,
                          task: str | None = None) -> list[Task]:  # fmt: skip

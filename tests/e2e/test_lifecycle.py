@@ -340,3 +340,59 @@ def test_timeline_and_figures_from_the_cli(system: System) -> None:
     missing = subprocess.run(base + ["case", "timeline", str(uuid.uuid4())], cwd=ROOT,
                              capture_output=True, text=True)  # fmt: skip
     assert missing.returncode == 1 and "no case" in missing.stderr
+
+
+async def test_institution_pathway_runs_from_admission_to_move_out(world: World) -> None:
+    case_id, _ = await world.arrive(TODAY - timedelta(days=3))
+    cws = await Partner.register(world.system.nats_url, "bv-" + uuid.uuid4().hex[:6],
+                                 K.BARNEVERN)  # fmt: skip
+    admitted = TODAY - timedelta(days=10)
+    t = "no.ema.planning.pathway-started.v1"
+    reason = await world.rejection(cws, t, m.PathwayStartedV1(
+        case_id=case_id, pathway="holiday-camp", started_on=admitted))  # fmt: skip
+    assert "known: care-institution, emergency-institution, treatment-institution" in reason
+    await cws.send(t, m.PathwayStartedV1(case_id=case_id, pathway="care-institution",
+                                         started_on=admitted))  # fmt: skip
+    report = await wait_for(lambda: world.tasks(case_id).get("mapping_report"))
+    assert report["due"] == (admitted + timedelta(weeks=8)).isoformat()
+    assert report["responsible_unit"] == cws.key.unit_id
+    assert report["pathway"] == "care-institution"
+
+    move_out = "no.ema.planning.milestone-reported.v1"
+    planned = add_months(TODAY, 6)
+    await cws.send(
+        move_out,
+        m.MilestoneReportedV1(
+            case_id=case_id, pathway="care-institution", milestone="move_out_planned", on=planned
+        ),
+    )
+    meeting = await wait_for(lambda: world.tasks(case_id).get("transition_meeting"))
+    assert meeting["due"] == add_months(planned, -2).isoformat()
+    # The planned date moves: the meeting moves with it, and is not scheduled twice.
+    later = add_months(TODAY, 7)
+    await cws.send(
+        move_out,
+        m.MilestoneReportedV1(
+            case_id=case_id, pathway="care-institution", milestone="move_out_planned", on=later
+        ),
+    )
+    await wait_for(lambda: world.tasks(case_id)["transition_meeting"]["due"]
+                   == add_months(later, -2).isoformat())  # fmt: skip
+    tasks = http_json(world.url("planning", f"/cases/{case_id}/tasks"))
+    assert len([x for x in tasks if x["task"] == "transition_meeting"]) == 1
+    assert "milestone: 'moved_in_again' is not a milestone" in await world.rejection(
+        cws,
+        move_out,
+        m.MilestoneReportedV1(
+            case_id=case_id, pathway="care-institution", milestone="moved_in_again", on=TODAY
+        ),
+    )
+    # Moving out ends every recurring task of the stay.
+    await cws.send(
+        move_out,
+        m.MilestoneReportedV1(
+            case_id=case_id, pathway="care-institution", milestone="moved_out", on=TODAY
+        ),
+    )
+    await wait_for(lambda: world.tasks(case_id)["leader_assessment"]["status"] == "cancelled")
+    await cws.nc.close()

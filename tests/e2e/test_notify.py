@@ -215,3 +215,22 @@ def test_recipient_input_is_checked(mail_system) -> None:  # noqa: ANN001
     with pytest.raises(urllib.error.HTTPError) as err:
         add_recipient(system, unit="centre-x", role="janitor")
     assert "role must be one of" in json.loads(err.value.read())["error"]
+
+
+def test_notify_cli_adds_recipients_and_shows_inbox_and_deliveries(mail_system) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    system, _ = mail_system
+    root = Path(__file__).resolve().parents[2]
+    base = [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir), "notify"]
+    run = lambda *a: subprocess.run(base + list(a), cwd=root, capture_output=True, text=True)  # noqa: E731
+    ok = run("recipient", "--unit", "centre-cli", "--role", "contact_person",
+             "--email", "kp@cli.no", "--events", "task.overdue")  # fmt: skip
+    assert ok.returncode == 0 and json.loads(ok.stdout)["events"] == ["task.overdue"]
+    bad = run("recipient", "--unit", "centre-cli", "--role", "contact_person",
+              "--events", "task.sometime")  # fmt: skip
+    assert bad.returncode == 2 and "unknown events" in bad.stderr
+    assert run("inbox", "centre-cli").returncode == 0
+    out = run("deliveries", "--json")
+    assert out.returncode == 0 and "counts" in json.loads(out.stdout)

@@ -1,0 +1,123 @@
+"""Notifications per second through the whole path: N signed task-status events on the bus →
+notify (inbox, delivery) → email on a real SMTP server (aiosmtpd) on loopback. Beside it, in
+the same run: raw nats-py JetStream publish and raw smtplib sends to the same SMTP server.
+Prints figures; asserts nothing about time.
+
+    .venv/bin/python bench/notify.py [N]      (default 2000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import smtplib
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import UTC, date, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiosmtpd.controller import Controller  # noqa: E402
+
+from contracts.messages import TaskStatusV1, UnitKind  # noqa: E402
+from deploy.launcher import System, free_port  # noqa: E402
+from services.kit.outbox import build_event  # noqa: E402
+from tests.support import Partner  # noqa: E402
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+        self.count += 1
+        return "250 OK"
+
+
+def raw_smtp(port: int, n: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(n):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "a@b", "c@d", f"raw {i}"
+        msg.set_content("x")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+            smtp.send_message(msg)
+    return n / (time.perf_counter() - t0)
+
+
+async def run(system: System, n: int, box: Counter, smtp_port: int) -> None:
+    body = {"unit": "centre-bench", "role": "contact_person", "email": "kp@bench.no",
+            "digest": False}  # fmt: skip
+    req = urllib.request.Request(f"http://127.0.0.1:{system.http_ports['notify']}/recipients",
+                                 data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    urllib.request.urlopen(req, timeout=5).read()  # noqa: S310
+    planner = await Partner.register(system.nats_url, "svc-bench-planning", UnitKind.SERVICE)
+    js = planner.nc.jetstream()
+    events = []
+    for i in range(n):
+        data = TaskStatusV1(
+            task_id=str(uuid.uuid4()), case_id=str(uuid.uuid4()), case_ref=f"EMA-B{i:06d}",
+            task="kopp_proposal", title_nb="Forslag til KOPP sendt Bufetat",
+            title_en="KOPP proposal sent to Bufetat", kind="task", due=date(2026, 5, 13),
+            status="due_soon", responsible_unit="centre-bench", pathway="ema-care-centre",
+        )  # fmt: skip
+        subject, _, raw, headers = build_event(planner.key, "no.ema.planning.task-status.v1",
+                                               data)  # fmt: skip
+        events.append((subject, raw, headers))
+    t0 = time.perf_counter()
+    futures = [await js.publish_async(s, b, headers=h) for s, b, h in events]
+    await asyncio.gather(*futures)
+    published = time.perf_counter() - t0
+    latency_first = None
+    while box.count < n and time.perf_counter() - t0 < 900:
+        if latency_first is None and box.count:
+            latency_first = time.perf_counter() - t0
+        await asyncio.sleep(0.1)
+    total = time.perf_counter() - t0
+    received = box.count  # before the raw smtplib baseline adds its own mails
+    await planner.nc.close()
+    raw_pub = n / published
+    smtp_rate = raw_smtp(smtp_port, min(n, 500))
+    print(
+        f"# notify path, {n} events ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()})"
+    )
+    print(
+        f"event published -> notification -> email received: {box.count}/{n} in {total:.1f} s, "
+        f"{box.count / total:,.0f} notifications/s (first email after {latency_first or 0:.2f} s)"
+    )
+    print(f"raw nats-py publish_async of the same events: {raw_pub:,.0f} msg/s")
+    print(f"raw smtplib send, one connection per mail, same SMTP server: {smtp_rate:,.0f} mails/s")
+    print(f"ratio notifications/s : raw smtplib = {received / total / smtp_rate:.2f}")
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    smtp_port = free_port()
+    box = Counter()
+    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        system = System(Path(tmp), nats_port=0, monitor_port=0,
+                        http_ports=dict.fromkeys(("intake", "planning", "consent", "notify",
+                                                  "municipality"), 0),
+                        env={"EMA_LOG_LEVEL": "WARNING", "EMA_SMTP_PORT": str(smtp_port),
+                             "EMA_WORKER_INTERVAL": "0.2"})  # fmt: skip
+        system.up()
+        try:
+            asyncio.run(run(system, n, box, smtp_port))
+        finally:
+            system.down()
+            controller.stop()
+
+
+if __name__ == "__main__":
+    main()

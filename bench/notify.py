@@ -91,8 +91,8 @@ async def run(system: System, n: int, box: Counter, smtp_port: int) -> None:
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()})"
     )
     print(
-        f"event published -> notification -> email received: {box.count}/{n} in {total:.1f} s, "
-        f"{box.count / total:,.0f} notifications/s (first email after {latency_first or 0:.2f} s)"
+        f"event published -> notification -> email received: {received}/{n} in {total:.1f} s, "
+        f"{received / total:,.0f} notifications/s (first email after {latency_first or 0:.2f} s)"
     )
     print(f"raw nats-py publish_async of the same events: {raw_pub:,.0f} msg/s")
     print(f"raw smtplib send, one connection per mail, same SMTP server: {smtp_rate:,.0f} mails/s")

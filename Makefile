@@ -23,6 +23,7 @@ status: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/thin_path.py
+	$(VENV)/bin/python bench/notify.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

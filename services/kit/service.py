@@ -28,6 +28,7 @@ from services.kit import bus
 from services.kit.db import InboxRow, create_tables, make_engine, sessionmaker
 from services.kit.directory import Directory, Unit, bucket
 from services.kit.logs import setup_logging
+from services.kit.metrics import Metrics
 from services.kit.outbox import Outbox, current_correlation
 from services.kit.settings import Settings
 from services.kit.signing import UnitKey
@@ -136,6 +137,8 @@ class Service:
     async def run(self, install_signal_handlers: bool = True) -> None:
         s = self.settings
         self.stop_event = asyncio.Event()
+        self.metrics = Metrics(self.name)
+        self.metrics.refreshers.append(self._refresh_metrics)
         self.engine = make_engine(s.database_url or "")
         await create_tables(self.engine, *([self.metadata] if self.metadata else []))
         self.sessions = sessionmaker(self.engine)
@@ -227,6 +230,10 @@ class Service:
             return None
 
     async def _handle_batch(self, sub: Subscription, msgs: list[Msg]) -> None:
+        with self.metrics.seconds(sub.durable).time():
+            await self._handle_verified(sub, msgs)
+
+    async def _handle_verified(self, sub: Subscription, msgs: list[Msg]) -> None:
         """Apply a fetched batch in one transaction; if any message fails, apply them one
         transaction each so only the failing one is retried or dead-lettered."""
         ready = [(msg, v) for msg in msgs if (v := await self._check(sub, msg)) is not None]
@@ -258,6 +265,7 @@ class Service:
                 await msg.nak(delay=min(0.2 * 2**attempts, 30.0))
             return
         except Exception as exc:
+            self.metrics.failed(sub.durable).inc()
             reason = f"handler failed on attempt {attempts}/{max_deliver}: {type(exc).__name__}"
             log.warning(reason, extra={"consumer": sub.durable, "msg_id": v.event.id},
                         exc_info=True)  # fmt: skip
@@ -277,6 +285,7 @@ class Service:
         for msg in msgs:
             await msg.ack()
         sub.handled += len(msgs)
+        self.metrics.handled(sub.durable).inc(len(msgs))
 
     async def _apply(self, sub: Subscription, items: list[Verified]) -> list[bool]:
         """Run the handlers and record the message ids in one transaction. Returns, per
@@ -331,18 +340,41 @@ class Service:
             return
         await msg.ack()
         sub.dead_lettered += 1
+        self.metrics.dead(sub.durable).inc()
 
     # -- health --------------------------------------------------------------------------
 
     async def _serve_http(self) -> web.AppRunner:
         app = web.Application()
-        app.add_routes([web.get("/healthz", self._health), web.get("/readyz", self._health)])
+        app.add_routes([
+            web.get("/healthz", self._health),
+            web.get("/readyz", self._health),
+            web.get("/livez", self._live),
+            web.get("/metrics", self._metrics),
+        ])  # fmt: skip
         app.add_routes(self.routes)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.http_host, self.settings.http_port)
         await site.start()
         return runner
+
+    async def _live(self, _request: web.Request) -> web.Response:
+        """Liveness: the process and its event loop answer. Readiness is /readyz."""
+        return web.json_response({"service": self.name, "status": "alive"})
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        body = await self.metrics.render()
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+    async def _refresh_metrics(self) -> None:
+        try:
+            self.metrics.outbox.set(await self.outbox.pending())
+            for sub in self.subscriptions:
+                info = await self.js.consumer_info(sub.stream, sub.durable, timeout=2)
+                self.metrics.lag(sub.durable).set(info.num_pending)
+        except Exception:  # a scrape during an outage shows the last values
+            log.debug("metrics refresh failed", exc_info=True)
 
     async def _health(self, request: web.Request) -> web.Response:
         connected = self.nc.is_connected

@@ -7,8 +7,9 @@ from collections import defaultdict
 from datetime import date
 
 from aiohttp import web
+from prometheus_client import Gauge
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.kit.service import Service, route
 from services.kit.settings import Settings
@@ -35,6 +36,18 @@ HANDLERS = make_handlers(planner)
 async def configure(svc: Service) -> None:
     planner.bufetat_unit = svc.settings.bufetat_unit  # type: ignore[attr-defined]
     set_today(svc.settings.today)  # type: ignore[attr-defined]
+    overdue = Gauge("ema_deadlines_overdue", "Open tasks past their due date, per task.",
+                    ["task"], registry=svc.metrics.registry)  # fmt: skip
+
+    async def count_overdue() -> None:
+        async with svc.sessions() as session:
+            rows = (await session.execute(select(Task.task, func.count()).where(
+                Task.status == "overdue").group_by(Task.task))).all()  # fmt: skip
+        overdue.clear()
+        for task, count in rows:
+            overdue.labels(task).set(count)
+
+    svc.metrics.refreshers.append(count_overdue)
 
 
 CASE_TYPES = ["no.ema.case.opened.v1", "no.ema.case.representative.v1",

@@ -396,3 +396,34 @@ async def test_institution_pathway_runs_from_admission_to_move_out(world: World)
     )
     await wait_for(lambda: world.tasks(case_id)["leader_assessment"]["status"] == "cancelled")
     await cws.nc.close()
+
+
+async def test_metrics_liveness_and_readiness(system: System, world: World) -> None:
+    import urllib.request
+
+    case_id, _ = await world.arrive(TODAY - timedelta(days=30))
+    await world.task_is(case_id, "kopp_proposal", "overdue")
+    for name, port in system.http_ports.items():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310
+            text = resp.read().decode()
+        assert "ema_consumer_lag" in text and "ema_outbox_pending" in text, name
+        assert http_json(f"http://127.0.0.1:{port}/livez")["status"] == "alive"
+        assert http_json(f"http://127.0.0.1:{port}/readyz")["status"] == "ok"
+    planning = (
+        urllib.request.urlopen(  # noqa: S310
+            f"http://127.0.0.1:{system.http_ports['planning']}/metrics", timeout=5
+        )
+        .read()
+        .decode()
+    )
+    assert 'ema_deadlines_overdue{task="kopp_proposal"}' in planning
+    assert 'ema_messages_handled_total{consumer="planning-cases"}' in planning
+    intake = (
+        urllib.request.urlopen(  # noqa: S310
+            f"http://127.0.0.1:{system.http_ports['intake']}/metrics", timeout=5
+        )
+        .read()
+        .decode()
+    )
+    assert "# TYPE ema_dead_letters_total counter" in intake
+    assert ARRIVAL["name"] not in intake + planning

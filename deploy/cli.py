@@ -188,7 +188,7 @@ async def _unit_register(args: argparse.Namespace) -> int:
     from services.kit.bus import ensure_streams
 
     js = nc.jetstream()
-    await ensure_streams(js)
+    await ensure_streams(js, update=False)
     directory = Directory(await bucket(js))
     try:
         unit = await directory.add_key(args.id, args.name, UnitKind(args.kind), kid, public_b64)

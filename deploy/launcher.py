@@ -54,6 +54,26 @@ def wait_until(check, timeout: float, what: str) -> None:  # noqa: ANN001
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s ({last!r})")
 
 
+def in_own_loop(coro) -> None:  # noqa: ANN001
+    """Run a coroutine to the end on a thread of its own (callers may be inside a loop)."""
+    import asyncio
+    import threading
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:  # handed to the caller
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
 def http_json(url: str, timeout: float = 2.0) -> dict:
     with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
         return json.loads(resp.read())
@@ -72,15 +92,21 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
         store = self.data_dir / "nats"
         store.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "nats.log", "ab")  # noqa: SIM115 (lives with the process)
         self.proc = subprocess.Popen(
             [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
-             "-m", str(self.monitor_port), "-sd", str(store), "-n", "emaflyt",
-             *self.extra_args],
+             "-m", str(self.monitor_port), "-sd", str(store),
+             *(self.extra_args or ["-n", "emaflyt"])],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
         url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
         wait_until(lambda: self._alive() and http_json(url).get("status") == "ok",
                    timeout, "nats-server")  # fmt: skip
@@ -98,6 +124,20 @@ class NatsServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def cluster(data_dir: Path, size: int = 3) -> list[NatsServer]:
+    """A JetStream cluster of `size` nodes on loopback, as deploy/nats/cluster/ describes."""
+    routes = [free_port() for _ in range(size)]
+    nodes = []
+    for i in range(size):
+        others = ",".join(f"nats-route://127.0.0.1:{p}" for j, p in enumerate(routes) if j != i)
+        node_dir = data_dir / f"node-{i}"
+        node_dir.mkdir(parents=True, exist_ok=True)
+        nodes.append(NatsServer(node_dir, free_port(), free_port(), extra_args=[
+            "--cluster_name", "emaflyt", "--cluster", f"nats://127.0.0.1:{routes[i]}",
+            "--routes", others, "-n", f"ema-{i}"]))  # fmt: skip
+    return nodes
 
 
 @dataclass
@@ -151,6 +191,7 @@ class System:
     http_ports: dict[str, int] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     services: tuple[str, ...] = SERVICES
+    external_nats: str | None = None  # a cluster's URLs: then no server of its own is started
     nats: NatsServer = field(init=False)
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
 
@@ -167,7 +208,7 @@ class System:
 
     @property
     def nats_url(self) -> str:
-        return self.nats.url
+        return self.external_nats or self.nats.url
 
     def service_env(self, name: str, **overrides: str) -> dict[str, str]:
         root = str(Path(__file__).resolve().parent.parent)
@@ -176,11 +217,15 @@ class System:
                "EMA_HTTP_PORT": str(self.http_ports[name]), **self.env, **overrides}  # fmt: skip
         return env
 
-    def start_service(self, name: str, wait: bool = True, **overrides: str) -> ServiceProcess:
+    def start_service(self, name: str, wait: bool = True, replica: int = 0,
+                      **overrides: str) -> ServiceProcess:  # fmt: skip
+        """Start a service; replica > 0 starts another process of it on the same database."""
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-        proc = ServiceProcess(name, self.service_env(name, **overrides), self.http_ports[name],
-                              self.data_dir / "logs" / f"{name}.log")  # fmt: skip
-        self.procs[name] = proc
+        key = name if replica == 0 else f"{name}-{replica}"
+        port = self.http_ports[name] if replica == 0 else free_port()
+        env = self.service_env(name, **overrides, EMA_HTTP_PORT=str(port))
+        proc = ServiceProcess(name, env, port, self.data_dir / "logs" / f"{key}.log")
+        self.procs[key] = proc
         proc.start()
         if wait:
             proc.wait_healthy()
@@ -188,7 +233,12 @@ class System:
 
     def up(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.nats.start()
+        if not self.external_nats:
+            self.nats.start()
+        from services.kit.bus import prepare
+
+        replicas = int(self.env.get("EMA_STREAM_REPLICAS", "1"))
+        in_own_loop(prepare(self.nats_url, replicas))
         for name in self.services:
             self.start_service(name, wait=False)
         for name in self.services:
@@ -207,7 +257,8 @@ class System:
                 proc.proc.send_signal(signal.SIGTERM)
         for proc in self.procs.values():
             proc.stop()
-        self.nats.stop()
+        if not self.external_nats:
+            self.nats.stop()
         run_file = self.data_dir / "run.json"
         if run_file.exists():
             run_file.unlink()

@@ -40,9 +40,9 @@ class Partner:
 
     @classmethod
     async def register(cls, nats_url: str, unit_id: str, kind: UnitKind) -> Partner:
-        nc = await nats.connect(nats_url)
+        nc = await nats.connect(servers=nats_url.split(","))
         js = nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, update=False)
         key = UnitKey.generate(unit_id)
         await Directory(await bucket(js)).add_key(unit_id, unit_id, kind, key.kid, key.public_b64)
         return cls(nc, key)

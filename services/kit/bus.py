@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import nats
@@ -38,7 +39,7 @@ async def connect(url: str, name: str, **kw: object) -> Client:
         log.warning("NATS error", extra={"error": repr(exc)})
 
     return await nats.connect(
-        url,
+        servers=[u.strip() for u in url.split(",") if u.strip()],
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
@@ -69,15 +70,50 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
     return configs
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create every stream of the contract, or bring its config up to date. Safe to repeat."""
+def differs(current: StreamConfig, wanted: StreamConfig) -> bool:
+    """Whether a stream's settings need an update (an update is a cluster-wide operation)."""
+    fields = ("subjects", "num_replicas", "max_age", "duplicate_window", "storage", "retention")
+    return any(getattr(current, f) != getattr(wanted, f) for f in fields)
+
+
+async def prepare(url: str, replicas: int = 1) -> None:
+    """Create the streams and the unit directory once, before services start."""
+    from services.kit.directory import bucket
+
+    nc = await connect(url, "emaflyt-launcher")
+    try:
+        js = nc.jetstream(timeout=10)
+        await ensure_streams(js, replicas)
+        await bucket(js, replicas)
+    finally:
+        await nc.close()
+
+
+async def ensure_streams(
+    js: JetStreamContext, replicas: int = 1, attempts: int = 20, update: bool = True
+) -> None:
+    """Create every stream of the contract, or bring its config up to date. Safe to repeat;
+    retried while a cluster elects its leaders or several services start at once. With
+    update=False (clients), existing streams are left as the operator set them."""
     for config in stream_configs(replicas):
-        try:
-            await js.stream_info(config.name)
-        except NotFoundError:
-            await js.add_stream(config)
-        else:
-            await js.update_stream(config)
+        for attempt in range(1, attempts + 1):
+            try:
+                try:
+                    current = (await js.stream_info(config.name)).config
+                except NotFoundError:
+                    await js.add_stream(config)
+                else:
+                    if update and differs(current, config):
+                        await js.update_stream(config)
+                break
+            except NotFoundError:
+                raise
+            except Exception as exc:
+                if attempt == attempts:
+                    raise
+                log.info("stream set-up not ready, retrying",
+                         extra={"stream": config.name, "error": repr(exc)})  # fmt: skip
+                await asyncio.sleep(min(0.25 * attempt, 3.0))
 
 
 async def dead_letter(

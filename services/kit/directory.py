@@ -34,11 +34,13 @@ class Unit(BaseModel):
         return next((k for k in self.keys if k.kid == kid and not k.revoked), None)
 
 
-async def bucket(js: JetStreamContext) -> KeyValue:
+async def bucket(js: JetStreamContext, replicas: int = 1) -> KeyValue:
     try:
         return await js.key_value(BUCKET)
     except BucketNotFoundError:
-        return await js.create_key_value(bucket=BUCKET, history=10, description="Unit directory")
+        return await js.create_key_value(
+            bucket=BUCKET, history=10, description="Unit directory", replicas=replicas
+        )
 
 
 class Directory:

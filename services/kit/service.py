@@ -146,9 +146,9 @@ class Service:
         self.key = UnitKey.load_or_create(s.unit_id, s.key_file)
         self.outbox = Outbox(self.sessions, self.key)
         self.nc: Client = await bus.connect(s.nats_url, f"emaflyt-{self.name}")
-        self.js: JetStreamContext = self.nc.jetstream()
-        await bus.ensure_streams(self.js)
-        self.directory = Directory(await bucket(self.js))
+        self.js: JetStreamContext = self.nc.jetstream(timeout=10)
+        await bus.ensure_streams(self.js, s.stream_replicas)
+        self.directory = Directory(await bucket(self.js, s.stream_replicas))
         await self.directory.add_key(s.unit_id, f"emaflyt {self.name}", UnitKind.SERVICE,
                                      self.key.kid, self.key.public_b64)  # fmt: skip
         for hook in self.startup:

@@ -18,7 +18,8 @@ DEFAULT_PORTS = {
 
 class Settings(BaseModel):
     service: str
-    nats_url: str = "nats://127.0.0.1:4222"
+    nats_url: str = Field("nats://127.0.0.1:4222", description="One URL or several, with commas.")
+    stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas; 3 in a cluster.")
     data_dir: Path = Path("data")
     database_url: str | None = Field(None, description="SQLAlchemy async URL; SQLite by default.")
     http_host: str = "127.0.0.1"

@@ -1,0 +1,109 @@
+"""Beyond one machine: a three-node NATS cluster with R3 streams loses a node mid-run and
+nothing is lost; two replicas of a service share its work without doing anything twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+
+import nats
+import pytest
+
+from contracts.messages import ArrivalV1, UnitKind
+from deploy.launcher import System, cluster, http_json
+from services.kit.outbox import build_event
+from tests.support import ARRIVAL, Partner, query, stream_messages, wait_for
+
+N = 300
+
+
+async def publish_with_retry(js, subject: str, body: bytes, headers: dict) -> None:  # noqa: ANN001
+    """What a partner does while a node fails over: try again; Nats-Msg-Id drops repeats."""
+    for attempt in range(40):
+        try:
+            await js.publish(subject, body, headers=headers, timeout=2)
+            return
+        except Exception:
+            await asyncio.sleep(0.25 * (attempt + 1))
+    raise RuntimeError(f"could not publish {headers['Nats-Msg-Id']}")
+
+
+@pytest.fixture
+def three_nodes(tmp_path: Path):  # noqa: ANN201
+    nodes = cluster(tmp_path / "nats")
+    for node in nodes:  # start every node before waiting: each needs its peers
+        node.launch()
+    for node in nodes:
+        node.wait_ready(timeout=30)
+    yield nodes
+    for node in nodes:
+        node.stop()
+
+
+async def meta_leader(urls: str) -> None:
+    nc = await nats.connect(servers=urls.split(","))
+    try:
+        await wait_for(lambda: _account_info(nc), timeout=30, interval=0.3)
+    finally:
+        await nc.close()
+
+
+async def _account_info(nc) -> bool:  # noqa: ANN001
+    try:
+        await nc.jetstream().account_info()
+        return True
+    except Exception:
+        return False
+
+
+async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, tmp_path) -> None:  # noqa: ANN001
+    urls = ",".join(n.url for n in three_nodes)
+    await meta_leader(urls)
+    system = System(tmp_path / "sys", external_nats=urls,
+                    http_ports=dict.fromkeys(("intake", "planning", "consent", "notify",
+                                              "municipality"), 0),
+                    env={"EMA_STREAM_REPLICAS": "3", "EMA_ACK_WAIT": "3",
+                         "EMA_TIMER_INTERVAL": "0.5"})  # fmt: skip
+    system.up()
+    try:
+        second = system.start_service("planning", replica=1)  # shares planning's consumer and DB
+        partner = await Partner.register(urls, "centre-cluster", UnitKind.CARE_CENTRE)
+        info = await partner.nc.jetstream().stream_info("CASE")
+        assert info.config.num_replicas == 3
+        js = partner.nc.jetstream()
+        for i in range(N):
+            data = ArrivalV1(**{**ARRIVAL, "duf_number": f"{202800000000 + i}",
+                                "care_centre": "centre-cluster"})  # fmt: skip
+            subject, _, body, headers = build_event(partner.key, "no.ema.intake.arrival.v1", data)
+            if i == N // 3:
+                three_nodes[1].stop(signal.SIGKILL)  # a node dies mid-run
+            await publish_with_retry(js, subject, body, headers)
+        planning_db = system.data_dir / "planning.db"
+        await wait_for(lambda: query(planning_db, "select count(*) from planning_task")
+                       == [(5 * N,)], timeout=240)  # fmt: skip
+        assert query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(N,)]
+        # Both planning processes did part of the work; no deadline was scheduled twice.
+        first = http_json(f"http://127.0.0.1:{system.http_ports['planning']}/healthz")
+        other = second.health()
+        handled = (first["consumers"]["planning-cases"]["handled"],
+                   other["consumers"]["planning-cases"]["handled"])  # fmt: skip
+        assert min(handled) > 0, handled
+
+        async def scheduled() -> list[str]:
+            msgs = await stream_messages(partner.nc, "PLANNING", "ema.planning.deadline.scheduled")
+            return [json.loads(m.data)["data"]["task_id"] for m in msgs]
+
+        # Every deadline reaches the bus once, though both replicas relay the outbox.
+        task_ids = await wait_for(lambda: _at_least(scheduled(), 5 * N), timeout=120, interval=1)
+        assert len(task_ids) == len(set(task_ids)) == 5 * N
+        assert await stream_messages(partner.nc, "DLQ") == []
+        await partner.nc.close()
+    finally:
+        system.down()
+
+
+async def _at_least(coro, n: int):  # noqa: ANN001, ANN202
+    items = await coro
+    return items if len(items) >= n else None

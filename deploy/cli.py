@@ -299,6 +299,48 @@ def cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settlement(args: argparse.Namespace) -> int:
+    """Children waiting for settlement (oldest deadline first) or settlement figures."""
+    import urllib.parse
+
+    base = _service_url(args, "municipality")
+    if args.settlement_cmd == "waiting":
+        query = f"?region={urllib.parse.quote(args.region)}" if args.region else ""
+        _, body = _get(f"{base}/waiting{query}")
+        if args.json:
+            print(json.dumps(body, indent=2, ensure_ascii=False))
+            return 0
+        assert isinstance(body, list)
+        print(f"{len(body)} children ready for settlement, oldest deadline first:")
+        for c in body:
+            print(
+                f"  {c['deadline']}  {c['days_left']:>4} days left  {c['case_ref'] or '-':12s} "
+                f"{c['bufetat_region']:11s} {c['measure']}"
+                + ("  (offer pending)" if c["offer_pending"] else "")
+            )
+        return 0
+    _, body = _get(f"{base}/figures")
+    if args.json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return 0
+    assert isinstance(body, dict)
+    pct = body["settled_within_3_months_pct"]
+    print(
+        f"as of {body['as_of']}: {body['settled']} settled, "
+        f"{'-' if pct is None else f'{pct} %'} within 3 months; {body['waiting']} waiting, "
+        f"median {body['days_waiting']['median']} days, max {body['days_waiting']['max']}"
+    )
+    for region, n in sorted(body["waiting_per_region"].items()):
+        print(f"  waiting in {region:11s} {n}")
+    print("capacity gap (waiting - free places) per region and measure:")
+    for g in body["capacity_gap"]:
+        print(
+            f"  {g['bufetat_region']:11s} {g['measure']:24s} {g['gap']:>4} "
+            f"({g['waiting']} waiting, {g['free_places']} free)"
+        )
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 
@@ -329,6 +371,16 @@ def parser() -> argparse.ArgumentParser:
                          "days from residence to settlement")  # fmt: skip
     fig.add_argument("--json", action="store_true")
     fig.set_defaults(func=cmd_figures)
+
+    st_ = sub.add_parser("settlement", help="children waiting; settlement figures")
+    st_ = st_.add_subparsers(dest="settlement_cmd", required=True)
+    wt = st_.add_parser("waiting", help="children ready for settlement, oldest deadline first")
+    wt.add_argument("--region", help="Bufetat region, e.g. øst")
+    wt.add_argument("--json", action="store_true")
+    wt.set_defaults(func=cmd_settlement)
+    sf = st_.add_parser("figures", help="settled within 3 months, waiting, capacity gap")
+    sf.add_argument("--json", action="store_true")
+    sf.set_defaults(func=cmd_settlement)
 
     unit = sub.add_parser("unit", help="the unit directory").add_subparsers(
         dest="unit_cmd", required=True

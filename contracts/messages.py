@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
@@ -340,3 +341,139 @@ class CaseClosedV1(Message):
     case_ref: str
     reason: Literal["returned", "settled"]
     closed_on: date
+
+
+# -- municipality: capacity, settlement profiles, offers, refunds (issue 5) ----------------
+
+KOMMUNENUMMER = r"^[0-9]{4}$"
+CODE = r"^[a-z][a-z0-9_]{1,63}$"
+
+
+class MeasureOffer(Message):
+    """One measure a municipality offers, for an age band (whole years, both inclusive)."""
+
+    measure: str = Field(pattern=CODE, description="Measure code from measures.json.")
+    min_age: int = Field(0, ge=0, le=17)
+    max_age: int = Field(17, ge=0, le=17)
+
+
+class CapacityPublishedV2(Message):
+    """A municipality's settlement decision for a year with measures per age band, the
+    competences it offers for care needs, and its free places now. v1 stays valid."""
+
+    kommunenummer: str = Field(pattern=KOMMUNENUMMER)
+    year: int = Field(ge=2000, le=2100)
+    children: int = Field(ge=0, le=10_000, description="Children the council decided to settle.")
+    offers: list[MeasureOffer] = Field(min_length=1, max_length=20)
+    competences: list[str] = Field(
+        default_factory=list, max_length=20, description="Care-need codes it can meet."
+    )
+    free_places: int = Field(ge=0, le=10_000)
+
+
+class SettlementProfileV1(Message):
+    """Bufetat's settlement profile from the new KOPP: what matching needs, nothing more
+    (K11). Sent by the Bufetat region."""
+
+    case_id: str
+    bufetat_region: str = Field(min_length=2, max_length=32, description="Region that settles.")
+    recommended_measure: str = confidential("Measure the KOPP recommends.", pattern=CODE)
+    birth_date: date = confidential("Birth date as known.")
+    languages: list[str] = confidential("ISO 639 codes.", min_length=1, max_length=10)
+    care_needs: list[str] = confidential("Care-need codes from the KOPP.", max_length=20)
+    family_municipalities: list[str] = confidential(
+        "Kommunenummer where relatives live.", max_length=20
+    )
+    network_municipalities: list[str] = confidential(
+        "Kommunenummer of the child's network (friends, community).", max_length=20
+    )
+    siblings: list[str] = confidential(
+        "Case ids of siblings who must be settled together.", max_length=12
+    )
+    kopp_on: date = Field(description="Date of the new KOPP the profile comes from.")
+
+    @field_validator("family_municipalities", "network_municipalities")
+    @classmethod
+    def _kommunenummer(cls, value: list[str]) -> list[str]:
+        if any(not re.match(KOMMUNENUMMER, v) for v in value):
+            raise ValueError("every entry must be a 4-digit kommunenummer")
+        return value
+
+
+class OfferRequestedV1(Message):
+    """Bufetat asks for a settlement offer to be sent to a municipality for a child."""
+
+    offer_id: str = Field(min_length=8, max_length=64)
+    case_id: str
+    kommunenummer: str = Field(pattern=KOMMUNENUMMER)
+    measure: str = Field(pattern=CODE)
+    answer_by: datetime | None = Field(
+        None, description="Answer deadline; default: the configured answer time from now."
+    )
+
+
+class SettlementOfferV1(Message):
+    """The offer as the municipality receives it. The child's data follows only through the
+    consent broker (share request `request_id`)."""
+
+    offer_id: str
+    case_id: str
+    case_ref: str
+    kommunenummer: str
+    measure: str
+    answer_by: datetime
+    share_request_id: str
+
+
+class OfferAnsweredV1(Message):
+    """The municipality accepts (date and measure) or declines (reason) an offer."""
+
+    offer_id: str
+    answer: Literal["accept", "decline"]
+    settle_on: date | None = Field(None, description="Settlement date (accept).")
+    measure: str | None = Field(None, pattern=CODE, description="Measure (accept).")
+    reason: str | None = Field(None, min_length=3, max_length=500, description="Why (decline).")
+
+
+class OfferOutcomeV1(Message):
+    """The answer to the municipality: its acceptance settled the child, its decline was
+    recorded, or its answer was refused (e.g. the child or the place was taken)."""
+
+    offer_id: str
+    case_id: str
+    outcome: Literal["settled", "declined", "refused", "expired"]
+    message_nb: str
+    message_en: str
+
+
+class OfferEscalatedV1(Message):
+    """An offer got no answer by its deadline: Bufetat follows up."""
+
+    offer_id: str
+    case_id: str
+    kommunenummer: str
+    bufetat_region: str
+    answer_by: datetime
+
+
+class RefundClaimedV1(Message):
+    """A municipality claims the refund of child-welfare expenses for a child and period."""
+
+    claim_id: str = Field(min_length=8, max_length=64)
+    case_id: str
+    kommunenummer: str = Field(pattern=KOMMUNENUMMER)
+    period_from: date
+    period_to: date
+    expenses_nok: Decimal = Field(ge=0, le=100_000_000, decimal_places=2)
+
+
+class RefundDecidedV1(Message):
+    """Bufetat's decision on a refund claim, sent to the claiming municipality."""
+
+    claim_id: str
+    case_id: str
+    outcome: Literal["approved", "prorated", "refused"]
+    refund_nok: Decimal
+    days_claimed: int
+    days_refundable: int
+    reason: str

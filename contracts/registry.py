@@ -41,6 +41,8 @@ class Stream:
 
 SERVICE = frozenset({UnitKind.SERVICE})
 ANY_UNIT = frozenset(UnitKind)
+BUFETAT = frozenset({UnitKind.BUFETAT_REGION})
+MUNICIPALITY = frozenset({UnitKind.MUNICIPALITY})
 
 CONTRACTS: tuple[Contract, ...] = (
     Contract("no.ema.intake.arrival.v1", "ema.intake.arrival", m.ArrivalV1,
@@ -99,6 +101,25 @@ CONTRACTS: tuple[Contract, ...] = (
     Contract("no.ema.municipality.capacity.v1", "ema.municipality.capacity",
              m.CapacityPublishedV1, frozenset({UnitKind.MUNICIPALITY, UnitKind.SERVICE}),
              "A municipality published its settlement capacity."),
+    Contract("no.ema.municipality.capacity.v2", "ema.municipality.capacity.v2",
+             m.CapacityPublishedV2, frozenset({UnitKind.MUNICIPALITY, UnitKind.SERVICE}),
+             "Capacity with measures per age band and competences."),
+    Contract("no.ema.municipality.settlement-profile.v1", "ema.municipality.profile",
+             m.SettlementProfileV1, BUFETAT, "Bufetat's settlement profile of a child."),
+    Contract("no.ema.municipality.offer-requested.v1", "ema.municipality.offer.requested",
+             m.OfferRequestedV1, BUFETAT, "Bufetat asks to offer a child to a municipality."),
+    Contract("no.ema.municipality.offer.v1", "ema.municipality.offers.{unit}",
+             m.SettlementOfferV1, SERVICE, "A settlement offer to a municipality."),
+    Contract("no.ema.municipality.offer-answered.v1", "ema.municipality.offer.answered",
+             m.OfferAnsweredV1, MUNICIPALITY, "A municipality accepts or declines an offer."),
+    Contract("no.ema.municipality.offer-outcome.v1", "ema.municipality.outcome.{unit}",
+             m.OfferOutcomeV1, SERVICE, "The outcome of a municipality's answer."),
+    Contract("no.ema.municipality.offer-escalated.v1", "ema.municipality.offer.escalated",
+             m.OfferEscalatedV1, SERVICE, "An offer got no answer in time."),
+    Contract("no.ema.municipality.refund-claimed.v1", "ema.municipality.refund.claimed",
+             m.RefundClaimedV1, MUNICIPALITY, "A municipality claims a refund."),
+    Contract("no.ema.municipality.refund-decided.v1", "ema.municipality.refunds.{unit}",
+             m.RefundDecidedV1, SERVICE, "The decision on a refund claim."),
 )  # fmt: skip
 
 STREAMS: tuple[Stream, ...] = (

@@ -346,6 +346,47 @@ def cmd_notify_deliveries(args: argparse.Namespace) -> int:
     for d in body["deliveries"][:50]:
         print(f"  {d['status']:9s} {d['channel']:8s} {d['unit']}/{d['role']} {d['case_ref']} "
               f"{d['event']} attempts {d['attempts']} {d['last_error'] or ''}")  # fmt: skip
+
+
+def cmd_settlement(args: argparse.Namespace) -> int:
+    """Children waiting for settlement (oldest deadline first) or settlement figures."""
+    import urllib.parse
+
+    base = _service_url(args, "municipality")
+    if args.settlement_cmd == "waiting":
+        query = f"?region={urllib.parse.quote(args.region)}" if args.region else ""
+        _, body = _get(f"{base}/waiting{query}")
+        if args.json:
+            print(json.dumps(body, indent=2, ensure_ascii=False))
+            return 0
+        assert isinstance(body, list)
+        print(f"{len(body)} children ready for settlement, oldest deadline first:")
+        for c in body:
+            print(
+                f"  {c['deadline']}  {c['days_left']:>4} days left  {c['case_ref'] or '-':12s} "
+                f"{c['bufetat_region']:11s} {c['measure']}"
+                + ("  (offer pending)" if c["offer_pending"] else "")
+            )
+        return 0
+    _, body = _get(f"{base}/figures")
+    if args.json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return 0
+    assert isinstance(body, dict)
+    pct = body["settled_within_3_months_pct"]
+    print(
+        f"as of {body['as_of']}: {body['settled']} settled, "
+        f"{'-' if pct is None else f'{pct} %'} within 3 months; {body['waiting']} waiting, "
+        f"median {body['days_waiting']['median']} days, max {body['days_waiting']['max']}"
+    )
+    for region, n in sorted(body["waiting_per_region"].items()):
+        print(f"  waiting in {region:11s} {n}")
+    print("capacity gap (waiting - free places) per region and measure:")
+    for g in body["capacity_gap"]:
+        print(
+            f"  {g['bufetat_region']:11s} {g['measure']:24s} {g['gap']:>4} "
+            f"({g['waiting']} waiting, {g['free_places']} free)"
+        )
     return 0
 
 
@@ -403,6 +444,15 @@ def parser() -> argparse.ArgumentParser:
     dl.add_argument("--status", choices=["pending", "retrying", "sent", "failed"])
     dl.add_argument("--json", action="store_true")
     dl.set_defaults(func=cmd_notify_deliveries)
+    st_ = sub.add_parser("settlement", help="children waiting; settlement figures")
+    st_ = st_.add_subparsers(dest="settlement_cmd", required=True)
+    wt = st_.add_parser("waiting", help="children ready for settlement, oldest deadline first")
+    wt.add_argument("--region", help="Bufetat region, e.g. øst")
+    wt.add_argument("--json", action="store_true")
+    wt.set_defaults(func=cmd_settlement)
+    sf = st_.add_parser("figures", help="settled within 3 months, waiting, capacity gap")
+    sf.add_argument("--json", action="store_true")
+    sf.set_defaults(func=cmd_settlement)
 
     unit = sub.add_parser("unit", help="the unit directory").add_subparsers(
         dest="unit_cmd", required=True

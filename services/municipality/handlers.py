@@ -1,44 +1,395 @@
-"""Municipality handlers: capacity published by a municipality."""
+"""Municipality handlers: capacity, readiness (residence + profile), offers and answers,
+refund claims. Confidential profile values are stored for matching but never logged, and a
+rejection names the field and the rule, not the value."""
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from contracts.messages import CapacityPublishedV1, UnitKind
-from services.kit.service import Context, HandlerFunc, Rejected
+from sqlalchemy import select, update
+
+from contracts import messages as m
+from contracts.messages import UnitKind
+from services.kit.sealing import seal
+from services.kit.service import Context, HandlerFunc, NotYet, Rejected
+from services.municipality import domain
 from services.municipality.reference import Register
-from services.municipality.store import Capacity
+from services.municipality.store import Capacity, Child, Offer, Placement, RefundClaim
 
 log = logging.getLogger("municipality")
+OSLO = ZoneInfo("Europe/Oslo")
+CONSENT_UNIT = "svc-consent"
 
 
-def make_capacity_handler(register: Register) -> HandlerFunc:
-    async def on_capacity(ctx: Context) -> None:
-        data: CapacityPublishedV1 = ctx.data
-        municipality = register.get(data.kommunenummer)
+def today() -> date:
+    return datetime.now(UTC).astimezone(OSLO).date()
+
+
+def unit_of(kommunenummer: str) -> str:
+    return f"kommune-{kommunenummer}"
+
+
+@dataclass
+class Deps:
+    register: Register
+    catalogue: domain.Catalogue
+    refund_rules: domain.RefundRules
+    answer_hours: float = 168.0
+
+
+def _own_municipality(ctx: Context, kommunenummer: str, field: str = "kommunenummer") -> None:
+    if ctx.sender.kind == UnitKind.MUNICIPALITY and ctx.sender.id != unit_of(kommunenummer):
+        raise Rejected(f"{field}: unit {ctx.sender.id!r} may only act for itself "
+                       f"({unit_of(kommunenummer)!r})")  # fmt: skip
+
+
+def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
+    register, catalogue = deps.register, deps.catalogue
+
+    async def store_capacity(
+        ctx: Context,
+        kommunenummer: str,
+        year: int,
+        children: int,
+        offers: list[dict],
+        competences: list[str],
+        free: int,
+    ) -> None:
+        municipality = register.get(kommunenummer)
         if municipality is None:
-            raise Rejected(f"kommunenummer: {data.kommunenummer!r} is not a municipality in "
+            raise Rejected(f"kommunenummer: {kommunenummer!r} is not a municipality in "
                            f"{register.source}")  # fmt: skip
-        expected = f"kommune-{data.kommunenummer}"
-        if ctx.sender.kind == UnitKind.MUNICIPALITY and ctx.sender.id != expected:
-            raise Rejected(f"kommunenummer: unit {ctx.sender.id!r} may only publish for itself "
-                           f"({expected!r})")  # fmt: skip
-        if data.free_places > data.children:
-            raise Rejected(f"free_places: {data.free_places} exceeds the {data.children} "
+        _own_municipality(ctx, kommunenummer)
+        if free > children:
+            raise Rejected(f"free_places: {free} exceeds the {children} "
                            "children the council decided to settle")  # fmt: skip
-        row = await ctx.session.get(Capacity, (data.kommunenummer, data.year))
+        row = await ctx.session.get(Capacity, (kommunenummer, year))
         if row is None:
-            row = Capacity(kommunenummer=data.kommunenummer, year=data.year)
+            row = Capacity(kommunenummer=kommunenummer, year=year)
             ctx.session.add(row)
         row.bufetat_region = municipality.bufetat_region
-        row.children, row.measures, row.free_places = data.children, data.measures, data.free_places
-        log.info(
-            "capacity recorded",
-            extra={
-                "kommunenummer": data.kommunenummer,
-                "year": data.year,
-                "free_places": data.free_places,
-            },
-        )
+        row.children, row.free_places = children, free
+        row.measures = sorted({o["measure"] for o in offers})
+        row.offers, row.competences = offers, competences
+        log.info("capacity recorded", extra={"kommunenummer": kommunenummer, "year": year,
+                                             "free_places": free})  # fmt: skip
 
-    return on_capacity
+    async def capacity_v1(ctx: Context) -> None:
+        data: m.CapacityPublishedV1 = ctx.data
+        offers = [{"measure": x, "min_age": 0, "max_age": 17} for x in data.measures]
+        await store_capacity(ctx, data.kommunenummer, data.year, data.children, offers, [],
+                             data.free_places)  # fmt: skip
+
+    async def capacity_v2(ctx: Context) -> None:
+        data: m.CapacityPublishedV2 = ctx.data
+        for i, o in enumerate(data.offers):
+            if o.measure not in catalogue.measures:
+                raise Rejected(f"offers[{i}].measure: not a measure in measures.json")
+            if o.min_age > o.max_age:
+                raise Rejected(f"offers[{i}].min_age: the age band is empty")
+        if any(c not in catalogue.care_needs for c in data.competences):
+            raise Rejected("competences: every entry must be a care need in measures.json")
+        await store_capacity(ctx, data.kommunenummer, data.year, data.children,
+                             [o.model_dump() for o in data.offers], data.competences,
+                             data.free_places)  # fmt: skip
+
+    async def child_row(ctx: Context, case_id: str) -> Child:
+        child = await ctx.session.get(Child, case_id)
+        if child is None:
+            child = Child(case_id=case_id, status="open", languages=[], care_needs=[],
+                          family=[], network=[], siblings=[])  # fmt: skip
+            ctx.session.add(child)
+        return child
+
+    async def residence(ctx: Context) -> None:
+        data: m.CaseResidenceDecidedV1 = ctx.data
+        child = await child_row(ctx, data.case_id)
+        child.case_ref, child.residence = data.case_ref, data.outcome
+        child.residence_decided_on = data.decided_on
+        child.deadline = domain.deadline_for(data.decided_on)
+        if data.outcome == "refused" and child.status == "open":
+            child.status = "closed"
+
+    async def closed(ctx: Context) -> None:
+        data: m.CaseClosedV1 = ctx.data
+        child = await ctx.session.get(Child, data.case_id)
+        if child is not None and child.status == "open":
+            child.status = "closed"
+
+    async def profile(ctx: Context) -> None:
+        data: m.SettlementProfileV1 = ctx.data
+        regions = {x.bufetat_region for x in register.municipalities.values()}
+        if data.bufetat_region not in regions:
+            raise Rejected("bufetat_region: not a Bufetat region in the register")
+        if data.recommended_measure not in catalogue.measures:
+            raise Rejected("recommended_measure: not a measure in measures.json")
+        if any(c not in catalogue.care_needs for c in data.care_needs):
+            raise Rejected("care_needs: every entry must be a care need in measures.json")
+        for name in ("family_municipalities", "network_municipalities"):
+            if any(register.get(k) is None for k in getattr(data, name)):
+                raise Rejected(f"{name}: every entry must be a municipality in the register")
+        if data.case_id in data.siblings:
+            raise Rejected("siblings: a child is not its own sibling")
+        child = await child_row(ctx, data.case_id)
+        if child.status != "open":
+            raise Rejected(f"case_id: the child is {child.status}; a profile changes nothing")
+        child.bufetat_region, child.profile_from = data.bufetat_region, ctx.sender.id
+        child.measure, child.birth_date = data.recommended_measure, data.birth_date
+        child.languages, child.care_needs = list(data.languages), sorted(set(data.care_needs))
+        child.family = sorted(set(data.family_municipalities))
+        child.network = sorted(set(data.network_municipalities))
+        child.siblings, child.kopp_on = sorted(set(data.siblings)), data.kopp_on
+        log.info("settlement profile recorded", extra={"case": data.case_id})
+
+    async def offer_requested(ctx: Context) -> None:
+        data: m.OfferRequestedV1 = ctx.data
+        if await ctx.session.get(Offer, data.offer_id):
+            raise Rejected("offer_id: an offer with this id exists; use a new id")
+        child = await ctx.session.get(Child, data.case_id)
+        if child is None or not child.ready:
+            raise Rejected("case_id: the child is not ready for settlement (needs residence "
+                           "granted, a settlement profile and an open case)")  # fmt: skip
+        if register.get(data.kommunenummer) is None:
+            raise Rejected("kommunenummer: not a municipality in the register")
+        year = today().year
+        cap = await ctx.session.get(Capacity, (data.kommunenummer, year))
+        if cap is None:
+            raise Rejected(f"kommunenummer: the municipality has published no capacity for "
+                           f"{year}")  # fmt: skip
+        age = domain.age_on(child.birth_date, today())
+        if not any(o["measure"] == data.measure and o["min_age"] <= age <= o["max_age"]
+                   for o in cap.offers):  # fmt: skip
+            raise Rejected("measure: the municipality does not offer this measure for the "
+                           "child's age")  # fmt: skip
+        pending = await ctx.session.scalar(select(Offer.offer_id).where(
+            Offer.case_id == data.case_id, Offer.kommunenummer == data.kommunenummer,
+            Offer.status == "pending"))  # fmt: skip
+        if pending:
+            raise Rejected("kommunenummer: an offer of this child to this municipality is "
+                           "already waiting for an answer")  # fmt: skip
+        unit = await ctx.directory.get(CONSENT_UNIT)
+        if unit is None or not unit.sealing_key:
+            raise NotYet("the consent broker's sealing key is not published yet")
+        # What settlement needs (K11), sealed to the broker: it decides what is released.
+        payload = {"case_id": child.case_id, "age": age, "languages": child.languages,
+                   "recommended_measure": child.measure, "care_needs": child.care_needs,
+                   "family_ties_here": data.kommunenummer in child.family,
+                   "network_here": data.kommunenummer in child.network,
+                   "siblings_together": len(child.siblings)}  # fmt: skip
+        request_id = f"settlement-{data.offer_id}"
+        ctx.emit("no.ema.share.request.v1", m.ShareRequestV1(
+            request_id=request_id, case_id=child.case_id,
+            source_unit=ctx.settings.unit_id or "svc-municipality",
+            recipient_unit=unit_of(data.kommunenummer), data_category=m.DataCategory.SETTLEMENT,
+            purpose="settlement", payload=seal(json.dumps(payload).encode(), unit.sealing_key),
+        ), case_id=child.case_id)  # fmt: skip
+        answer_by = data.answer_by or datetime.now(UTC) + timedelta(hours=deps.answer_hours)
+        ctx.session.add(Offer(
+            offer_id=data.offer_id, case_id=child.case_id, kommunenummer=data.kommunenummer,
+            bufetat_region=child.bufetat_region or "", requested_by=ctx.sender.id,
+            measure=data.measure, status="pending", answer_by=answer_by, year=year,
+            share_request_id=request_id))  # fmt: skip
+        ctx.emit("no.ema.municipality.offer.v1", m.SettlementOfferV1(
+            offer_id=data.offer_id, case_id=child.case_id, case_ref=child.case_ref or "",
+            kommunenummer=data.kommunenummer, measure=data.measure, answer_by=answer_by,
+            share_request_id=request_id), case_id=child.case_id,
+            unit=unit_of(data.kommunenummer))  # fmt: skip
+        log.info("offer sent", extra={"case": child.case_id, "offer": data.offer_id,
+                                      "kommunenummer": data.kommunenummer})  # fmt: skip
+
+    def answer(ctx: Context, offer: Offer, outcome: str, nb: str, en: str) -> None:
+        ctx.emit("no.ema.municipality.offer-outcome.v1", m.OfferOutcomeV1(
+            offer_id=offer.offer_id, case_id=offer.case_id, outcome=outcome,
+            message_nb=nb, message_en=en), case_id=offer.case_id,
+            unit=unit_of(offer.kommunenummer))  # fmt: skip
+
+    async def refuse(ctx: Context, offer: Offer, nb: str, en: str) -> None:
+        await ctx.session.execute(update(Offer).where(
+            Offer.offer_id == offer.offer_id, Offer.status == "pending").values(
+            status="refused", reason=en, answered_at=datetime.now(UTC)))  # fmt: skip
+        answer(ctx, offer, "refused", nb, en)
+        log.info("answer refused", extra={"offer": offer.offer_id, "case": offer.case_id})
+
+    async def offer_answered(ctx: Context) -> None:
+        data: m.OfferAnsweredV1 = ctx.data
+        offer = await ctx.session.get(Offer, data.offer_id)
+        if offer is None:
+            raise Rejected("offer_id: no such offer")
+        if ctx.sender.id != unit_of(offer.kommunenummer):
+            raise Rejected("offer_id: the offer is addressed to another municipality")
+        if data.answer == "decline" and not data.reason:
+            raise Rejected("reason: a decline needs a reason")
+        if data.answer == "accept" and (data.settle_on is None or data.measure is None):
+            raise Rejected("settle_on: an acceptance needs a settlement date and a measure")
+        if data.answer == "accept" and data.measure not in catalogue.measures:
+            raise Rejected("measure: not a measure in measures.json")
+        if offer.status != "pending":
+            answer(
+                ctx,
+                offer,
+                "refused",
+                f"Tilbudet er ikke lenger åpent ({offer.status}).",
+                f"The offer is no longer open ({offer.status}); nothing was changed.",
+            )
+            return
+        now = datetime.now(UTC)
+        if data.answer == "decline":
+            offer.status, offer.reason, offer.answered_at = "declined", data.reason, now
+            answer(
+                ctx,
+                offer,
+                "declined",
+                "Avslaget er registrert; Bufetat finner ny kommune.",
+                "The decline is recorded; Bufetat looks for another municipality.",
+            )
+            log.info("offer declined", extra={"offer": offer.offer_id, "case": offer.case_id})
+            return
+        assert data.settle_on is not None and data.measure is not None
+        child = await ctx.session.get(Child, offer.case_id)
+        assert child is not None
+        if child.residence_decided_on and data.settle_on < child.residence_decided_on:
+            raise Rejected("settle_on: lies before the residence decision")
+        # Conditional updates: the child is taken only while open, a place only while free.
+        took_child = await ctx.session.execute(
+            update(Child)
+            .where(Child.case_id == offer.case_id, Child.status == "open")
+            .values(status="settled", kommunenummer=offer.kommunenummer, settled_on=data.settle_on)
+        )
+        if took_child.rowcount != 1:
+            await refuse(ctx, offer, "Barnet er allerede bosatt eller saken er lukket; "
+                         "aksepten ble ikke gjennomført.", "The child has already been settled "
+                         "or the case is closed; your acceptance was not applied.")  # fmt: skip
+            return
+        took_place = await ctx.session.execute(update(Capacity).where(
+            Capacity.kommunenummer == offer.kommunenummer, Capacity.year == offer.year,
+            Capacity.free_places > 0).values(free_places=Capacity.free_places - 1))  # fmt: skip
+        if took_place.rowcount != 1:
+            await ctx.session.execute(update(Child).where(Child.case_id == offer.case_id)
+                                      .values(status="open", kommunenummer=None,
+                                              settled_on=None))  # fmt: skip
+            await refuse(ctx, offer, "Kommunen har ingen ledig plass igjen; publiser ny "
+                         "kapasitet før aksept.", "Your municipality has no free place left; "
+                         "publish new capacity before accepting.")  # fmt: skip
+            return
+        await ctx.session.execute(update(Offer).where(Offer.offer_id == offer.offer_id).values(
+            status="accepted", measure=data.measure, answered_at=now))  # fmt: skip
+        deadline = child.deadline or data.settle_on
+        ctx.session.add(
+            Placement(
+                case_id=offer.case_id,
+                offer_id=offer.offer_id,
+                kommunenummer=offer.kommunenummer,
+                year=offer.year,
+                measure=data.measure,
+                settled_on=data.settle_on,
+                within_deadline=data.settle_on <= deadline,
+                days_waited=(data.settle_on - (child.residence_decided_on or data.settle_on)).days,
+            )
+        )
+        others = (await ctx.session.scalars(select(Offer).where(
+            Offer.case_id == offer.case_id, Offer.status == "pending",
+            Offer.offer_id != offer.offer_id))).all()  # fmt: skip
+        for other in others:
+            other.status, other.reason, other.answered_at = "withdrawn", "settled elsewhere", now
+            answer(ctx, other, "refused", "Tilbudet er trukket: barnet er bosatt i en annen "
+                   "kommune.", "The offer is withdrawn: the child was settled in another "
+                   "municipality.")  # fmt: skip
+        ctx.emit("no.ema.case.settled.v1", m.CaseSettledV1(
+            case_id=offer.case_id, kommunenummer=offer.kommunenummer, settled_on=data.settle_on,
+            measure=data.measure), case_id=offer.case_id)  # fmt: skip
+        answer(
+            ctx,
+            offer,
+            "settled",
+            "Aksepten er registrert; barnet bosettes hos dere.",
+            "The acceptance is recorded; the child is settled with you.",
+        )
+        log.info("child settled", extra={"offer": offer.offer_id, "case": offer.case_id,
+                                         "kommunenummer": offer.kommunenummer})  # fmt: skip
+
+    async def refund_claimed(ctx: Context) -> None:
+        data: m.RefundClaimedV1 = ctx.data
+        _own_municipality(ctx, data.kommunenummer)
+        if await ctx.session.get(RefundClaim, data.claim_id):
+            raise Rejected("claim_id: a claim with this id exists; use a new id")
+        if data.period_to < data.period_from:
+            raise Rejected("period_to: the period ends before it starts")
+        placement = await ctx.session.get(Placement, data.case_id)
+        child = await ctx.session.get(Child, data.case_id)
+        reason = None
+        if placement is None or placement.kommunenummer != data.kommunenummer or child is None:
+            reason = "case_id: the child is not settled in this municipality"
+        elif data.period_from < placement.settled_on:
+            reason = "period_from: the period starts before the child was settled here"
+        elif data.period_to > today():
+            reason = "period_to: the period has not ended yet"
+        else:
+            overlap = await ctx.session.scalar(select(RefundClaim.claim_id).where(
+                RefundClaim.case_id == data.case_id, RefundClaim.outcome != "refused",
+                RefundClaim.period_from <= data.period_to,
+                RefundClaim.period_to >= data.period_from))  # fmt: skip
+            if overlap:
+                reason = "period_from: the period overlaps a period already refunded"
+        days = (data.period_to - data.period_from).days + 1
+        if reason is None:
+            assert child is not None and child.birth_date is not None
+            d = domain.decide_refund(child.birth_date, data.period_from, data.period_to,
+                                     data.expenses_nok, deps.refund_rules)  # fmt: skip
+        else:
+            d = domain.RefundDecision("refused", domain.Decimal("0.00"), days, 0, reason)
+        ctx.session.add(
+            RefundClaim(
+                claim_id=data.claim_id,
+                case_id=data.case_id,
+                kommunenummer=data.kommunenummer,
+                period_from=data.period_from,
+                period_to=data.period_to,
+                expenses_nok=data.expenses_nok,
+                outcome=d.outcome,
+                refund_nok=d.refund_nok,
+                days_claimed=d.days_claimed,
+                days_refundable=d.days_refundable,
+                reason=d.reason,
+            )
+        )
+        ctx.emit("no.ema.municipality.refund-decided.v1", m.RefundDecidedV1(
+            claim_id=data.claim_id, case_id=data.case_id, outcome=d.outcome,
+            refund_nok=d.refund_nok, days_claimed=d.days_claimed,
+            days_refundable=d.days_refundable, reason=d.reason),
+            case_id=data.case_id, unit=unit_of(data.kommunenummer))  # fmt: skip
+        log.info("refund decided", extra={"claim": data.claim_id, "outcome": d.outcome})
+
+    return {
+        "no.ema.municipality.capacity.v1": capacity_v1,
+        "no.ema.municipality.capacity.v2": capacity_v2,
+        "no.ema.case.residence-decided.v1": residence,
+        "no.ema.case.closed.v1": closed,
+        "no.ema.municipality.settlement-profile.v1": profile,
+        "no.ema.municipality.offer-requested.v1": offer_requested,
+        "no.ema.municipality.offer-answered.v1": offer_answered,
+        "no.ema.municipality.refund-claimed.v1": refund_claimed,
+    }
+
+
+async def escalate_due(sessions, outbox, write_lock, now: datetime) -> int:  # noqa: ANN001
+    """Offers past their answer time without an answer: escalate each once."""
+    async with write_lock, sessions() as session, session.begin():
+        due = (await session.scalars(select(Offer).where(
+            Offer.status == "pending", Offer.escalated.is_(False),
+            Offer.answer_by <= now))).all()  # fmt: skip
+        for offer in due:
+            offer.escalated = True
+            outbox.add(session, "no.ema.municipality.offer-escalated.v1", m.OfferEscalatedV1(
+                offer_id=offer.offer_id, case_id=offer.case_id,
+                kommunenummer=offer.kommunenummer, bufetat_region=offer.bufetat_region,
+                answer_by=offer.answer_by), case_id=offer.case_id)  # fmt: skip
+    return len(due)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex

@@ -215,6 +215,7 @@ def test_status_shows_streams_lag_dead_letters_and_health(system: System) -> Non
         "planning-cases",
         "consent-cases",
         "intake-cases",
+        "municipality-cases",
     }
     reasons = [d["reason"] for d in report["dead_letters"]["recent"]]
     assert report["dead_letters"]["count"] >= 5

@@ -1,0 +1,450 @@
+"""Pure settlement rules: matching children to municipalities, refunds and grant estimates.
+
+No I/O here: the handlers load rows, call these functions and store the results, so every
+rule is unit-tested without a bus or a database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+DATA = Path(__file__).parent / "data"
+INFEASIBLE = -1.0e9
+SETTLEMENT_WEEKS = 13  # about 3 months: the settlement target (St.meld. nr. 17 (2000-2001))
+
+
+# -- reference data --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Measures and care needs as data (measures.json): a new measure is a line, not code."""
+
+    measures: dict[str, dict[str, str]]
+    care_needs: dict[str, dict[str, str]]
+
+
+def load_catalogue(path: Path = DATA / "measures.json") -> Catalogue:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return Catalogue({m["code"]: m for m in raw["measures"]},
+                     {c["code"]: c for c in raw["care_needs"]})  # fmt: skip
+
+
+def age_on(birth_date: date, on: date) -> int:
+    """Whole years of age on a day."""
+    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+
+
+# -- matching --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Child:
+    case_id: str
+    age: int
+    measure: str
+    days_left: int
+    care_needs: frozenset[str] = frozenset()
+    family: frozenset[str] = frozenset()
+    network: frozenset[str] = frozenset()
+    siblings: frozenset[str] = frozenset()
+    declined_by: frozenset[str] = frozenset()  # municipalities that declined this child
+
+
+@dataclass(frozen=True)
+class Band:
+    measure: str
+    min_age: int
+    max_age: int
+
+
+@dataclass(frozen=True)
+class Place:
+    """A municipality as matching sees it: what it offers and how many places are free."""
+
+    kommunenummer: str
+    name: str
+    region: str
+    offers: tuple[Band, ...]
+    free: int
+    competences: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Points per criterion. Placing a child at all (`base`) outweighs any preference, so the
+    optimum places as many children as the hard constraints allow."""
+
+    base: float = 100.0
+    family: float = 60.0
+    network: float = 25.0
+    need_met: float = 15.0
+    need_unmet: float = -10.0
+    age_fit: float = 20.0
+    urgency: float = 50.0  # at 0 days left; grows to 1.5x when overdue
+
+
+def urgency(days_left: int, w: Weights) -> float:
+    return w.urgency * min(1.5, max(0.0, (90 - days_left) / 90))
+
+
+def _fit(age: int, band: Band) -> float:
+    mid, half = (band.min_age + band.max_age) / 2, max((band.max_age - band.min_age) / 2, 1.0)
+    return max(0.0, 1.0 - abs(age - mid) / half)
+
+
+def fitting_band(child: Child, place: Place) -> Band | None:
+    """The best-fitting age band in which the place offers the child's measure, if any."""
+    bands = [b for b in place.offers
+             if b.measure == child.measure and b.min_age <= child.age <= b.max_age]  # fmt: skip
+    return max(bands, key=lambda b: _fit(child.age, b), default=None)
+
+
+@dataclass
+class Scored:
+    score: float
+    lines: list[str]
+
+
+def explain(child: Child, place: Place, w: Weights = Weights()) -> Scored:
+    """Score one child in one municipality, line by line. Hard constraints first: a broken
+    one gives INFEASIBLE and the line that says which."""
+    band = fitting_band(child, place)
+    if place.kommunenummer in child.declined_by:
+        return Scored(INFEASIBLE, [f"{place.name} declined this child before"])
+    if band is None:
+        return Scored(INFEASIBLE, [f"{place.name} does not offer {child.measure} "
+                                   f"for age {child.age}"])  # fmt: skip
+    if place.free < 1:
+        return Scored(INFEASIBLE, [f"{place.name} has no free place"])
+    lines = [
+        f"+{w.base:.0f} hard constraints met: {child.measure} offered for ages "
+        f"{band.min_age}-{band.max_age} (child is {child.age}), {place.free} free places"
+    ]
+    score = w.base
+    if place.kommunenummer in child.family:
+        score += w.family
+        lines.append(f"+{w.family:.0f} family ties: relatives live in {place.name}")
+    elif child.family:
+        lines.append("+0 family ties: relatives live elsewhere (traded off)")
+    if place.kommunenummer in child.network:
+        score += w.network
+        lines.append(f"+{w.network:.0f} network: the child has a network in {place.name}")
+    met = sorted(child.care_needs & place.competences)
+    unmet = sorted(child.care_needs - place.competences)
+    if met:
+        score += w.need_met * len(met)
+        lines.append(f"+{w.need_met * len(met):.0f} care needs met: {', '.join(met)}")
+    if unmet:
+        score += w.need_unmet * len(unmet)
+        lines.append(f"{w.need_unmet * len(unmet):.0f} care needs not covered: "
+                     f"{', '.join(unmet)} (traded off)")  # fmt: skip
+    fit = w.age_fit * _fit(child.age, band)
+    score += fit
+    lines.append(f"+{fit:.1f} age fit in the band {band.min_age}-{band.max_age}")
+    urg = urgency(child.days_left, w)
+    score += urg
+    lines.append(f"+{urg:.1f} priority: {child.days_left} days left to the 3-month deadline")
+    return Scored(score, lines)
+
+
+def score_matrix(children: Sequence[Child], places: Sequence[Place],
+                 w: Weights = Weights()) -> np.ndarray:  # fmt: skip
+    """children x places scores, vectorised; equals `explain(...).score` cell by cell (tested).
+    Infeasible cells hold INFEASIBLE."""
+    n, m = len(children), len(places)
+    col = {p.kommunenummer: j for j, p in enumerate(places)}
+    ages = np.array([c.age for c in children], dtype=float)
+    fit = np.full((n, m), -1.0)
+    by_measure: dict[str, np.ndarray] = {}
+    for c_i, c in enumerate(children):
+        by_measure.setdefault(c.measure, np.zeros(n, dtype=bool))[c_i] = True
+    for j, p in enumerate(places):
+        for b in p.offers:
+            rows = by_measure.get(b.measure)
+            if rows is None:
+                continue
+            ok = rows & (ages >= b.min_age) & (ages <= b.max_age)
+            mid, half = (b.min_age + b.max_age) / 2, max((b.max_age - b.min_age) / 2, 1.0)
+            f = np.maximum(0.0, 1.0 - np.abs(ages - mid) / half)
+            fit[:, j] = np.where(ok, np.maximum(fit[:, j], f), fit[:, j])
+    feasible = fit >= 0
+    feasible &= np.array([p.free >= 1 for p in places])[None, :]
+    bonus = np.zeros((n, m))
+    needs = sorted({x for c in children for x in c.care_needs})
+    need_col = {x: k for k, x in enumerate(needs)}
+    need_mat = np.zeros((n, len(needs)))
+    for i, c in enumerate(children):
+        for k in c.family:
+            if k in col:
+                bonus[i, col[k]] += w.family
+        for k in c.network:
+            if k in col:
+                bonus[i, col[k]] += w.network
+        for k in c.declined_by:
+            if k in col:
+                feasible[i, col[k]] = False
+        for x in c.care_needs:
+            need_mat[i, need_col[x]] = 1.0
+    comp_mat = np.array([[x in p.competences for p in places] for x in needs], dtype=float)
+    met = need_mat @ comp_mat if needs else np.zeros((n, m))
+    total_needs = need_mat.sum(axis=1, keepdims=True)
+    urg = np.array([urgency(c.days_left, w) for c in children])[:, None]
+    score = (w.base + bonus + w.need_met * met + w.need_unmet * (total_needs - met)
+             + w.age_fit * np.maximum(fit, 0) + urg)  # fmt: skip
+    return np.where(feasible, score, INFEASIBLE)
+
+
+@dataclass
+class Proposal:
+    kommunenummer: str
+    name: str
+    case_ids: list[str]
+    score: float
+    lines: list[str]
+
+
+@dataclass
+class Assignment:
+    proposals: list[Proposal] = field(default_factory=list)
+    unplaced: dict[str, str] = field(default_factory=dict)  # case_id -> why
+
+    @property
+    def total(self) -> float:
+        return round(sum(p.score for p in self.proposals), 2)
+
+
+def sibling_groups(children: Sequence[Child]) -> tuple[list[list[int]], dict[str, str]]:
+    """Groups of indices of siblings settled together (connected through `siblings`), and the
+    children held back because a sibling is not ready for settlement yet."""
+    index = {c.case_id: i for i, c in enumerate(children)}
+    parent = list(range(len(children)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    held: dict[str, str] = {}
+    for i, c in enumerate(children):
+        for s in c.siblings:
+            if s in index:
+                parent[find(i)] = find(index[s])
+            else:
+                held[c.case_id] = "a sibling who must be settled together is not ready yet"
+    groups: dict[int, list[int]] = {}
+    for i in range(len(children)):
+        groups.setdefault(find(i), []).append(i)
+    out = [g for g in groups.values() if not any(children[i].case_id in held for i in g)]
+    for g in groups.values():
+        if any(children[i].case_id in held for i in g):
+            for i in g:
+                held.setdefault(children[i].case_id, "a sibling is held back, so is the group")
+    return out, held
+
+
+def _proposal(children: Sequence[Child], members: list[int], place: Place, w: Weights,
+              best: dict[int, tuple[float, str]]) -> Proposal:  # fmt: skip
+    lines: list[str] = []
+    total = 0.0
+    for i in members:
+        s = explain(children[i], place, w)
+        total += s.score
+        prefix = f"[{children[i].case_id[:8]}] " if len(members) > 1 else ""
+        lines += [prefix + line for line in s.lines]
+        top_score, top_name = best[i]
+        if top_name != place.name and top_score > s.score + 0.005:
+            lines.append(f"{prefix}trade-off: {top_name} would score {top_score:.1f} alone "
+                         f"(here {s.score:.1f}); its places serve the whole group of children "
+                         "better")  # fmt: skip
+    if len(members) > 1:
+        lines.insert(0, f"siblings settled together: {len(members)} places in {place.name}")
+    return Proposal(place.kommunenummer, place.name, [children[i].case_id for i in members],
+                    round(total, 2), lines)  # fmt: skip
+
+
+def assign(children: Sequence[Child], places: Sequence[Place],
+           w: Weights = Weights()) -> Assignment:  # fmt: skip
+    """The global optimum with `linear_sum_assignment`, in two steps (ADR 0007):
+    1. sibling groups first, a group as one row needing `len(group)` places in one
+       municipality, one group per municipality per run;
+    2. single children over municipalities expanded into one column per free place left."""
+    result = Assignment()
+    if not children or not places:
+        result.unplaced = {c.case_id: "no municipality has published capacity" for c in children}
+        return result
+    s = score_matrix(children, places, w)
+    best = {i: (float(s[i].max()), places[int(s[i].argmax())].name) for i in range(len(children))}
+    groups, held = sibling_groups(children)
+    result.unplaced.update(held)
+    free = np.array([p.free for p in places])
+    multi = [g for g in groups if len(g) > 1]
+    singles = [g[0] for g in groups if len(g) == 1]
+    if multi:
+        gs = np.full((len(multi), len(places)), INFEASIBLE)
+        for r, g in enumerate(multi):
+            rows = s[g]
+            ok = (rows > INFEASIBLE / 2).all(axis=0) & (free >= len(g))
+            gs[r] = np.where(ok, rows.sum(axis=0), INFEASIBLE)
+        for r, j in zip(*linear_sum_assignment(gs, maximize=True), strict=True):
+            if gs[r, j] > INFEASIBLE / 2:
+                free[j] -= len(multi[r])
+                result.proposals.append(_proposal(children, multi[r], places[j], w, best))
+            else:
+                for i in multi[r]:
+                    result.unplaced[children[i].case_id] = (
+                        f"no municipality has {len(multi[r])} fitting free places for the "
+                        "siblings together")  # fmt: skip
+    if singles:
+        cols = np.repeat(np.arange(len(places)), np.maximum(free, 0))
+        if len(cols):
+            sub = s[np.ix_(singles, cols)]
+            for r, c in zip(*linear_sum_assignment(sub, maximize=True), strict=True):
+                if sub[r, c] > INFEASIBLE / 2:
+                    i = singles[r]
+                    result.proposals.append(_proposal(children, [i], places[cols[c]], w, best))
+        placed = {cid for p in result.proposals for cid in p.case_ids}
+        for i in singles:
+            cid = children[i].case_id
+            if cid not in placed:
+                result.unplaced[cid] = (
+                    "no fitting free place" if s[i].max() <= INFEASIBLE / 2
+                    else "fitting places went to children with a higher total score")  # fmt: skip
+    result.proposals.sort(key=lambda p: -p.score)
+    return result
+
+
+def assign_greedy(children: Sequence[Child], places: Sequence[Place],
+                  w: Weights = Weights()) -> Assignment:  # fmt: skip
+    """The baseline: oldest deadline first, each child takes its best place still free."""
+    result = Assignment()
+    s = score_matrix(children, places, w)
+    best = {i: (float(s[i].max()), places[int(s[i].argmax())].name) for i in range(len(children))}
+    groups, held = sibling_groups(children)
+    result.unplaced.update(held)
+    free = np.array([p.free for p in places])
+    for g in sorted(groups, key=lambda g: min(children[i].days_left for i in g)):
+        rows = s[g]
+        ok = (rows > INFEASIBLE / 2).all(axis=0) & (free >= len(g))
+        if not ok.any():
+            for i in g:
+                result.unplaced[children[i].case_id] = "no fitting free place left"
+            continue
+        j = int(np.where(ok, rows.sum(axis=0), -np.inf).argmax())
+        free[j] -= len(g)
+        result.proposals.append(_proposal(children, g, places[j], w, best))
+    return result
+
+
+# -- refunds ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefundRules:
+    share: Decimal
+    age_limit: int
+
+
+def load_refund_rules(path: Path = DATA / "refunds.json") -> RefundRules:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return RefundRules(Decimal(raw["share"]), int(raw["age_limit"]))
+
+
+def birthday(birth_date: date, years: int) -> date:
+    """The day a child turns `years`; born on 29 February: 1 March in common years."""
+    try:
+        return birth_date.replace(year=birth_date.year + years)
+    except ValueError:
+        return date(birth_date.year + years, 3, 1)
+
+
+@dataclass(frozen=True)
+class RefundDecision:
+    outcome: str  # approved | prorated | refused
+    refund_nok: Decimal
+    days_claimed: int
+    days_refundable: int
+    reason: str
+
+
+def decide_refund(birth_date: date, period_from: date, period_to: date, expenses: Decimal,
+                  rules: RefundRules) -> RefundDecision:  # fmt: skip
+    """Refund `share` of the expenses for the days before the child turns `age_limit`; the
+    birthday itself is the first day not refunded. A period across it is prorated by days."""
+    if period_to < period_from:
+        raise ValueError("period_to: the period ends before it starts")
+    limit = birthday(birth_date, rules.age_limit)
+    days = (period_to - period_from).days + 1
+    last = min(period_to, limit - timedelta(days=1))
+    refundable = max(0, (last - period_from).days + 1)
+    pct = f"{rules.share * 100:.0f} %"
+    if refundable == 0:
+        return RefundDecision("refused", Decimal("0.00"), days, 0,
+                              f"period_from: the period starts on or after the child's "
+                              f"{rules.age_limit}th birthday; Bufetat refunds until the child "
+                              f"turns {rules.age_limit}")  # fmt: skip
+    amount = (expenses * rules.share * refundable / days).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    if refundable < days:
+        return RefundDecision("prorated", amount, days, refundable,
+                              f"period_to: the period crosses the child's {rules.age_limit}th "
+                              f"birthday; {pct} refunded for the {refundable} of {days} days "
+                              "before it")  # fmt: skip
+    return RefundDecision("approved", amount, days, days, f"{pct} of refundable expenses")
+
+
+# -- grants ----------------------------------------------------------------------------------
+
+
+def load_grant_rates(path: Path = DATA / "grants.json") -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _rates_for(rates: dict, year: int) -> tuple[dict, bool]:
+    """The rates of a year; a year not in the data uses the latest earlier one (flagged)."""
+    known = sorted(int(y) for y in rates)
+    if str(year) in rates:
+        return rates[str(year)], False
+    earlier = [y for y in known if y <= year] or known[:1]
+    return rates[str(earlier[-1])], True
+
+
+def grant_estimate(birth_date: date, settled_on: date, grants: dict) -> dict:
+    """IMDi's integration grant for the settlement year and the next four, and the special
+    grant for every year from settlement to the year the child turns 20, inclusive."""
+    rates = grants["rates"]
+    years: list[dict] = []
+    for i in range(5):
+        y = settled_on.year + i
+        r, carried = _rates_for(rates, y)
+        years.append({"year": y, "grant": "integration", "settlement_year": i + 1,
+                      "nok": r["integration"][i], "rate_carried_forward": carried})  # fmt: skip
+    for y in range(settled_on.year, birth_date.year + 20 + 1):
+        r, carried = _rates_for(rates, y)
+        years.append({"year": y, "grant": "special_minor", "nok": r["special_minor"],
+                      "rate_carried_forward": carried})  # fmt: skip
+    return {"years": sorted(years, key=lambda x: (x["year"], x["grant"])),
+            "integration_total": sum(x["nok"] for x in years if x["grant"] == "integration"),
+            "special_total": sum(x["nok"] for x in years if x["grant"] == "special_minor"),
+            "total": sum(x["nok"] for x in years),
+            "verify": bool(grants.get("verify"))}  # fmt: skip
+
+
+def deadline_for(decided_on: date) -> date:
+    """Settlement within 3 months of the residence decision."""
+    from services.planning.calendar import add_months
+
+    return add_months(decided_on, 3)
+
+
+def ready_order(items: Iterable[dict]) -> list[dict]:
+    """Waiting children, oldest deadline first."""
+    return sorted(items, key=lambda x: (x["deadline"], x["case_id"]))

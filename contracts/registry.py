@@ -41,6 +41,8 @@ class Stream:
 
 SERVICE = frozenset({UnitKind.SERVICE})
 ANY_UNIT = frozenset(UnitKind)
+# Units that hold signed consent documents or witness oral consents.
+CONSENT_SENDERS = frozenset(UnitKind) - {UnitKind.SERVICE}
 
 CONTRACTS: tuple[Contract, ...] = (
     Contract("no.ema.intake.arrival.v1", "ema.intake.arrival", m.ArrivalV1,
@@ -57,6 +59,14 @@ CONTRACTS: tuple[Contract, ...] = (
              "The broker's answer to the requesting unit."),
     Contract("no.ema.share.decided.v1", "ema.share.decided", m.ShareDecidedV1, SERVICE,
              "A share decision was durably recorded."),
+    Contract("no.ema.share.delivered.v1", "ema.share.delivered.{unit}", m.ShareDeliveredV1,
+             SERVICE, "Released data, redacted and sealed to the recipient."),
+    Contract("no.ema.consent.granted.v1", "ema.consent.granted", m.ConsentGrantedV1,
+             CONSENT_SENDERS, "Register or change a consent for a case."),
+    Contract("no.ema.consent.withdrawn.v1", "ema.consent.withdrawn", m.ConsentWithdrawnV1,
+             CONSENT_SENDERS, "Withdraw a consent."),
+    Contract("no.ema.consent.recorded.v1", "ema.consent.recorded.{unit}", m.ConsentRecordedV1,
+             SERVICE, "The broker recorded a consent change (acknowledgement)."),
     Contract("no.ema.municipality.capacity.v1", "ema.municipality.capacity",
              m.CapacityPublishedV1, frozenset({UnitKind.MUNICIPALITY, UnitKind.SERVICE}),
              "A municipality published its settlement capacity."),
@@ -67,7 +77,8 @@ STREAMS: tuple[Stream, ...] = (
     Stream("CASE", ("ema.case.>",), "Case life-cycle events."),
     Stream("PLANNING", ("ema.planning.>",), "Deadlines and tasks."),
     Stream("NOTIFY", ("ema.notify.>",), "Notification records."),
-    Stream("SHARE", ("ema.share.>",), "Share requests, decisions and receipts."),
+    Stream("SHARE", ("ema.share.>",), "Share requests, decisions, receipts and deliveries."),
+    Stream("CONSENT", ("ema.consent.>",), "Consents granted, changed, withdrawn; their acks."),
     Stream("MUNICIPALITY", ("ema.municipality.>",), "Settlement capacity, offers, refunds."),
     Stream("DLQ", ("ema.dlq.>",), "Dead letters: rejected or failing messages, with reasons."),
 )

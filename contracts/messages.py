@@ -183,6 +183,128 @@ class ShareDecidedV1(Message):
     record_hash: str
 
 
+class GrantorRole(StrEnum):
+    REPRESENTATIVE = "representative"
+    GUARDIAN = "guardian"
+    YOUNG_PERSON = "young_person"
+
+
+class Grantor(Message):
+    """Who gave the consent and in what capacity. No names: the signed document holds them."""
+
+    role: GrantorRole
+    capacity: str = Field(
+        min_length=2,
+        max_length=200,
+        description="E.g. 'representant oppnevnt av Statsforvalteren'.",
+    )
+
+
+class ConsentForm(Message):
+    """Written (with the SHA-256 of the signed document) or oral (with who witnessed it)."""
+
+    kind: Literal["written", "oral"]
+    document_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the signed document."
+    )
+    witness_unit: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]{1,62}$",
+        description="Unit whose staff witnessed an oral consent.",
+    )
+    witness_role: str | None = Field(None, max_length=100, description="E.g. 'miljøterapeut'.")
+
+
+class Flow(Message):
+    """A set of flows: data categories x source units/sectors x recipient units/sectors x
+    purposes. A unit matches by id, a sector by the unit's kind."""
+
+    categories: list[DataCategory] = Field(min_length=1)
+    source_units: list[str] = Field(default_factory=list)
+    source_sectors: list[UnitKind] = Field(default_factory=list)
+    recipient_units: list[str] = Field(default_factory=list)
+    recipient_sectors: list[UnitKind] = Field(default_factory=list)
+    purposes: list[str] = Field(min_length=1)
+
+
+class ChildHeard(Message):
+    """K8: whether and how the child was heard. Only facts about the hearing, no views."""
+
+    status: Literal["heard", "declined_to_take_part", "not_heard"]
+    method: str | None = Field(None, max_length=200, description="E.g. 'samtale med tolk'.")
+    objected: bool = Field(False, description="The child objected to this sharing.")
+    interpreter_used: bool = False
+
+
+class ConsentGrantedV1(Message):
+    """A consent (and any refusals of specific flows) for a case, registered by the unit that
+    holds the signed document or witnessed the oral consent. A later message with the same
+    consent_id and a higher version changes it."""
+
+    consent_id: str = Field(min_length=1, max_length=128)
+    version: int = Field(1, ge=1, description="Raise to change a consent; the highest counts.")
+    case_id: str
+    grantor: Grantor
+    form: ConsentForm
+    scope: list[Flow] = Field(default_factory=list, max_length=50)
+    refusals: list[Flow] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Flows refused: a refusal beats any consent.",
+    )
+    granted_at: datetime
+    valid_from: datetime
+    valid_to: datetime
+    child_heard: ChildHeard
+
+
+class ConsentWithdrawnV1(Message):
+    """A consent is withdrawn. It stops counting from the next decision."""
+
+    consent_id: str = Field(min_length=1, max_length=128)
+    case_id: str
+    withdrawn_by: GrantorRole
+    withdrawn_at: datetime
+
+
+class ConsentRecordedV1(Message):
+    """The broker's acknowledgement: the consent change is recorded in the log and counts for
+    every decision after it."""
+
+    consent_id: str
+    case_id: str
+    status: Literal["active", "withdrawn"]
+    version: int
+    log_index: int = Field(description="Position of the record in the broker's Merkle log.")
+    record_hash: str
+
+
+class Obligation(Message):
+    kind: Literal["review", "notify_representative"]
+    within_hours: int | None = None
+
+
+class ShareDeliveredV1(Message):
+    """Released data for the recipient: only the allowed fields, sealed to the recipient's
+    X25519 key with the decision id as associated data. content_hash is SHA-256 over the
+    decrypted bytes; the decision record (record_hash, at log_index) holds the same hash."""
+
+    decision_id: str
+    request_id: str
+    case_id: str
+    source_unit: str
+    recipient_unit: str
+    data_category: DataCategory
+    purpose: str
+    fields: list[str]
+    legal_basis: str
+    obligations: list[Obligation] = Field(default_factory=list)
+    payload: EncryptedPayload
+    content_hash: str
+    record_hash: str
+    log_index: int
+
+
 class CapacityPublishedV1(Message):
     """A municipality's settlement decision for a year, and its free places now."""
 

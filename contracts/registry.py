@@ -43,6 +43,8 @@ SERVICE = frozenset({UnitKind.SERVICE})
 ANY_UNIT = frozenset(UnitKind)
 BUFETAT = frozenset({UnitKind.BUFETAT_REGION})
 MUNICIPALITY = frozenset({UnitKind.MUNICIPALITY})
+# Units that hold signed consent documents or witness oral consents.
+CONSENT_SENDERS = frozenset(UnitKind) - {UnitKind.SERVICE}
 
 CONTRACTS: tuple[Contract, ...] = (
     Contract("no.ema.intake.arrival.v1", "ema.intake.arrival", m.ArrivalV1,
@@ -98,6 +100,14 @@ CONTRACTS: tuple[Contract, ...] = (
              "A pathway milestone was reached or planned."),
     Contract("no.ema.planning.task-status.v1", "ema.planning.task.status", m.TaskStatusV1,
              SERVICE, "A task became due soon, due, overdue, done or cancelled."),
+    Contract("no.ema.share.delivered.v1", "ema.share.delivered.{unit}", m.ShareDeliveredV1,
+             SERVICE, "Released data, redacted and sealed to the recipient."),
+    Contract("no.ema.consent.granted.v1", "ema.consent.granted", m.ConsentGrantedV1,
+             CONSENT_SENDERS, "Register or change a consent for a case."),
+    Contract("no.ema.consent.withdrawn.v1", "ema.consent.withdrawn", m.ConsentWithdrawnV1,
+             CONSENT_SENDERS, "Withdraw a consent."),
+    Contract("no.ema.consent.recorded.v1", "ema.consent.recorded.{unit}", m.ConsentRecordedV1,
+             SERVICE, "The broker recorded a consent change (acknowledgement)."),
     Contract("no.ema.municipality.capacity.v1", "ema.municipality.capacity",
              m.CapacityPublishedV1, frozenset({UnitKind.MUNICIPALITY, UnitKind.SERVICE}),
              "A municipality published its settlement capacity."),
@@ -127,7 +137,8 @@ STREAMS: tuple[Stream, ...] = (
     Stream("CASE", ("ema.case.>",), "Case life-cycle events."),
     Stream("PLANNING", ("ema.planning.>",), "Deadlines and tasks."),
     Stream("NOTIFY", ("ema.notify.>",), "Notification records."),
-    Stream("SHARE", ("ema.share.>",), "Share requests, decisions and receipts."),
+    Stream("SHARE", ("ema.share.>",), "Share requests, decisions, receipts and deliveries."),
+    Stream("CONSENT", ("ema.consent.>",), "Consents granted, changed, withdrawn; their acks."),
     Stream("MUNICIPALITY", ("ema.municipality.>",), "Settlement capacity, offers, refunds."),
     Stream("DLQ", ("ema.dlq.>",), "Dead letters: rejected or failing messages, with reasons."),
 )

@@ -196,6 +196,9 @@ async def _unit_register(args: argparse.Namespace) -> int:
         print(f"refused: {exc}", file=sys.stderr)
         await nc.close()
         return 2
+    if args.sealing_key:
+        unit.sealing_key = args.sealing_key
+        await directory.put(unit)
     await nc.close()
     print(f"unit {unit.id} ({unit.kind.value}) registered; key id {unit.id}/{kid}")
     print(f"public key {public_b64}")
@@ -390,6 +393,40 @@ def cmd_settlement(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- consent ---------------------------------------------------------------------------------
+
+
+def cmd_consent_verify(args: argparse.Namespace) -> int:
+    """Verify the consent broker's Merkle log (or one record) in the SQLite file."""
+    from services.consent.log import prove_record, verify_log
+    from services.kit.signing import UnitKey
+
+    data_dir = Path(args.data_dir)
+    db, key_file = data_dir / "consent.db", data_dir / "keys" / "svc-consent.pem"
+    for path in (db, key_file):
+        if not path.exists():
+            print(f"{path} not found: give --data-dir of the system", file=sys.stderr)
+            return 2
+    public = UnitKey.load("svc-consent", key_file).public_b64
+    if args.record:
+        result = prove_record(db, public, args.record)
+        print(json.dumps(result) if args.json else
+              f"record {args.record}: " + ("included" if result["ok"] else result["problem"])
+              + (f" (index {result['index']}, tree size {result['tree_size']})"
+                 if "index" in result else ""))  # fmt: skip
+        return 0 if result["ok"] else 1
+    report = verify_log(db, public)
+    if args.json:
+        print(json.dumps({"ok": report.ok, "size": report.size, "signed_size": report.signed_size,
+                          "problems": report.problems}))  # fmt: skip
+    else:
+        print(f"log: {report.size} records, signed tree head at size {report.signed_size}")
+        for problem in report.problems:
+            print(f"PROBLEM: {problem}")
+        print("ok: every record matches the signed tree heads" if report.ok else "FAILED")
+    return 0 if report.ok else 1
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 
@@ -464,6 +501,7 @@ def parser() -> argparse.ArgumentParser:
     reg.add_argument("--public-key", help="base64 raw Ed25519 public key")
     reg.add_argument("--generate-key", action="store_true", help="create a key pair")
     reg.add_argument("--key-out", help="where to write the private key (with --generate-key)")
+    reg.add_argument("--sealing-key", help="base64 raw X25519 key to receive released data")
     reg.set_defaults(func=lambda a: asyncio.run(_unit_register(a)))
     ls = unit.add_parser("list", help="list registered units")
     ls.set_defaults(func=lambda a: asyncio.run(_unit_list(a)))
@@ -471,6 +509,14 @@ def parser() -> argparse.ArgumentParser:
     kg.add_argument("--id", required=True)
     kg.add_argument("--out", required=True)
     kg.set_defaults(func=cmd_keygen)
+
+    consent = sub.add_parser("consent", help="the consent broker").add_subparsers(
+        dest="consent_cmd", required=True
+    )
+    ver = consent.add_parser("verify", help="verify the decision log, or one record")
+    ver.add_argument("--record", help="decision or consent id: check its inclusion proof")
+    ver.add_argument("--json", action="store_true")
+    ver.set_defaults(func=cmd_consent_verify)
     return p
 
 

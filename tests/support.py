@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sqlite3
 import uuid
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import nats
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from nats.aio.client import Client
 
 from contracts.messages import UnitKind
@@ -37,15 +40,26 @@ class Partner:
 
     nc: Client
     key: UnitKey
+    sealing: X25519PrivateKey | None = None
 
     @classmethod
-    async def register(cls, nats_url: str, unit_id: str, kind: UnitKind) -> Partner:
+    async def register(cls, nats_url: str, unit_id: str, kind: UnitKind,
+                       sealing: bool = False) -> Partner:  # fmt: skip
+        """Register a unit; with sealing=True it also publishes an X25519 key to receive
+        released data."""
         nc = await nats.connect(servers=nats_url.split(","))
         js = nc.jetstream()
         await ensure_streams(js, update=False)
         key = UnitKey.generate(unit_id)
-        await Directory(await bucket(js)).add_key(unit_id, unit_id, kind, key.kid, key.public_b64)
-        return cls(nc, key)
+        directory = Directory(await bucket(js))
+        unit = await directory.add_key(unit_id, unit_id, kind, key.kid, key.public_b64)
+        private = None
+        if sealing:
+            private = X25519PrivateKey.generate()
+            raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            unit.sealing_key = base64.b64encode(raw).decode()
+            await directory.put(unit)
+        return cls(nc, key, private)
 
     async def send(self, type_: str, data: Any, *, case_id: str | None = None,
                    event_id: str | None = None) -> str:  # fmt: skip

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import select
 
 from services.consent import handlers
-from services.consent.engine import RegopyEngine
+from services.consent.engine import RegopyEngine, legal_data
 from services.consent.store import Base, DecisionRecord
 from services.kit.service import Service
 
@@ -18,8 +18,11 @@ service = Service("consent", Base.metadata)
 engine = RegopyEngine()
 service.handles("no.ema.case.opened.v1", durable="consent-cases")(handlers.on_case_opened)
 service.handles("no.ema.share.request.v1", durable="consent-requests")(
-    handlers.make_share_request_handler(engine)
+    handlers.make_share_request_handler(engine, service.state)
 )
+service.handles(
+    "no.ema.consent.granted.v1", "no.ema.consent.withdrawn.v1", durable="consent-consents"
+)(handlers.make_consent_handler(legal_data()))
 
 
 async def publish_sealing_key(svc: Service) -> None:
@@ -63,7 +66,9 @@ async def decisions(request: web.Request) -> web.Response:
         {"decision_id": r.id, "request_id": r.request_id, "outcome": r.outcome,
          "data_category": r.data_category, "purpose": r.purpose,
          "recipient_unit": r.recipient_unit, "legal_basis": r.legal_basis, "reasons": r.reasons,
-         "policy_revision": r.policy_revision, "record_hash": r.record_hash,
+         "reason_nb": r.reason_nb, "fields": r.fields, "obligations": r.obligations,
+         "policy_revision": r.policy_revision, "data_version": r.data_version,
+         "log_index": r.log_index, "record_hash": r.record_hash,
          "decided_at": r.decided_at.isoformat()}
         for r in rows
     ])  # fmt: skip

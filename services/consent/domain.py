@@ -1,4 +1,4 @@
-"""Pure rules of the broker: the minimal policy input and the decision record's hash."""
+"""Pure rules of the broker: the minimal policy input, canonical record bytes, redaction."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from datetime import date, datetime
 from typing import Any
 
 from contracts.messages import ShareRequestV1
-
-GENESIS = "sha256:" + "0" * 64
 
 
 def age_on(birth_date: date, day: date) -> int:
@@ -28,21 +26,26 @@ def policy_input(
     now: datetime,
 ) -> dict[str, Any]:
     """What the policy sees: the request without payload values, the child's age, the units'
-    kinds, the consents in force and the time."""
+    ids and kinds, the consents in force and the time in epoch ns (docs/decisions/0006)."""
+    req: dict[str, Any] = {
+        "case_id": request.case_id,
+        "source_unit": request.source_unit,
+        "recipient_unit": request.recipient_unit,
+        "data_category": request.data_category.value,
+        "purpose": request.purpose,
+        "break_the_glass": request.break_the_glass is not None,
+    }
+    if request.claimed_basis:
+        req["claimed_basis"] = request.claimed_basis
     return {
-        "request": {
-            "case_id": request.case_id,
-            "source_unit": request.source_unit,
-            "recipient_unit": request.recipient_unit,
-            "data_category": request.data_category.value,
-            "purpose": request.purpose,
-            "claimed_basis": request.claimed_basis,
-            "break_the_glass": request.break_the_glass is not None,
-        },
+        "request": req,
         "child": {"age": age_on(birth_date, now.date()), "age_estimated": birth_date_estimated},
-        "units": {"source": {"kind": source_kind}, "recipient": {"kind": recipient_kind}},
+        "units": {
+            "source": {"id": request.source_unit, "kind": source_kind},
+            "recipient": {"id": request.recipient_unit, "kind": recipient_kind},
+        },
         "consents": consents,
-        "now": now.isoformat(),
+        "now_ns": int(now.timestamp() * 1e6) * 1000,
     }
 
 
@@ -51,6 +54,12 @@ def sha256_json(value: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def record_hash(record: dict[str, Any], prev_hash: str) -> str:
-    """Chains each record to the one before: altering or removing a record breaks the chain."""
-    return sha256_json({"prev": prev_hash, "record": record})
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def redact(payload: Any, fields: list[str]) -> dict[str, Any]:
+    """Keep only the allowed top-level fields of a JSON object payload (K11)."""
+    if not isinstance(payload, dict):
+        raise ValueError("payload: must be a JSON object of fields")
+    return {k: payload[k] for k in fields if k in payload}

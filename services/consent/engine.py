@@ -68,3 +68,8 @@ class RegopyEngine:
             return withhold("policy decision has no boolean allow", self.revision)
         result["policy_revision"] = self.revision
         return result
+
+
+def legal_data(directory: Path = POLICY_DIR) -> dict[str, Any]:
+    """The policy data's legal parameters (data.legal), also used to validate consents."""
+    return json.loads((directory / "data.json").read_text(encoding="utf-8"))["legal"]

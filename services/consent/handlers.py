@@ -1,23 +1,44 @@
-"""The broker's handlers: learn cases; decide share requests, record, then answer."""
+"""The broker's handlers: learn cases; record consents; decide share requests, record the
+decision in the Merkle log, then release (redacted, re-sealed) or answer "withheld"."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import logging
+import os
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
-from contracts.messages import CaseOpenedV1, ShareDecidedV1, ShareReceiptV1, ShareRequestV1
-from services.consent.domain import GENESIS, policy_input, record_hash, sha256_json
+from contracts.messages import (
+    CaseOpenedV1,
+    ConsentGrantedV1,
+    ConsentRecordedV1,
+    ConsentWithdrawnV1,
+    Obligation,
+    ShareDecidedV1,
+    ShareDeliveredV1,
+    ShareReceiptV1,
+    ShareRequestV1,
+)
+from services.consent import log as merkle_log
+from services.consent.consents import InvalidConsent, policy_form, validate_grant
+from services.consent.domain import canonical, policy_input, redact, sha256_json
 from services.consent.engine import Engine
-from services.consent.store import DecisionRecord, KnownCase
+from services.consent.store import ConsentRow, DecisionRecord, KnownCase
+from services.kit.sealing import open_sealed, seal
 from services.kit.service import Context, HandlerFunc, Rejected
 
 log = logging.getLogger("consent")
 
 WITHHELD_NB = "Forespørselen om deling ble ikke innvilget. Ingen opplysninger ble sendt."
 WITHHELD_EN = "The share request was not granted. No information was sent."
+RELEASED_NB = "Opplysningene ble sendt til mottakeren."
+RELEASED_EN = "The information was sent to the recipient."
 
 
 async def on_case_opened(ctx: Context) -> None:
@@ -28,7 +49,72 @@ async def on_case_opened(ctx: Context) -> None:
                                   care_centre=data.care_centre))  # fmt: skip
 
 
-def make_share_request_handler(engine: Engine) -> HandlerFunc:
+def make_consent_handler(legal: dict[str, Any]) -> HandlerFunc:
+    async def on_consent(ctx: Context) -> None:
+        if isinstance(ctx.data, ConsentGrantedV1):
+            await _granted(ctx, ctx.data, legal)
+        else:
+            await _withdrawn(ctx, ctx.data)
+
+    return on_consent
+
+
+async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any]) -> None:
+    case = await ctx.session.get(KnownCase, data.case_id)
+    if case is None:
+        raise Rejected(f"case_id: no open case {data.case_id!r} is known to the broker")
+    row = await ctx.session.get(ConsentRow, data.consent_id)
+    if row is not None and row.case_id != data.case_id:
+        raise Rejected("consent_id: already used for another case; choose a new id")
+    if row is not None and row.version >= data.version:
+        raise Rejected(f"version: version {row.version} is recorded; raise version to change it")
+    try:
+        validate_grant(data, birth_date=case.birth_date, now=datetime.now(UTC), legal=legal)
+    except InvalidConsent as exc:
+        raise Rejected(str(exc)) from None
+    policy = policy_form(data)
+    body = {"kind": "consent.granted", "consent_id": data.consent_id, "version": data.version,
+            "case_id": data.case_id, "grantor": data.grantor.model_dump(mode="json"),
+            "form": data.form.model_dump(mode="json"), "policy": policy,
+            "child_heard": data.child_heard.model_dump(mode="json"),
+            "granted_at": data.granted_at.isoformat(), "registered_by": ctx.sender.id,
+            "recorded_at": datetime.now(UTC).isoformat()}  # fmt: skip
+    index, leaf = await merkle_log.append(ctx.session, ctx.outbox.key, "consent.granted",
+                                          data.consent_id, body)  # fmt: skip
+    if row is None:
+        row = ConsentRow(consent_id=data.consent_id, case_id=data.case_id)
+        ctx.session.add(row)
+    row.version, row.status, row.policy = data.version, "active", policy
+    row.registered_by, row.log_index, row.updated_at = ctx.sender.id, index, datetime.now(UTC)
+    _ack(ctx, data.consent_id, data.case_id, "active", data.version, index, leaf)
+
+
+async def _withdrawn(ctx: Context, data: ConsentWithdrawnV1) -> None:
+    row = await ctx.session.get(ConsentRow, data.consent_id)
+    if row is None or row.case_id != data.case_id:
+        raise Rejected("consent_id: no such consent for this case")
+    if row.status == "withdrawn":
+        raise Rejected("consent_id: the consent is already withdrawn")
+    body = {"kind": "consent.withdrawn", "consent_id": data.consent_id, "version": row.version,
+            "case_id": data.case_id, "withdrawn_by": data.withdrawn_by.value,
+            "withdrawn_at": data.withdrawn_at.isoformat(), "registered_by": ctx.sender.id,
+            "recorded_at": datetime.now(UTC).isoformat()}  # fmt: skip
+    index, leaf = await merkle_log.append(ctx.session, ctx.outbox.key, "consent.withdrawn",
+                                          data.consent_id, body)  # fmt: skip
+    row.status, row.log_index, row.updated_at = "withdrawn", index, datetime.now(UTC)
+    _ack(ctx, data.consent_id, data.case_id, "withdrawn", row.version, index, leaf)
+
+
+def _ack(ctx: Context, consent_id: str, case_id: str, status: str, version: int, index: int,
+         leaf: str) -> None:  # fmt: skip
+    ctx.emit("no.ema.consent.recorded.v1", ConsentRecordedV1(
+        consent_id=consent_id, case_id=case_id, status=status, version=version, log_index=index,
+        record_hash=leaf), case_id=case_id, unit=ctx.sender.id)  # fmt: skip
+    log.info("consent recorded", extra={"consent_id": consent_id, "status": status,
+                                        "log_index": index})  # fmt: skip
+
+
+def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> HandlerFunc:
     async def on_share_request(ctx: Context) -> None:
         req: ShareRequestV1 = ctx.data
         if ctx.sender.id != req.source_unit and ctx.sender.kind != "service":
@@ -36,61 +122,107 @@ def make_share_request_handler(engine: Engine) -> HandlerFunc:
         case = await ctx.session.get(KnownCase, req.case_id)
         if case is None:
             raise Rejected(f"case_id: no open case {req.case_id!r} is known to the broker")
-        directory = ctx.directory
-        source, recipient = (
-            await directory.get(req.source_unit),
-            await directory.get(req.recipient_unit),
-        )
+        source = await ctx.directory.get(req.source_unit)
+        recipient = await ctx.directory.get(req.recipient_unit)
+        # Read the consents after the write lock is held (the inbox row is flushed first), so
+        # a withdrawal committed before this decision is always seen.
+        consents = (await ctx.session.scalars(
+            select(ConsentRow).where(ConsentRow.case_id == req.case_id,
+                                     ConsentRow.status == "active")
+            .order_by(ConsentRow.consent_id)
+        )).all()  # fmt: skip
         now = datetime.now(UTC)
         inputs = policy_input(
             req, birth_date=case.birth_date, birth_date_estimated=case.birth_date_estimated,
             source_kind=source.kind.value if source else None,
             recipient_kind=recipient.kind.value if recipient else None,
-            consents=[], now=now,
+            consents=[c.policy for c in consents], now=now,
         )  # fmt: skip
         decision = engine.decide(inputs)
-        outcome = "allow" if decision["allow"] else "withhold"
-        last = await ctx.session.scalar(
-            select(DecisionRecord.record_hash).order_by(DecisionRecord.seq.desc()).limit(1)
-        )
-        prev = last or GENESIS
+        decision_id = str(uuid.uuid4())
+        allow = bool(decision["allow"])
+        reasons = list(decision.get("reasons") or [])
+        fields = list(decision.get("fields") or []) if allow else []
+        if allow and not (recipient and recipient.sealing_key):
+            allow, fields = False, []
+            reasons.append("recipient has no sealing key registered: nothing can be delivered")
+        sealed = content_hash = None
+        if allow:
+            assert recipient is not None and recipient.sealing_key
+            plaintext = _open(req, state)
+            content = canonical({"decision_id": decision_id,
+                                 "salt": base64.b64encode(os.urandom(16)).decode(),
+                                 "data": redact(plaintext, fields)})  # fmt: skip
+            content_hash = "sha256:" + hashlib.sha256(content).hexdigest()
+            sealed = seal(content, recipient.sealing_key, aad=decision_id.encode())
+        outcome = "allow" if allow else "withhold"
+        obligations = list(decision.get("obligations") or []) if allow else []
+        legal_basis = decision.get("legal_basis") if allow else None
         record = {
-            "id": str(uuid.uuid4()), "request_id": req.request_id, "case_id": req.case_id,
-            "source_unit": req.source_unit, "recipient_unit": req.recipient_unit,
-            "data_category": req.data_category.value, "purpose": req.purpose,
-            "outcome": outcome, "legal_basis": decision.get("legal_basis"),
-            "fields": list(decision.get("fields") or []),
-            "reasons": list(decision.get("reasons") or []), "policy_input": inputs,
+            "kind": "decision", "id": decision_id, "request_id": req.request_id,
+            "case_id": req.case_id, "source_unit": req.source_unit,
+            "recipient_unit": req.recipient_unit, "data_category": req.data_category.value,
+            "purpose": req.purpose, "outcome": outcome, "legal_basis": legal_basis,
+            "basis": decision.get("basis") if allow else None, "fields": fields,
+            "obligations": obligations, "reasons": reasons,
+            "reason_nb": decision.get("reason_nb") or WITHHELD_NB,
+            "break_the_glass": req.break_the_glass is not None,
             "policy_revision": decision["policy_revision"],
+            "data_version": decision.get("data_version") or "unknown",
+            "policy_input_hash": sha256_json(inputs),
             "payload_hash": sha256_json(req.payload.model_dump()),
-            "decided_at": now.isoformat(),
+            "content_hash": content_hash, "decided_at": now.isoformat(),
         }  # fmt: skip
-        digest = record_hash(record, prev)
-        row = DecisionRecord(**{**record, "decided_at": now}, prev_hash=prev, record_hash=digest)
-        ctx.session.add(row)
-        # Recorded in this transaction before anything is answered or released (the outbox
-        # publishes only after commit).
+        index, leaf = await merkle_log.append(ctx.session, ctx.outbox.key, "decision",
+                                              decision_id, record)  # fmt: skip
+        ctx.session.add(DecisionRecord(
+            id=decision_id, request_id=req.request_id, case_id=req.case_id,
+            source_unit=req.source_unit, recipient_unit=req.recipient_unit,
+            data_category=req.data_category.value, purpose=req.purpose, outcome=outcome,
+            legal_basis=legal_basis, fields=fields, obligations=obligations, reasons=reasons,
+            reason_nb=record["reason_nb"], policy_input=inputs,
+            policy_revision=record["policy_revision"], data_version=record["data_version"],
+            log_index=index, record_hash=leaf, decided_at=now,
+        ))  # fmt: skip
+        # Everything below goes to the outbox in this transaction: it is published only after
+        # the decision record above is committed (record before release).
         ctx.emit("no.ema.share.decided.v1", ShareDecidedV1(
-            decision_id=row.id, request_id=row.request_id, case_id=row.case_id,
-            source_unit=row.source_unit, recipient_unit=row.recipient_unit,
-            data_category=req.data_category, purpose=row.purpose, outcome=outcome,
-            legal_basis=row.legal_basis, policy_revision=row.policy_revision, record_hash=digest,
+            decision_id=decision_id, request_id=req.request_id, case_id=req.case_id,
+            source_unit=req.source_unit, recipient_unit=req.recipient_unit,
+            data_category=req.data_category, purpose=req.purpose, outcome=outcome,
+            legal_basis=legal_basis, policy_revision=record["policy_revision"], record_hash=leaf,
         ), case_id=req.case_id)  # fmt: skip
-        if outcome == "withhold":
-            ctx.emit("no.ema.share.receipt.v1", ShareReceiptV1(
-                request_id=req.request_id, decision_id=row.id, outcome="withheld",
-                message_nb=WITHHELD_NB, message_en=WITHHELD_EN,
-            ), case_id=req.case_id, unit=req.source_unit)  # fmt: skip
-        else:
-            raise Rejected("release is not implemented yet (issue 4): refusing to half-apply")
-        log.info(
-            "share decided",
-            extra={
-                "decision_id": row.id,
-                "outcome": outcome,
-                "category": row.data_category,
-                "purpose": row.purpose,
-            },
-        )
+        if allow:
+            assert sealed is not None and content_hash is not None and legal_basis
+            ctx.emit("no.ema.share.delivered.v1", ShareDeliveredV1(
+                decision_id=decision_id, request_id=req.request_id, case_id=req.case_id,
+                source_unit=req.source_unit, recipient_unit=req.recipient_unit,
+                data_category=req.data_category, purpose=req.purpose, fields=fields,
+                legal_basis=legal_basis, obligations=[Obligation(**o) for o in obligations],
+                payload=sealed, content_hash=content_hash, record_hash=leaf, log_index=index,
+            ), case_id=req.case_id, unit=req.recipient_unit)  # fmt: skip
+        ctx.emit("no.ema.share.receipt.v1", ShareReceiptV1(
+            request_id=req.request_id, decision_id=decision_id,
+            outcome="released" if allow else "withheld",
+            message_nb=RELEASED_NB if allow else WITHHELD_NB,
+            message_en=RELEASED_EN if allow else WITHHELD_EN,
+        ), case_id=req.case_id, unit=req.source_unit)  # fmt: skip
+        log.info("share decided", extra={"decision_id": decision_id, "outcome": outcome,
+                                         "category": req.data_category.value,
+                                         "purpose": req.purpose, "log_index": index})  # fmt: skip
 
     return on_share_request
+
+
+def _open(req: ShareRequestV1, state: dict[str, Any]) -> Any:
+    try:
+        return json.loads(open_sealed(req.payload, state["sealing_key"]))
+    except KeyError:
+        raise RuntimeError("the broker's sealing key is not loaded yet") from None
+    except json.JSONDecodeError:
+        raise Rejected("payload: the opened content is not JSON") from None
+    except Exception:
+        raise Rejected(
+            "payload: cannot be opened with the broker's sealing key; seal it to "
+            "the sealing_key of svc-consent in the unit directory"
+        ) from None

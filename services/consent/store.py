@@ -1,11 +1,11 @@
-"""The consent service's own tables: cases it knows and the decision log."""
+"""The consent service's own tables: cases it knows, consents, decisions, and the Merkle log."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Integer, MetaData, String
+from sqlalchemy import JSON, Boolean, Date, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit.db import UtcDateTime, utcnow
@@ -23,8 +23,23 @@ class KnownCase(Base):
     care_centre: Mapped[str] = mapped_column(String(64))
 
 
+class ConsentRow(Base):
+    """A consent as the policy sees it (no names); the latest version counts."""
+
+    __tablename__ = "consent_consent"
+    consent_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(36), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # active | withdrawn
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    registered_by: Mapped[str] = mapped_column(String(64))
+    log_index: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class DecisionRecord(Base):
-    """One share decision. Holds hashes and minimal metadata, never payload values."""
+    """One share decision, for queries. Its log entry is the tamper-evident copy; the policy
+    input here may be erased with the case while the log stays."""
 
     __tablename__ = "consent_decision"
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -38,10 +53,43 @@ class DecisionRecord(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     legal_basis: Mapped[str | None] = mapped_column(String(200), nullable=True)
     fields: Mapped[list[str]] = mapped_column(JSON)
+    obligations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     reasons: Mapped[list[str]] = mapped_column(JSON)
+    reason_nb: Mapped[str] = mapped_column(Text)
     policy_input: Mapped[dict[str, Any]] = mapped_column(JSON)
     policy_revision: Mapped[str] = mapped_column(String(64))
-    payload_hash: Mapped[str] = mapped_column(String(80))
-    prev_hash: Mapped[str] = mapped_column(String(80))
+    data_version: Mapped[str] = mapped_column(String(64))
+    log_index: Mapped[int] = mapped_column(Integer, unique=True)
     record_hash: Mapped[str] = mapped_column(String(80))
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class LogEntry(Base):
+    """A leaf of the Merkle log: canonical JSON of a record (hashes and metadata only)."""
+
+    __tablename__ = "consent_log"
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32))
+    ref_id: Mapped[str] = mapped_column(String(128), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    leaf_hash: Mapped[str] = mapped_column(String(64))
+
+
+class TreeHead(Base):
+    """A signed tree head (Ed25519 with the service key) after each append."""
+
+    __tablename__ = "consent_tree_head"
+    size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    root: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[str] = mapped_column(String(40))
+    key_id: Mapped[str] = mapped_column(String(128))
+    signature: Mapped[str] = mapped_column(String(128))
+
+
+class LogState(Base):
+    """One row: the tree's right edge, so an append needs no old leaves. Locked per append."""
+
+    __tablename__ = "consent_log_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    frontier: Mapped[list[list[Any]]] = mapped_column(JSON)

@@ -240,7 +240,10 @@ class Service:
         if len(ready) > 1:
             try:
                 applied = await self._apply(sub, [v for _, v in ready])
-            except Exception:
+            except Exception as exc:
+                log.info("batch not applied, applying one by one",
+                         extra={"consumer": sub.durable, "size": len(ready),
+                                "error": type(exc).__name__})  # fmt: skip
                 applied = None
             if applied is not None:
                 await self._committed(sub, [msg for msg, _ in ready], any(applied))

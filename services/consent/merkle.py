@@ -1,0 +1,156 @@
+"""RFC 6962 / 9162 Merkle tree: leaf and node hashes, roots, inclusion and consistency proofs.
+
+leaf hash = SHA-256(0x00 || data), node hash = SHA-256(0x01 || left || right). Pure functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n > 1)."""
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def root(leaves: list[bytes]) -> bytes:
+    """MTH over leaf hashes."""
+    n = len(leaves)
+    if n == 0:
+        return EMPTY_ROOT
+    if n == 1:
+        return leaves[0]
+    k = _split(n)
+    return node_hash(root(leaves[:k]), root(leaves[k:]))
+
+
+class Frontier:
+    """The right edge of the tree (roots of its perfect subtrees), enough to append a leaf and
+    compute the new root without reading old leaves."""
+
+    def __init__(self, nodes: list[tuple[int, bytes]] | None = None) -> None:
+        self.nodes = list(nodes or [])  # (subtree size, hash), largest first
+
+    @property
+    def size(self) -> int:
+        return sum(size for size, _ in self.nodes)
+
+    def append(self, leaf: bytes) -> None:
+        self.nodes.append((1, leaf))
+        while len(self.nodes) > 1 and self.nodes[-1][0] == self.nodes[-2][0]:
+            (size, right), (_, left) = self.nodes.pop(), self.nodes.pop()
+            self.nodes.append((size * 2, node_hash(left, right)))
+
+    def root(self) -> bytes:
+        if not self.nodes:
+            return EMPTY_ROOT
+        acc = self.nodes[-1][1]
+        for _, h in reversed(self.nodes[:-1]):
+            acc = node_hash(h, acc)
+        return acc
+
+    def to_json(self) -> list[list]:
+        return [[size, h.hex()] for size, h in self.nodes]
+
+    @classmethod
+    def from_json(cls, value: list[list]) -> Frontier:
+        return cls([(int(size), bytes.fromhex(h)) for size, h in value])
+
+
+def inclusion_proof(index: int, leaves: list[bytes]) -> list[bytes]:
+    """PATH(m, D[n]) of RFC 6962 section 2.1.1."""
+    n = len(leaves)
+    if not 0 <= index < n:
+        raise IndexError(f"leaf {index} is not in a tree of size {n}")
+    if n == 1:
+        return []
+    k = _split(n)
+    if index < k:
+        return inclusion_proof(index, leaves[:k]) + [root(leaves[k:])]
+    return inclusion_proof(index - k, leaves[k:]) + [root(leaves[:k])]
+
+
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: list[bytes], expected: bytes
+) -> bool:
+    """RFC 9162 section 2.1.3.2."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == expected
+
+
+def consistency_proof(old_size: int, leaves: list[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]) of RFC 6962 section 2.1.2."""
+    n = len(leaves)
+    if not 0 < old_size <= n:
+        raise ValueError(f"no consistency proof from size {old_size} to {n}")
+    return _subproof(old_size, leaves, True)
+
+
+def _subproof(m: int, leaves: list[bytes], complete: bool) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [root(leaves)]
+    k = _split(n)
+    if m <= k:
+        return _subproof(m, leaves[:k], complete) + [root(leaves[k:])]
+    return _subproof(m - k, leaves[k:], False) + [root(leaves[:k])]
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: list[bytes]
+) -> bool:
+    """RFC 9162 section 2.1.4.2."""
+    if old_size == new_size:
+        return old_root == new_root and not proof
+    if old_size == 0 or old_size > new_size or not proof:
+        return False
+    if old_size & (old_size - 1) == 0:  # a power of two: the old root is the first node
+        proof = [old_root, *proof]
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == old_root and sr == new_root and sn == 0

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import base64
+from typing import Literal
 
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from pydantic import Field
 from sqlalchemy import select
 
 from services.consent import handlers
-from services.consent.engine import RegopyEngine, legal_data
+from services.consent.engine import SelectedEngine, legal_data
 from services.consent.store import Base, DecisionRecord
 from services.kit.service import Service
+from services.kit.settings import Settings
 
-service = Service("consent", Base.metadata)
-engine = RegopyEngine()
+
+class ConsentSettings(Settings):
+    policy_engine: Literal["regopy", "opa"] = Field(
+        "regopy", description="regopy (embedded, default) or opa (an OPA server)."
+    )
+    opa_url: str | None = Field(None, description="OPA server, e.g. http://opa:8181.")
+
+
+service = Service("consent", Base.metadata, ConsentSettings)
+engine = SelectedEngine()
 service.handles("no.ema.case.opened.v1", durable="consent-cases")(handlers.on_case_opened)
 service.handles("no.ema.share.request.v1", durable="consent-requests")(
     handlers.make_share_request_handler(engine, service.state)
@@ -23,6 +34,11 @@ service.handles("no.ema.share.request.v1", durable="consent-requests")(
 service.handles(
     "no.ema.consent.granted.v1", "no.ema.consent.withdrawn.v1", durable="consent-consents"
 )(handlers.make_consent_handler(legal_data()))
+
+
+async def choose_engine(svc: Service) -> None:
+    await engine.configure(svc.settings.policy_engine, svc.settings.opa_url)  # type: ignore[attr-defined]
+    svc.state["policy_engine"] = engine.name
 
 
 async def publish_sealing_key(svc: Service) -> None:
@@ -74,5 +90,6 @@ async def decisions(request: web.Request) -> web.Response:
     ])  # fmt: skip
 
 
+service.startup.append(choose_engine)
 service.startup.append(publish_sealing_key)
 service.routes.append(web.get("/cases/{case_id}/decisions", decisions))

@@ -31,7 +31,7 @@ def withhold(reason: str, policy_revision: str) -> dict[str, Any]:
 class Engine(Protocol):
     revision: str
 
-    def decide(self, policy_input: dict[str, Any]) -> dict[str, Any]: ...
+    async def evaluate(self, policy_input: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class RegopyEngine:
@@ -73,3 +73,99 @@ class RegopyEngine:
 def legal_data(directory: Path = POLICY_DIR) -> dict[str, Any]:
     """The policy data's legal parameters (data.legal), also used to validate consents."""
     return json.loads((directory / "data.json").read_text(encoding="utf-8"))["legal"]
+
+
+class OpaEngine:
+    """An OPA server through opa-python-client (containers). The broker uploads the same
+    policy files and data the embedded engine uses, so both answer alike and the revision
+    names what OPA evaluates. OPA unreachable or refusing the policy means withhold."""
+
+    def __init__(self, url: str, directory: Path = POLICY_DIR, timeout: float = 2.0) -> None:
+        from urllib.parse import urlparse
+
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"EMA_OPA_URL must be http(s)://host:port, not {url!r}")
+        self.url = url
+        self.host, self.port = parsed.hostname, parsed.port or 8181
+        self.ssl = parsed.scheme == "https"
+        self.directory = directory
+        self.timeout = timeout
+        self.revision = revision(directory)
+        self.error: str | None = "policy not yet loaded into OPA"
+        self.client: Any = None
+
+    async def load(self) -> None:
+        from opa_client import AsyncOpaClient
+
+        try:
+            if self.client is None:
+                self.client = AsyncOpaClient(host=self.host, port=self.port, ssl=self.ssl,
+                                             timeout=self.timeout, retries=1)  # fmt: skip
+                await self.client.__aenter__()
+            for path in policy_files(self.directory):
+                await self.client.update_policy_from_string(
+                    path.read_text(encoding="utf-8"), f"emaflyt/{path.stem}"
+                )
+            data_file = self.directory / "data.json"
+            if data_file.exists():
+                for key, value in json.loads(data_file.read_text(encoding="utf-8")).items():
+                    await self.client.update_or_create_data(value, key)
+            self.error = None
+        except Exception as exc:
+            self.error = f"policy could not be loaded into OPA at {self.url}: {type(exc).__name__}"
+
+    async def evaluate(self, policy_input: dict[str, Any]) -> dict[str, Any]:
+        if self.error:
+            await self.load()  # OPA may have come up, or restarted empty
+            if self.error:
+                return withhold(self.error, self.revision)
+        try:
+            out = await self.client.query_rule(
+                input_data=json.loads(json.dumps(policy_input, default=str)),
+                package_path="ema/share", rule_name="decision",
+            )  # fmt: skip
+        except Exception as exc:
+            self.error = f"policy engine unreachable at {self.url}: {type(exc).__name__}"
+            return withhold(self.error, self.revision)
+        result = out.get("result") if isinstance(out, dict) else None
+        if not isinstance(result, dict) or not isinstance(result.get("allow"), bool):
+            # An OPA that restarted has no policy: load it again on the next decision.
+            self.error = "policy gave no decision in OPA (undefined)"
+            return withhold(self.error, self.revision)
+        return {**result, "policy_revision": self.revision}
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close_connection()
+
+
+class SelectedEngine:
+    """The engine EMA_POLICY_ENGINE names (regopy, the default, or opa), behind one call."""
+
+    def __init__(self) -> None:
+        self.current: RegopyEngine | OpaEngine = RegopyEngine()
+
+    async def configure(self, name: str, opa_url: str | None) -> None:
+        if name == "opa":
+            if not opa_url:
+                raise ValueError("EMA_POLICY_ENGINE=opa needs EMA_OPA_URL")
+            self.current = OpaEngine(opa_url)
+            await self.current.load()
+
+    @property
+    def name(self) -> str:
+        return "opa" if isinstance(self.current, OpaEngine) else "regopy"
+
+    @property
+    def error(self) -> str | None:
+        return self.current.error
+
+    @property
+    def revision(self) -> str:
+        return self.current.revision
+
+    async def evaluate(self, policy_input: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(self.current, OpaEngine):
+            return await self.current.evaluate(policy_input)
+        return self.current.decide(policy_input)

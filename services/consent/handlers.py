@@ -138,7 +138,7 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
             recipient_kind=recipient.kind.value if recipient else None,
             consents=[c.policy for c in consents], now=now,
         )  # fmt: skip
-        decision = engine.decide(inputs)
+        decision = await engine.evaluate(inputs)
         decision_id = str(uuid.uuid4())
         allow = bool(decision["allow"])
         reasons = list(decision.get("reasons") or [])

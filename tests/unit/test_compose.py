@@ -7,13 +7,19 @@ import yaml
 
 from deploy.launcher import SERVICES
 from services.kit.settings import Settings
+from services.consent.app import ConsentSettings
 from services.notify.app import NotifySettings
 from services.planning.app import PlanningSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
-FIELDS = {*Settings.model_fields, *PlanningSettings.model_fields, *NotifySettings.model_fields}
+FIELDS = {
+    *Settings.model_fields,
+    *PlanningSettings.model_fields,
+    *NotifySettings.model_fields,
+    *ConsentSettings.model_fields,
+}
 SETTINGS = {f"EMA_{name.upper()}" for name in FIELDS}
 
 

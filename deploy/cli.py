@@ -42,8 +42,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         system.down()
         return 1
     print(f"emaflyt: up in {time.monotonic() - started:.1f}s\n")
-    print(f"  {'nats-server':14s} {system.nats_url}  (monitor http://127.0.0.1:"
-          f"{system.nats.monitor_port}, store {system.data_dir / 'nats'})")  # fmt: skip
+    print(f"  {'nats-server':14s} {system.nats.url}  (monitor http://127.0.0.1:"
+          f"{system.nats.monitor_port}, store {system.data_dir / 'nats'}; users and passwords "
+          f"in {system.data_dir / 'nats' / 'passwords.json'})")  # fmt: skip
     for name, proc in system.procs.items():
         print(f"  {name:14s} http://127.0.0.1:{proc.port}/healthz  "
               f"db {system.data_dir / (name + '.db')}  log {proc.log_path}")  # fmt: skip

@@ -86,6 +86,7 @@ class NatsServer:
     monitor_port: int = 8222
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
+    config: Path | None = None  # e.g. users and permissions
 
     @property
     def url(self) -> str:
@@ -102,6 +103,7 @@ class NatsServer:
         self.proc = subprocess.Popen(
             [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
              "-m", str(self.monitor_port), "-sd", str(store),
+             *(["-c", str(self.config)] if self.config else []),
              *(self.extra_args or ["-n", "emaflyt"])],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
@@ -192,6 +194,7 @@ class System:
     env: dict[str, str] = field(default_factory=dict)
     services: tuple[str, ...] = SERVICES
     external_nats: str | None = None  # a cluster's URLs: then no server of its own is started
+    auth: bool = True  # users and permissions from deploy/permissions.py on the own server
     nats: NatsServer = field(init=False)
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
 
@@ -208,12 +211,46 @@ class System:
 
     @property
     def nats_url(self) -> str:
-        return self.external_nats or self.nats.url
+        """The operator's URL (full rights): for the CLI, tests and partner examples."""
+        return self.external_nats or self.url_for("operator")
+
+    def url_for(self, user: str) -> str:
+        if self.external_nats:
+            return self.external_nats
+        if not self.auth:
+            return self.nats.url
+        return f"nats://{user}:{self.passwords()[user]}@127.0.0.1:{self.nats.port}"
+
+    def passwords(self) -> dict[str, str]:
+        """One generated password per NATS user, kept (mode 600) in the data folder."""
+        import secrets
+
+        from deploy.permissions import users
+
+        path = self.data_dir / "nats" / "passwords.json"
+        known = json.loads(path.read_text()) if path.exists() else {}
+        wanted = {u: known.get(u) or secrets.token_urlsafe(24) for u in users()}
+        if wanted != known:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(wanted, fh)
+        return wanted
+
+    def write_auth_config(self) -> Path:
+        from deploy.permissions import render
+
+        text = render(self.passwords())
+        path = self.data_dir / "nats" / "auth.conf"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        return path
 
     def service_env(self, name: str, **overrides: str) -> dict[str, str]:
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               "EMA_NATS_URL": self.nats_url, "EMA_DATA_DIR": str(self.data_dir),
+               "EMA_NATS_URL": self.url_for(f"svc-{name}"), "EMA_DATA_DIR": str(self.data_dir),
                "EMA_HTTP_PORT": str(self.http_ports[name]), **self.env, **overrides}  # fmt: skip
         return env
 
@@ -234,6 +271,8 @@ class System:
     def up(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.external_nats:
+            if self.auth:
+                self.nats.config = self.write_auth_config()
             self.nats.start()
         from services.kit.bus import prepare
 
@@ -249,7 +288,10 @@ class System:
         run = {"nats_url": self.nats_url, "monitor": f"http://127.0.0.1:{self.nats.monitor_port}",
                "services": {n: f"http://127.0.0.1:{p}" for n, p in self.http_ports.items()},
                "data_dir": str(self.data_dir)}  # fmt: skip
-        (self.data_dir / "run.json").write_text(json.dumps(run, indent=2))
+        path = self.data_dir / "run.json"  # holds the operator's NATS password: mode 600
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(run, fh, indent=2)
 
     def down(self) -> None:
         for proc in self.procs.values():

@@ -56,7 +56,8 @@ async def test_partner_script_sees_case_and_arrival_talk_after_easter(
     )  # fmt: skip
     number = duf()
     out = subprocess.run(
-        [sys.executable, "examples/partner_arrival.py", "--nats-url", system.nats_url,
+        [sys.executable, "examples/partner_arrival.py", "--nats-url",
+         system.url_for("unit-care_centre"),
          "--unit", unit, "--key", str(key_file), "--duf", number,
          "--arrived-at", "2026-04-02T10:00:00+02:00", "--wait", "20"],
         check=True, cwd=ROOT, capture_output=True, text=True,

@@ -6,8 +6,8 @@ from pathlib import Path
 import yaml
 
 from deploy.launcher import SERVICES
-from services.kit.settings import Settings
 from services.consent.app import ConsentSettings
+from services.kit.settings import Settings
 from services.notify.app import NotifySettings
 from services.planning.app import PlanningSettings
 

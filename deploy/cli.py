@@ -428,6 +428,75 @@ def cmd_consent_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+# -- dead letters and keys --------------------------------------------------------------------
+
+REPLAY_DROP = ("Ema-Dlq-", "Nats-Msg-Id", "Nats-Expected")
+
+
+async def _dlq(args: argparse.Namespace) -> int:
+    import nats
+    from nats.js.errors import NotFoundError
+
+    nc = await nats.connect(servers=_nats_url(args).split(","), connect_timeout=2,
+                            max_reconnect_attempts=0)  # fmt: skip
+    js = nc.jetstream(timeout=10)
+    info = await js.stream_info("DLQ")
+    chosen = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1) if info.state.messages else []:
+        try:
+            msg = await js.get_msg("DLQ", seq)
+        except NotFoundError:
+            continue
+        h = dict(msg.headers or {})
+        if args.consumer and h.get("Ema-Dlq-Consumer") != args.consumer:
+            continue
+        if args.seq and seq not in args.seq:
+            continue
+        chosen.append((seq, msg, h))
+    if args.dlq_cmd == "list":
+        for seq, _, h in chosen:
+            print(f"#{seq} {h.get('Ema-Dlq-Subject')} [{h.get('Ema-Dlq-Consumer')}] "
+                  f"attempts {h.get('Ema-Dlq-Attempts')}: {h.get('Ema-Dlq-Reason')}")  # fmt: skip
+        print(f"{len(chosen)} dead letters")
+    else:
+        if not (args.seq or args.consumer or args.all):
+            print("say which: --seq N [N ...], --consumer NAME or --all", file=sys.stderr)
+            await nc.close()
+            return 2
+        for seq, msg, h in chosen:
+            subject = h.get("Ema-Dlq-Subject")
+            if not subject or subject.startswith("notify.delivery"):
+                print(f"#{seq}: not a bus message ({subject}); skipped")
+                continue
+            headers = {k: v for k, v in h.items() if not k.startswith(REPLAY_DROP)}
+            headers["Nats-Msg-Id"] = f"replay:{seq}"
+            headers["Ema-Replayed-From"] = f"DLQ#{seq}"
+            await js.publish(subject, msg.data, headers=headers)
+            await js.delete_msg("DLQ", seq)
+            print(f"#{seq} replayed to {subject}")
+    await nc.close()
+    return 0
+
+
+async def _unit_revoke(args: argparse.Namespace) -> int:
+    import nats
+
+    from services.kit.directory import Directory, bucket
+
+    nc = await nats.connect(servers=_nats_url(args).split(","), connect_timeout=2,
+                            max_reconnect_attempts=0)  # fmt: skip
+    try:
+        unit = await Directory(await bucket(nc.jetstream())).revoke_key(args.id, args.kid)
+    except ValueError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        await nc.close()
+        return 2
+    await nc.close()
+    live = [k.kid for k in unit.keys if not k.revoked]
+    print(f"key {args.id}/{args.kid} revoked; keys still trusted: {', '.join(live) or 'none'}")
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 
@@ -506,6 +575,21 @@ def parser() -> argparse.ArgumentParser:
     reg.set_defaults(func=lambda a: asyncio.run(_unit_register(a)))
     ls = unit.add_parser("list", help="list registered units")
     ls.set_defaults(func=lambda a: asyncio.run(_unit_list(a)))
+    rv = unit.add_parser("revoke-key", help="stop trusting one of a unit's keys")
+    rv.add_argument("--id", required=True)
+    rv.add_argument("--kid", required=True)
+    rv.set_defaults(func=lambda a: asyncio.run(_unit_revoke(a)))
+    dlq = sub.add_parser("dlq", help="dead letters: list, and replay after a fix")
+    dlq_sub = dlq.add_subparsers(dest="dlq_cmd", required=True)
+    for name, text in (("list", "show dead letters with reasons"),
+                       ("replay", "publish dead letters again to their subjects, then remove "
+                                  "them from the dead-letter stream")):  # fmt: skip
+        cmd = dlq_sub.add_parser(name, help=text)
+        cmd.add_argument("--consumer", help="only those of this consumer, e.g. intake-inbound")
+        cmd.add_argument("--seq", type=int, nargs="*", help="only these DLQ sequence numbers")
+        if name == "replay":
+            cmd.add_argument("--all", action="store_true", help="every dead letter")
+        cmd.set_defaults(func=lambda a: asyncio.run(_dlq(a)))
     kg = unit.add_parser("keygen", help="create a key pair without registering it")
     kg.add_argument("--id", required=True)
     kg.add_argument("--out", required=True)

@@ -60,7 +60,8 @@ class Directory:
             unit = Unit.model_validate_json(entry.value) if entry.value else None
         except KeyNotFoundError:
             unit = None
-        self._cache[unit_id] = (time.monotonic(), unit)
+        if unit is not None:  # a miss is not cached: a unit registered now is seen at once
+            self._cache[unit_id] = (time.monotonic(), unit)
         return unit
 
     async def put(self, unit: Unit) -> None:
@@ -77,6 +78,21 @@ class Directory:
             raise ValueError(f"unit {unit_id} is registered as {unit.kind}, not {kind}")
         if not any(k.kid == kid for k in unit.keys):
             unit.keys.append(PublicKey(kid=kid, public_key=public_b64))
+            await self.put(unit)
+        return unit
+
+    async def revoke_key(self, unit_id: str, kid: str) -> Unit:
+        """Stop trusting one key of a unit: messages signed with it are dead-lettered."""
+        self._cache.pop(unit_id, None)
+        unit = await self.get(unit_id)
+        if unit is None:
+            raise ValueError(f"no unit {unit_id!r} in the directory")
+        key = next((k for k in unit.keys if k.kid == kid), None)
+        if key is None:
+            raise ValueError(f"unit {unit_id} has no key {kid!r}; it has "
+                             f"{', '.join(k.kid for k in unit.keys) or 'none'}")  # fmt: skip
+        if not key.revoked:
+            key.revoked = True
             await self.put(unit)
         return unit
 

@@ -37,7 +37,11 @@ service.handles(
 
 
 async def choose_engine(svc: Service) -> None:
+    from prometheus_client import Histogram
+
     await engine.configure(svc.settings.policy_engine, svc.settings.opa_url)  # type: ignore[attr-defined]
+    engine.latency = Histogram("ema_decision_seconds", "Policy evaluation time per decision.",
+                               registry=svc.metrics.registry)  # fmt: skip
     svc.state["policy_engine"] = engine.name
 
 

@@ -145,6 +145,7 @@ class SelectedEngine:
 
     def __init__(self) -> None:
         self.current: RegopyEngine | OpaEngine = RegopyEngine()
+        self.latency: Any = None  # a Prometheus histogram, set when the service starts
 
     async def configure(self, name: str, opa_url: str | None) -> None:
         if name == "opa":
@@ -166,6 +167,13 @@ class SelectedEngine:
         return self.current.revision
 
     async def evaluate(self, policy_input: dict[str, Any]) -> dict[str, Any]:
+        import time
+
+        started = time.perf_counter()
         if isinstance(self.current, OpaEngine):
-            return await self.current.evaluate(policy_input)
-        return self.current.decide(policy_input)
+            result = await self.current.evaluate(policy_input)
+        else:
+            result = self.current.decide(policy_input)
+        if self.latency is not None:
+            self.latency.observe(time.perf_counter() - started)
+        return result

@@ -23,6 +23,9 @@ class Metrics:
                          ["consumer"], registry=self.registry).labels  # fmt: skip
         self.outbox = Gauge("ema_outbox_pending", "Outbox rows not yet published.",
                             registry=self.registry)  # fmt: skip
+        self.dead_depth = Gauge("ema_dead_letter_depth",
+                                "Messages of this service in the dead-letter stream.",
+                                registry=self.registry)  # fmt: skip
         self.info = Gauge("ema_service_info", "Service identity.", ["service"],
                           registry=self.registry).labels(**labels)  # fmt: skip
         self.info.set(1)

@@ -330,7 +330,8 @@ class Service:
             log.info(
                 "handled" if done else "already handled",
                 extra={"type": v.event.type, "msg_id": v.event.id, "case": v.event.subject,
-                       "from": v.sender.id, "batch": len(items)},
+                       "from": v.sender.id, "batch": len(items),
+                       "correlation": v.event.correlationid or v.event.id},
             )  # fmt: skip
         return applied
 
@@ -376,6 +377,9 @@ class Service:
             for sub in self.subscriptions:
                 info = await self.js.consumer_info(sub.stream, sub.durable, timeout=2)
                 self.metrics.lag(sub.durable).set(info.num_pending)
+            subject = f"ema.dlq.{self.name}"
+            dlq = await self.js.stream_info("DLQ", subjects_filter=subject)
+            self.metrics.dead_depth.set((dlq.state.subjects or {}).get(subject, 0))
         except Exception:  # a scrape during an outage shows the last values
             log.debug("metrics refresh failed", exc_info=True)
 

@@ -407,6 +407,7 @@ async def test_metrics_liveness_and_readiness(system: System, world: World) -> N
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310
             text = resp.read().decode()
         assert "ema_consumer_lag" in text and "ema_outbox_pending" in text, name
+        assert "ema_dead_letter_depth" in text, name
         assert http_json(f"http://127.0.0.1:{port}/livez")["status"] == "alive"
         assert http_json(f"http://127.0.0.1:{port}/readyz")["status"] == "ok"
     planning = (
@@ -426,4 +427,12 @@ async def test_metrics_liveness_and_readiness(system: System, world: World) -> N
         .decode()
     )
     assert "# TYPE ema_dead_letters_total counter" in intake
+    consent = (
+        urllib.request.urlopen(  # noqa: S310
+            f"http://127.0.0.1:{system.http_ports['consent']}/metrics", timeout=5
+        )
+        .read()
+        .decode()
+    )
+    assert "ema_decision_seconds_count" in consent
     assert ARRIVAL["name"] not in intake + planning

@@ -80,7 +80,7 @@ async def prepare(url: str, replicas: int = 1) -> None:
     """Create the streams and the unit directory once, before services start."""
     from services.kit.directory import bucket
 
-    nc = await connect(url, "emaflyt-launcher")
+    nc = await nats.connect(servers=[u.strip() for u in url.split(",")], name="emaflyt-launcher")
     try:
         js = nc.jetstream(timeout=10)
         await ensure_streams(js, replicas)

@@ -108,6 +108,7 @@ class Service:
     startup: list[Callable[[Service], Awaitable[None]]] = field(default_factory=list)
     background: list[Callable[[Service], Awaitable[None]]] = field(default_factory=list)
     routes: list[web.RouteDef] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
 
     def handles(self, *types: str, durable: str) -> Callable[[HandlerFunc], HandlerFunc]:
@@ -282,6 +283,8 @@ class Service:
     async def _committed(self, sub: Subscription, msgs: list[Msg], applied: bool) -> None:
         if applied:
             self.outbox.wake()
+            for hook in self.after_commit:
+                hook()
             if self.settings.fault_crash_after_commit:
                 log.warning("fault injection: killing the process after commit")
                 os.kill(os.getpid(), signal.SIGKILL)

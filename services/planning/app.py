@@ -16,7 +16,7 @@ from services.kit.settings import Settings
 from services.planning.handlers import Planner, make_handlers, set_today, today
 from services.planning.pathway import load_all
 from services.planning.store import Base, Milestone, PlanningCase, Task, TimelineEntry
-from services.planning.timers import run_timers
+from services.planning.timers import run_timers, wake
 
 PATHWAYS = load_all()
 
@@ -63,6 +63,7 @@ service.handles(*LIFECYCLE_TYPES, durable="planning-lifecycle")(
 )
 service.startup.append(configure)
 service.background.append(run_timers)
+service.after_commit.append(wake.set)  # new tasks get their first status at once
 
 
 def task_json(t: Task) -> dict:

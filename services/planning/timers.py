@@ -58,9 +58,14 @@ async def tick(svc: Service, day: date, limit: int = 500) -> int:
     return changed
 
 
+# Set when tasks are scheduled, so their first status is settled at once, not a tick later.
+wake = asyncio.Event()
+
+
 async def run_timers(svc: Service) -> None:
     interval = svc.settings.timer_interval  # type: ignore[attr-defined]
     while True:
+        wake.clear()
         try:
             changed = await tick(svc, today())
         except asyncio.CancelledError:
@@ -68,4 +73,8 @@ async def run_timers(svc: Service) -> None:
         except Exception:
             log.warning("timer tick failed; will retry", exc_info=True)
             changed = 0
-        await asyncio.sleep(0 if changed >= 500 else interval)
+        if changed < 500:
+            try:
+                await asyncio.wait_for(wake.wait(), interval)
+            except TimeoutError:
+                pass

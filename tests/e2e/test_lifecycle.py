@@ -403,36 +403,21 @@ async def test_metrics_liveness_and_readiness(system: System, world: World) -> N
 
     case_id, _ = await world.arrive(TODAY - timedelta(days=30))
     await world.task_is(case_id, "kopp_proposal", "overdue")
+
+    def metrics(service: str) -> str:
+        url = f"http://127.0.0.1:{system.http_ports[service]}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
+            return resp.read().decode()
+
     for name, port in system.http_ports.items():
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310
-            text = resp.read().decode()
+        text = metrics(name)
         assert "ema_consumer_lag" in text and "ema_outbox_pending" in text, name
         assert "ema_dead_letter_depth" in text, name
         assert http_json(f"http://127.0.0.1:{port}/livez")["status"] == "alive"
         assert http_json(f"http://127.0.0.1:{port}/readyz")["status"] == "ok"
-    planning = (
-        urllib.request.urlopen(  # noqa: S310
-            f"http://127.0.0.1:{system.http_ports['planning']}/metrics", timeout=5
-        )
-        .read()
-        .decode()
-    )
+    planning, intake = metrics("planning"), metrics("intake")
     assert 'ema_deadlines_overdue{task="kopp_proposal"}' in planning
     assert 'ema_messages_handled_total{consumer="planning-cases"}' in planning
-    intake = (
-        urllib.request.urlopen(  # noqa: S310
-            f"http://127.0.0.1:{system.http_ports['intake']}/metrics", timeout=5
-        )
-        .read()
-        .decode()
-    )
     assert "# TYPE ema_dead_letters_total counter" in intake
-    consent = (
-        urllib.request.urlopen(  # noqa: S310
-            f"http://127.0.0.1:{system.http_ports['consent']}/metrics", timeout=5
-        )
-        .read()
-        .decode()
-    )
-    assert "ema_decision_seconds_count" in consent
+    assert "ema_decision_seconds_count" in metrics("consent")
     assert ARRIVAL["name"] not in intake + planning

@@ -102,6 +102,8 @@ class Outbox:
         finished, pending = await asyncio.wait(futures, timeout=ACK_TIMEOUT_S)
         for future in pending:
             future.cancel()
+        for future in finished:
+            future.exception()  # retrieved here, so a failed ack is not reported twice
         done: list[int] = []
         failure: BaseException | None = None
         for row, future in zip(rows, futures, strict=True):

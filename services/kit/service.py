@@ -34,6 +34,10 @@ from services.kit.settings import Settings
 from services.kit.signing import UnitKey
 from services.kit.verify import Invalid, Verified, verify_message
 
+# A batch interrupted by an infrastructure error (not by its messages) is tried again in
+# process this many times, its messages kept in progress, before redelivery takes over.
+BATCH_ATTEMPTS = 6
+
 log = logging.getLogger("kit.service")
 
 
@@ -231,8 +235,37 @@ class Service:
             return None
 
     async def _handle_batch(self, sub: Subscription, msgs: list[Msg]) -> None:
-        with self.metrics.seconds(sub.durable).time():
-            await self._handle_verified(sub, msgs)
+        # While the batch is worked on (a slow disk, a lock held by a replica, a one-by-one
+        # fallback), tell the server it is in progress, so it is not redelivered to another
+        # consumer and its delivery count only grows when a process really lost it.
+        heartbeat = asyncio.create_task(self._in_progress(msgs), name="in-progress")
+        try:
+            with self.metrics.seconds(sub.durable).time():
+                for attempt in range(1, BATCH_ATTEMPTS + 1):
+                    try:
+                        await self._handle_verified(sub, [m for m in msgs if not m.is_acked])
+                        return
+                    except Exception as exc:  # the directory or the DLQ unreachable a moment
+                        log.warning("batch interrupted; messages kept, trying again",
+                                    extra={"consumer": sub.durable, "attempt": attempt,
+                                           "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+                        if self.stop_event.is_set():
+                            return
+                        await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
+                # Still failing: leave the rest to the server's redelivery (counted, bounded).
+        finally:
+            heartbeat.cancel()
+
+    async def _in_progress(self, msgs: list[Msg]) -> None:
+        interval = max(self.settings.ack_wait / 3, 0.2)
+        while True:
+            await asyncio.sleep(interval)
+            for msg in msgs:
+                if not msg.is_acked:  # acked, nacked or termed
+                    try:
+                        await msg.in_progress()
+                    except Exception:  # disconnected: the redelivery that follows is harmless
+                        return
 
     async def _handle_verified(self, sub: Subscription, msgs: list[Msg]) -> None:
         """Apply a fetched batch in one transaction; if any message fails, apply them one

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections import Counter
 from pathlib import Path
 
 import nats
@@ -14,7 +15,7 @@ import pytest
 from contracts.messages import ArrivalV1, UnitKind
 from deploy.launcher import System, cluster, http_json
 from services.kit.outbox import build_event
-from tests.support import ARRIVAL, Partner, query, stream_messages, wait_for
+from tests.support import ARRIVAL, Partner, dead_letters, query, stream_messages, wait_for
 
 N = 300
 
@@ -81,8 +82,11 @@ async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, 
                 three_nodes[1].stop(signal.SIGKILL)  # a node dies mid-run
             await publish_with_retry(js, subject, body, headers)
         planning_db = system.data_dir / "planning.db"
-        await wait_for(lambda: query(planning_db, "select count(*) from planning_task")
-                       == [(5 * N,)], timeout=240)  # fmt: skip
+        try:
+            await wait_for(lambda: query(planning_db, "select count(*) from planning_task")
+                           == [(5 * N,)], timeout=240)  # fmt: skip
+        except TimeoutError:
+            raise AssertionError(await _where_it_stopped(partner, system)) from None
         assert query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(N,)]
         # Both planning processes did part of the work; no deadline was scheduled twice.
         first = http_json(f"http://127.0.0.1:{system.http_ports['planning']}/healthz")
@@ -107,3 +111,29 @@ async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, 
 async def _at_least(coro, n: int):  # noqa: ANN001, ANN202
     items = await coro
     return items if len(items) >= n else None
+
+
+async def _where_it_stopped(partner: Partner, system: System) -> str:
+    """What a failed run leaves to read: counts, consumers' backlog, dead-letter reasons,
+    and the warnings in the services' logs."""
+    js = partner.nc.jetstream()
+    data = system.data_dir
+    lines = [
+        f"cases: {query(data / 'intake.db', 'select count(*) from intake_case')}",
+        f"tasks: {query(data / 'planning.db', 'select count(*) from planning_task')}",
+    ]
+    for stream in ("CASE", "PLANNING"):
+        for consumer in await js.consumers_info(stream):
+            lines.append(f"{stream}/{consumer.name}: pending {consumer.num_pending}, "
+                         f"ack pending {consumer.num_ack_pending}, "
+                         f"redelivered {consumer.num_redelivered}")  # fmt: skip
+    reasons = Counter(d.get("Ema-Dlq-Reason", "")[:100] for d in await dead_letters(partner.nc))
+    lines.append(f"dead letters: {dict(reasons)}")
+    warnings: Counter = Counter()
+    for log in (system.data_dir / "logs").glob("*.log"):
+        for line in log.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("level") in ("warning", "error"):
+                warnings[(log.stem, entry["msg"][:60], entry.get("error", "")[:60])] += 1
+    lines += [f"{n} x {key}" for key, n in warnings.most_common(15)]
+    return "nothing lost was not shown:\n" + "\n".join(lines)

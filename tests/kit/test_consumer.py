@@ -47,6 +47,8 @@ async def harness(
         ctx.session.add(Effect(note=behaviour["mode"]))
         if behaviour["mode"] == "fail":
             raise RuntimeError("database said no")
+        if behaviour["mode"] == "slow":  # a lock held elsewhere, a slow disk
+            await asyncio.sleep(7)
         if behaviour["mode"] == "reject" or ctx.data.free_places == 0:
             raise Rejected("free_places: not possible")
 
@@ -121,3 +123,41 @@ async def test_one_bad_message_in_a_batch_leaves_the_others_applied_once(harness
     letters = await dead_letters(partner.nc)
     assert [d["Ema-Dlq-Reason"] for d in letters] == ["rejected: free_places: not possible"]
     assert len(harness["calls"]) > 5  # the batch ran, rolled back, then went one by one
+
+
+async def test_a_slow_handler_keeps_its_message_and_is_not_dead_lettered(harness: dict) -> None:
+    """Work that takes longer than ack_wait (here 3.5 times: more than max_deliver windows)
+    is reported in progress: no redelivery, no 'gave up' dead letter, applied once."""
+    harness["behaviour"]["mode"] = "slow"
+    await harness["partner"].send("no.ema.municipality.capacity.v1", CAPACITY)
+    sub = harness["svc"].subscriptions[0]
+    await wait_for(lambda: sub.handled == 1, timeout=30)
+    assert await effects(harness["svc"]) == ["slow"]
+    assert len(harness["calls"]) == 1
+    assert await dead_letters(harness["partner"].nc) == []
+
+
+async def test_a_bus_timeout_mid_batch_neither_kills_the_consumer_nor_loses_the_message(
+    harness: dict,
+) -> None:
+    """A directory lookup that times out (a node failing over) interrupts the batch; the
+    consumer keeps running, tries the batch again and applies it once."""
+    from nats.errors import TimeoutError as NatsTimeout
+
+    harness["behaviour"]["mode"] = "ok"
+    directory = harness["svc"].directory
+    real_get, failures = directory.get, []
+
+    async def flaky_get(unit_id: str):  # noqa: ANN202
+        if len(failures) < 2:
+            failures.append(unit_id)
+            raise NatsTimeout
+        return await real_get(unit_id)
+
+    directory.get = flaky_get
+    await harness["partner"].send("no.ema.municipality.capacity.v1", CAPACITY)
+    sub = harness["svc"].subscriptions[0]
+    await wait_for(lambda: sub.handled == 1, timeout=20)
+    assert len(failures) == 2
+    assert await effects(harness["svc"]) == ["ok"]
+    assert await dead_letters(harness["partner"].nc) == []

@@ -24,6 +24,7 @@ status: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python bench/thin_path.py
 	$(VENV)/bin/python bench/notify.py
+	$(VENV)/bin/python bench/consent.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -428,6 +428,106 @@ def cmd_consent_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+async def _consent_send(args: argparse.Namespace) -> int:
+    """Sign and publish a consent grant or withdrawal as a unit, then wait for the broker's
+    acknowledgement (no.ema.consent.recorded.v1) or the dead letter that says why not."""
+    from datetime import UTC, datetime
+
+    import nats
+    from pydantic import ValidationError
+
+    from contracts.messages import ConsentGrantedV1, ConsentWithdrawnV1
+    from services.kit.outbox import build_event
+    from services.kit.signing import UnitKey
+
+    try:
+        if args.consent_cmd == "grant":
+            type_ = "no.ema.consent.granted.v1"
+            data: ConsentGrantedV1 | ConsentWithdrawnV1 = ConsentGrantedV1.model_validate_json(
+                Path(args.file).read_bytes()
+            )
+        else:
+            type_ = "no.ema.consent.withdrawn.v1"
+            data = ConsentWithdrawnV1(consent_id=args.consent, case_id=args.case,
+                                      withdrawn_by=args.by,
+                                      withdrawn_at=args.at or datetime.now(UTC))  # fmt: skip
+        key = UnitKey.load(args.unit, Path(args.key))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"invalid {type_}: {problems}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"cannot read the input: {exc}", file=sys.stderr)
+        return 2
+    subject, event, body, headers = build_event(key, type_, data, case_id=data.case_id)
+    try:
+        nc = await nats.connect(servers=_nats_url(args).split(","), connect_timeout=2,
+                                max_reconnect_attempts=0)  # fmt: skip
+    except Exception as exc:
+        print(f"cannot reach NATS: {exc}. Is the system up (`make up`)?", file=sys.stderr)
+        return 1
+    outcome: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    async def on_recorded(msg) -> None:  # noqa: ANN001
+        ev = json.loads(msg.data)
+        if ev.get("correlationid") == event.id and not outcome.done():
+            outcome.set_result(("recorded", ev["data"]))
+
+    async def on_dead_letter(msg) -> None:  # noqa: ANN001
+        h = msg.headers or {}
+        if h.get("Ema-Dlq-Original-Msg-Id") == event.id and not outcome.done():
+            outcome.set_result(("dead", h.get("Ema-Dlq-Reason") or "no reason given"))
+
+    # Listen before publishing, so neither answer can be missed.
+    await nc.subscribe(f"ema.consent.recorded.{args.unit}", cb=on_recorded)
+    await nc.subscribe("ema.dlq.>", cb=on_dead_letter)
+    await nc.flush()
+    try:
+        ack = await nc.jetstream().publish(subject, body, headers=headers, timeout=5)
+        print(f"published {type_} {event.id} as {key.key_id} (stream {ack.stream} seq {ack.seq})")
+        kind, detail = await asyncio.wait_for(outcome, args.wait)
+    except TimeoutError:
+        print(f"no answer from the consent broker within {args.wait:g}s: see `emaflyt status` "
+              "and `emaflyt dlq list --consumer consent-consents`", file=sys.stderr)  # fmt: skip
+        return 1
+    except Exception as exc:
+        print(f"publish failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await nc.close()
+    if kind == "dead":
+        print(f"REFUSED by the consent broker: {detail}", file=sys.stderr)
+        return 1
+    print(f"consent {detail['consent_id']} version {detail['version']} recorded: "
+          f"{detail['status']} (log index {detail['log_index']}, "
+          f"{detail['record_hash']})")  # fmt: skip
+    return 0
+
+
+def cmd_consent_export(args: argparse.Namespace) -> int:
+    """A case's consents as FHIR R4 Consents (a collection Bundle), JSON or CSV."""
+    from services.consent.fhir import to_csv
+
+    base = f"{_service_url(args, 'consent')}/cases/{args.case_id}/consents"
+    status, body = _get(base + ("/fhir" if args.format == "fhir" else ""))
+    if status != 200:
+        print(f"consent service answered {status}: {body}", file=sys.stderr)
+        return 1
+    assert isinstance(body, (list, dict))
+    if args.format == "csv":
+        assert isinstance(body, list)
+        text = to_csv(body)
+    else:
+        text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        count = body["total"] if isinstance(body, dict) else len(body)
+        print(f"{count} consents of case {args.case_id} written to {args.out} ({args.format})")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 # -- dead letters and keys --------------------------------------------------------------------
 
 REPLAY_DROP = ("Ema-Dlq-", "Nats-Msg-Id", "Nats-Expected")
@@ -602,6 +702,24 @@ def parser() -> argparse.ArgumentParser:
     ver.add_argument("--record", help="decision or consent id: check its inclusion proof")
     ver.add_argument("--json", action="store_true")
     ver.set_defaults(func=cmd_consent_verify)
+    gr = consent.add_parser("grant", help="sign and send a consent as a unit; wait for the ack")
+    gr.add_argument("--file", required=True, help="no.ema.consent.granted.v1 data (JSON)")
+    wd = consent.add_parser("withdraw", help="sign and send a withdrawal; wait for the ack")
+    wd.add_argument("--case", required=True, help="case id")
+    wd.add_argument("--consent", required=True, help="consent id")
+    wd.add_argument("--by", required=True, choices=["representative", "guardian", "young_person"],
+                    help="who withdrew it")  # fmt: skip
+    wd.add_argument("--at", help="when (ISO 8601 with offset; default now)")
+    for cmd in (gr, wd):
+        cmd.add_argument("--unit", required=True, help="the registering unit's id")
+        cmd.add_argument("--key", required=True, help="the unit's Ed25519 private key (PEM)")
+        cmd.add_argument("--wait", type=float, default=20.0, help="seconds to wait for the ack")
+        cmd.set_defaults(func=lambda a: asyncio.run(_consent_send(a)))
+    ex = consent.add_parser("export", help="a case's consents as FHIR R4 Consents, JSON or CSV")
+    ex.add_argument("case_id")
+    ex.add_argument("--format", choices=["fhir", "json", "csv"], default="fhir")
+    ex.add_argument("--out", help="write to this file instead of standard output")
+    ex.set_defaults(func=cmd_consent_export)
     return p
 
 

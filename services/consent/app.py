@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
-from typing import Literal
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
@@ -11,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pydantic import Field
 from sqlalchemy import select
 
-from services.consent import handlers
+from services.consent import fhir, handlers
 from services.consent.engine import SelectedEngine, legal_data
-from services.consent.store import Base, DecisionRecord
+from services.consent.store import Base, ConsentRow, DecisionRecord, LogEntry
 from services.kit.service import Service
 from services.kit.settings import Settings
 
@@ -94,6 +96,43 @@ async def decisions(request: web.Request) -> web.Response:
     ])  # fmt: skip
 
 
+async def consent_views(case_id: str) -> list[dict[str, Any]]:
+    """The case's consents from their latest grant and withdrawal records in the log."""
+    async with service.sessions() as session:
+        rows = (await session.scalars(
+            select(ConsentRow).where(ConsentRow.case_id == case_id).order_by(ConsentRow.consent_id)
+        )).all()  # fmt: skip
+        entries = (await session.scalars(
+            select(LogEntry).where(LogEntry.ref_id.in_([r.consent_id for r in rows]),
+                                   LogEntry.kind.in_(("consent.granted", "consent.withdrawn")))
+            .order_by(LogEntry.idx)
+        )).all()  # fmt: skip
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in entries:  # in log order: the last one of each kind counts
+        latest[(entry.ref_id, entry.kind)] = json.loads(entry.body)
+    now = datetime.now(UTC)
+    return [
+        fhir.consent_view(row.status, latest[(row.consent_id, "consent.granted")],
+                          latest.get((row.consent_id, "consent.withdrawn"))
+                          if row.status == "withdrawn" else None, now)
+        for row in rows if (row.consent_id, "consent.granted") in latest
+    ]  # fmt: skip
+
+
+async def consents(request: web.Request) -> web.Response:
+    """GET /cases/{case_id}/consents: the case's consents (no names), newest version each."""
+    return web.json_response(await consent_views(request.match_info["case_id"]))
+
+
+async def consents_fhir(request: web.Request) -> web.Response:
+    """GET /cases/{case_id}/consents/fhir: the same as FHIR R4 Consents in a collection."""
+    views = await consent_views(request.match_info["case_id"])
+    return web.json_response(fhir.bundle(views, datetime.now(UTC)),
+                             content_type="application/fhir+json")  # fmt: skip
+
+
 service.startup.append(choose_engine)
 service.startup.append(publish_sealing_key)
 service.routes.append(web.get("/cases/{case_id}/decisions", decisions))
+service.routes.append(web.get("/cases/{case_id}/consents", consents))
+service.routes.append(web.get("/cases/{case_id}/consents/fhir", consents_fhir))

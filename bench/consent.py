@@ -1,0 +1,269 @@
+"""Share requests through the consent broker's whole path: signed, sealed share request on the
+bus → policy decision (regopy) → Merkle log record → re-sealed delivery to the recipient.
+Beside it, in the same run, the raw Rego engine (regopy) evaluating the same policy input.
+Prints the machine, the date, throughput and p50/p99 latency; asserts nothing about time.
+
+    .venv/bin/python bench/consent.py [--n 2000] [--sequential 200] [--json]
+
+`run(n)` returns the figures as a dict, for a runner of every benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
+
+from contracts.messages import (  # noqa: E402
+    ArrivalV1,
+    ConsentGrantedV1,
+    ShareDeliveredV1,
+    ShareRequestV1,
+    UnitKind,
+)
+from deploy.launcher import System  # noqa: E402
+from services.consent.consents import policy_form  # noqa: E402
+from services.consent.domain import policy_input  # noqa: E402
+from services.consent.engine import RegopyEngine  # noqa: E402
+from services.kit.directory import Directory, bucket  # noqa: E402
+from services.kit.outbox import build_event  # noqa: E402
+from services.kit.sealing import open_sealed, seal  # noqa: E402
+from tests.support import ARRIVAL, Partner, query, wait_for  # noqa: E402
+
+TIME_LIMIT_S = 600
+KOPP = {"age": 12, "languages": ["prs"], "care_needs": "fast voksenperson",
+        "family_ties": "onkel", "recommended_measure": "fosterhjem",
+        "therapy_notes": "not for the municipality"}  # fmt: skip
+BIRTH = datetime.now(UTC).date().replace(year=datetime.now(UTC).year - 12, month=1, day=1)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def the_consent(case_id: str) -> ConsentGrantedV1:
+    now = datetime.now(UTC)
+    return ConsentGrantedV1(
+        consent_id=f"bench-{uuid.uuid4().hex[:8]}", case_id=case_id,
+        grantor={"role": "representative", "capacity": "representant"},
+        form={"kind": "written", "document_sha256": hashlib.sha256(b"signed").hexdigest()},
+        scope=[{"categories": ["kopp"], "source_sectors": ["care_centre"],
+                "recipient_sectors": ["municipality"], "purposes": ["settlement"]}],
+        granted_at=now - timedelta(days=1), valid_from=now - timedelta(days=1),
+        valid_to=now + timedelta(days=365), child_heard={"status": "heard"},
+    )  # fmt: skip
+
+
+def request(case_id: str, centre: str, kommune: str, broker_key: str) -> ShareRequestV1:
+    return ShareRequestV1(
+        request_id=str(uuid.uuid4()), case_id=case_id, source_unit=centre,
+        recipient_unit=kommune, data_category="kopp", purpose="settlement",
+        payload=seal(json.dumps(KOPP).encode(), broker_key),
+    )  # fmt: skip
+
+
+def regopy_rate(given: ConsentGrantedV1, n: int) -> dict[str, float]:
+    """The embedded engine alone, on the policy input the broker builds for these requests."""
+    engine = RegopyEngine()
+    public = X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key = seal(b"{}", base64.b64encode(public).decode())  # the policy never sees the payload
+    req = ShareRequestV1(request_id="r", case_id=given.case_id, source_unit="centre-bench",
+                         recipient_unit="kommune-0301", data_category="kopp",
+                         purpose="settlement", payload=key)  # fmt: skip
+    inputs = policy_input(req, birth_date=BIRTH, birth_date_estimated=True,
+                          source_kind="care_centre", recipient_kind="municipality",
+                          consents=[policy_form(given)], now=datetime.now(UTC))  # fmt: skip
+    assert engine.decide(inputs)["allow"] is True, "the bench input must be allowed"
+    t0 = time.perf_counter()
+    for _ in range(n):
+        engine.decide(inputs)
+    seconds = time.perf_counter() - t0
+    return {"n": n, "seconds": seconds, "evaluations_per_s": n / seconds,
+            "mean_ms": 1000 * seconds / n}  # fmt: skip
+
+
+async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
+    centre = await Partner.register(system.nats_url, "centre-bench", UnitKind.CARE_CENTRE)
+    kommune = await Partner.register(system.nats_url, "kommune-0301", UnitKind.MUNICIPALITY,
+                                     sealing=True)  # fmt: skip
+    await centre.send("no.ema.intake.arrival.v1", ArrivalV1(
+        **{**ARRIVAL, "care_centre": "centre-bench", "birth_date": BIRTH}))  # fmt: skip
+    db = system.data_dir / "consent.db"
+    rows = await wait_for(lambda: query(db, "select case_id from consent_case"), timeout=60)
+    case_id = rows[0][0]
+    acks = await centre.nc.subscribe("ema.consent.recorded.centre-bench")
+    given = the_consent(case_id)
+    await centre.send("no.ema.consent.granted.v1", given, case_id=case_id)
+    ack = json.loads((await acks.next_msg(timeout=30)).data)["data"]
+    assert ack["status"] == "active", ack
+    directory = Directory(await bucket(centre.nc.jetstream()))
+
+    async def broker_key() -> str | None:
+        unit = await directory.get("svc-consent")
+        return unit.sealing_key if unit else None
+
+    key = await wait_for(broker_key)
+    sent: dict[str, float] = {}
+    arrived: dict[str, tuple[float, ShareDeliveredV1]] = {}
+    withheld: list[str] = []
+    done = asyncio.Event()
+    expected = {"count": 0}
+
+    async def on_delivered(msg: Any) -> None:
+        delivered = ShareDeliveredV1(**json.loads(msg.data)["data"])
+        arrived[delivered.request_id] = (time.perf_counter(), delivered)
+        if len(arrived) + len(withheld) >= expected["count"]:
+            done.set()
+
+    async def on_receipt(msg: Any) -> None:
+        data = json.loads(msg.data)["data"]
+        if data["outcome"] != "released":
+            withheld.append(data["request_id"])
+            if len(arrived) + len(withheld) >= expected["count"]:
+                done.set()
+
+    await kommune.nc.subscribe("ema.share.delivered.kommune-0301", cb=on_delivered)
+    await centre.nc.subscribe("ema.share.receipt.centre-bench", cb=on_receipt)
+    await kommune.nc.flush()
+    await centre.nc.flush()
+    js = centre.nc.jetstream()
+
+    # 1. Sequential: one request at a time, latency without a queue in front of it.
+    single: list[float] = []
+    for _ in range(sequential):
+        built = request(case_id, "centre-bench", "kommune-0301", key)
+        subject, _, body, headers = build_event(centre.key, "no.ema.share.request.v1", built,
+                                                case_id=case_id)  # fmt: skip
+        expected["count"] = len(arrived) + len(withheld) + 1
+        done.clear()
+        t0 = time.perf_counter()
+        await js.publish(subject, body, headers=headers)
+        await asyncio.wait_for(done.wait(), 30)
+        single.append(time.perf_counter() - t0)
+
+    # 2. Burst: n requests built and sealed first, then pipelined onto the bus.
+    built_all = []
+    for _ in range(n):
+        built = request(case_id, "centre-bench", "kommune-0301", key)
+        built_all.append((built.request_id, build_event(
+            centre.key, "no.ema.share.request.v1", built, case_id=case_id)))  # fmt: skip
+    before = len(arrived) + len(withheld)
+    burst_ids = {rid for rid, _ in built_all}
+    expected["count"] = before + n
+    done.clear()
+    t_start = time.perf_counter()
+    futures = []
+    for rid, (subject, _, body, headers) in built_all:
+        sent[rid] = time.perf_counter()
+        futures.append(await js.publish_async(subject, body, headers=headers))
+    await asyncio.gather(*futures)
+    published = time.perf_counter() - t_start
+    finished = True
+    try:
+        await asyncio.wait_for(done.wait(), TIME_LIMIT_S)
+    except TimeoutError:
+        finished = False
+    burst = [(at, d) for rid, (at, d) in arrived.items() if rid in burst_ids]
+    last = max((at for at, _ in burst), default=time.perf_counter())
+    latencies = [at - sent[d.request_id] for at, d in burst]
+    # Every delivery opens with the recipient's key and holds only the settlement fields.
+    opened = sum(
+        1 for _, d in burst
+        if set(json.loads(open_sealed(d.payload, kommune.sealing,
+                                      aad=d.decision_id.encode()))["data"])
+        == {"age", "languages", "care_needs", "family_ties", "recommended_measure"}
+    )  # fmt: skip
+    dead = (await js.stream_info("DLQ")).state.messages
+    await centre.nc.close()
+    await kommune.nc.close()
+    seconds = last - t_start
+    return {
+        "sequential": {"n": sequential, "p50_ms": 1000 * percentile(single, 0.5),
+                       "p99_ms": 1000 * percentile(single, 0.99)},
+        "burst": {"n": n, "finished": finished, "publish_seconds": published,
+                  "seconds": seconds, "per_s": len(burst) / seconds if seconds else 0.0,
+                  "p50_ms": 1000 * percentile(latencies, 0.5),
+                  "p99_ms": 1000 * percentile(latencies, 0.99),
+                  "delivered": len(burst), "opened_minimised": opened,
+                  "withheld": len([r for r in withheld if r in burst_ids]),
+                  "dead_letters": dead},
+        "consent": given,
+    }  # fmt: skip
+
+
+def run(n: int = 2000, sequential: int = 200) -> dict[str, Any]:
+    """Start nats-server, intake and consent in a temporary folder, measure, stop; return the
+    figures (whole path and raw regopy, same run) with the machine and the date."""
+    load_before = os.getloadavg()[0]  # other work on the machine shifts every figure
+    with tempfile.TemporaryDirectory() as tmp:
+        system = System(Path(tmp), nats_port=0, monitor_port=0, services=("intake", "consent"),
+                        http_ports={"intake": 0, "consent": 0},
+                        env={"EMA_LOG_LEVEL": "WARNING"})  # fmt: skip
+        system.up()
+        try:
+            path = asyncio.run(whole_path(system, n, sequential))
+        finally:
+            system.down()
+    raw = regopy_rate(path.pop("consent"), n)
+    return {
+        "benchmark": "consent",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "machine": platform.machine(),
+                    "processor": platform.processor() or None, "cores": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "load_average_1m": load_before},
+        **path,
+        "regopy": raw,
+        "ratio_path_to_regopy": path["burst"]["per_s"] / raw["evaluations_per_s"],
+    }  # fmt: skip
+
+
+def report(fig: dict[str, Any]) -> None:
+    m, seq, burst, raw = fig["machine"], fig["sequential"], fig["burst"], fig["regopy"]
+    print(f"# consent broker, {burst['n']} share requests ({fig['date']}, {m['machine']}, "
+          f"{m['cores']} cores, load {m['load_average_1m']:.1f}, Python {m['python']}, "
+          f"{m['platform']})")  # fmt: skip
+    print(f"one at a time ({seq['n']}): share request -> decision -> log record -> sealed "
+          f"delivery  p50 {seq['p50_ms']:.1f} ms  p99 {seq['p99_ms']:.1f} ms")  # fmt: skip
+    state = "" if burst["finished"] else f"  NOT FINISHED within {TIME_LIMIT_S} s"
+    print(f"burst ({burst['n']} pipelined): {burst['per_s']:,.0f} requests/s end to end, "
+          f"{burst['seconds']:.1f} s; latency under load p50 {burst['p50_ms']:.0f} ms, "
+          f"p99 {burst['p99_ms']:.0f} ms (publish took {burst['publish_seconds']:.1f} s)"
+          f"{state}")  # fmt: skip
+    print(f"counts: delivered {burst['delivered']}/{burst['n']} (opened, minimised: "
+          f"{burst['opened_minimised']}), withheld {burst['withheld']}, "
+          f"dead letters {burst['dead_letters']}")  # fmt: skip
+    print(f"raw regopy, same policy input, same run: {raw['evaluations_per_s']:,.0f} "
+          f"evaluations/s ({raw['mean_ms']:.2f} ms each, {raw['n']} evaluations)")  # fmt: skip
+    print(f"ratio whole path : raw regopy = {fig['ratio_path_to_regopy']:.3f}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=2000, help="share requests in the burst")
+    p.add_argument("--sequential", type=int, default=200, help="requests sent one at a time")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = p.parse_args()
+    fig = run(args.n, min(args.sequential, args.n))
+    print(json.dumps(fig, indent=2)) if args.json else report(fig)
+
+
+if __name__ == "__main__":
+    main()

@@ -36,7 +36,7 @@ async def connect(url: str, name: str, **kw: object) -> Client:
         log.info("reconnected to NATS")
 
     async def on_error(exc: Exception) -> None:
-        log.warning("NATS error", extra={"error": repr(exc)})
+        log.warning("NATS error", extra={"error": f"{type(exc).__name__}: {exc}"})
 
     return await nats.connect(
         servers=[u.strip() for u in url.split(",") if u.strip()],

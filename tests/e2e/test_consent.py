@@ -533,18 +533,19 @@ async def test_verify_detects_altered_removed_and_reordered_records(
         assert out.returncode == 1
         return out.stdout
 
-    victim = query(clean.data_dir / "consent.db", "select ref_id from consent_log where idx = 2")[
-        0
-    ][0]
+    # A withheld decision (these requests had no consent) turned into an allowed one.
+    idx, victim = query(clean.data_dir / "consent.db", "select idx, ref_id from consent_log "
+                        "where body like '%\"withhold\"%' order by idx limit 1")[0]  # fmt: skip
     out = tampered(
         "altered",
-        "update consent_log set body = replace(body, '\"withhold\"', '\"allow\"') where idx = 2",
+        "update consent_log set body = replace(body, '\"withhold\"', '\"allow\"') "
+        f"where idx = {idx}",
     )
-    assert f"record {victim}" in out and "at index 2 was altered" in out
+    assert f"record {victim}" in out and f"at index {idx} was altered" in out
     out = tampered(
-        "rehashed", "update consent_log set body = body || ' ', leaf_hash = 'x' where idx = 2"
+        "rehashed", f"update consent_log set body = body || ' ', leaf_hash = 'x' where idx = {idx}"
     )
-    assert "at index 2 was altered" in out
+    assert f"at index {idx} was altered" in out
     out = tampered("removed", "delete from consent_log where idx = 1")
     assert "record at index 1 was removed" in out
     out = tampered("tail", f"delete from consent_log where idx = {size - 1}")

@@ -602,6 +602,10 @@ def parser() -> argparse.ArgumentParser:
     ver.add_argument("--record", help="decision or consent id: check its inclusion proof")
     ver.add_argument("--json", action="store_true")
     ver.set_defaults(func=cmd_consent_verify)
+
+    from services.consent.audit.cli import add_parser as add_audit_parser
+
+    add_audit_parser(sub)
     return p
 
 

@@ -12,6 +12,8 @@ from pydantic import Field
 from sqlalchemy import select
 
 from services.consent import handlers
+from services.consent.audit import store as _audit_tables  # noqa: F401 (creates the tables)
+from services.consent.audit.web import Audit
 from services.consent.engine import SelectedEngine, legal_data
 from services.consent.store import Base, DecisionRecord
 from services.kit.service import Service
@@ -23,6 +25,9 @@ class ConsentSettings(Settings):
         "regopy", description="regopy (embedded, default) or opa (an OPA server)."
     )
     opa_url: str | None = Field(None, description="OPA server, e.g. http://opa:8181.")
+    audit_session_hours: int = Field(8, ge=1, le=24, description="Audit page sign-in lifetime.")
+    audit_cookie_secure: bool = Field(False, description="Secure cookies (behind HTTPS).")
+    oidc_issuer: str | None = Field(None, description="OpenID Connect issuer (not yet used).")
 
 
 service = Service("consent", Base.metadata, ConsentSettings)
@@ -97,3 +102,4 @@ async def decisions(request: web.Request) -> web.Response:
 service.startup.append(choose_engine)
 service.startup.append(publish_sealing_key)
 service.routes.append(web.get("/cases/{case_id}/decisions", decisions))
+service.routes.extend(Audit(service).routes())

@@ -90,8 +90,9 @@ async def signed_in(browser: Any, system: System, username: str) -> Any:
     await page.locator("#username").fill(username)
     await page.keyboard.press("Tab")
     await page.keyboard.type(PASSWORD)
-    await page.keyboard.press("Enter")
-    await page.wait_for_url("**/audit/*")
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    assert "/audit/login" not in page.url, await page.locator("main").inner_text()
     return page
 
 

@@ -367,3 +367,36 @@ async def test_cli_search_pages_without_counts_and_exports(
     assert [d["decision_id"] for d in json.loads(path.read_text())] == [released]
     shown = audit_cli(system, "show", released)
     assert shown.returncode == 0 and "proof            valid" in shown.stdout
+
+
+async def test_session_cookie_is_strict_and_posts_need_the_csrf_token(
+    system: System, accounts: dict[str, str]
+) -> None:
+    import aiohttp
+
+    url = base(system)
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        async with http.get(f"{url}/audit/login") as resp:
+            form = await resp.text()
+        token = form.split('name="csrf" value="')[1].split('"')[0]
+        login = {"csrf": token, "username": accounts["officer"], "password": PASSWORD}
+        async with http.post(f"{url}/audit/login", data=login, allow_redirects=False) as resp:
+            assert resp.status == 303
+            cookie = resp.headers.getone("Set-Cookie")
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/audit" in cookie
+        session_token = cookie.split("=", 1)[1].split(";")[0]
+        stored = query(system.data_dir / "consent.db", "select token_hash from audit_session")
+        assert all(session_token not in row[0] for row in stored)  # only its hash is kept
+        before = query(system.data_dir / "consent.db", "select count(*) from audit_verification")
+        async with http.post(f"{url}/audit/status/verify", data={"csrf": "forged"}) as resp:
+            assert resp.status == 403
+        after = query(system.data_dir / "consent.db", "select count(*) from audit_verification")
+        assert before == after
+        wrong = {"csrf": token, "username": accounts["officer"], "password": "wrong password!"}
+    async with aiohttp.ClientSession() as other:
+        async with other.get(f"{url}/audit/login") as resp:
+            token = (await resp.text()).split('name="csrf" value="')[1].split('"')[0]
+            wrong["csrf"] = token
+        async with other.post(f"{url}/audit/login", data=wrong, allow_redirects=False) as resp:
+            assert resp.status == 401 and "Feil brukernavn eller passord" in await resp.text()

@@ -27,7 +27,13 @@ class ConsentSettings(Settings):
     opa_url: str | None = Field(None, description="OPA server, e.g. http://opa:8181.")
     audit_session_hours: int = Field(8, ge=1, le=24, description="Audit page sign-in lifetime.")
     audit_cookie_secure: bool = Field(False, description="Secure cookies (behind HTTPS).")
-    oidc_issuer: str | None = Field(None, description="OpenID Connect issuer (not yet used).")
+    oidc_issuer: str | None = Field(None, description="OpenID Connect issuer for /audit sign-in.")
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_uri: str | None = Field(
+        None, description="Default: <this host>/audit/oidc/callback."
+    )
+    oidc_username_claim: str = Field("preferred_username", description="Names the account.")
 
 
 service = Service("consent", Base.metadata, ConsentSettings)

@@ -56,3 +56,64 @@ def test_every_text_has_both_languages_and_bases_read_as_sentences() -> None:
     assert "barnevernloven" in basis_plain("statute:bvl-13-2", legal, "nb")
     assert basis_plain(None, legal, "nb").startswith("Ikke noe rettsgrunnlag")
     assert basis_plain("consent:k1", legal, "en").startswith("Consent given")
+
+
+def test_id_tokens_are_checked_for_signature_issuer_audience_expiry_and_nonce() -> None:
+    import base64
+    import json
+    import time
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from services.consent.audit.oidc import OidcError, verify_id_token
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    n = key.public_key().public_numbers()
+    jwks = {
+        "keys": [
+            {
+                "kty": "RSA",
+                "kid": "k",
+                "n": b64(n.n.to_bytes(256, "big")),
+                "e": b64(n.e.to_bytes(3, "big")),
+            }
+        ]
+    }
+    now = time.time()
+    good = {
+        "iss": "https://idp",
+        "aud": "app",
+        "exp": now + 60,
+        "iat": now,
+        "nonce": "n1",
+        "sub": "u",
+    }
+
+    def token(claims: dict, alg: str = "RS256") -> str:
+        signing = (
+            b64(json.dumps({"alg": alg, "kid": "k"}).encode())
+            + "."
+            + b64(json.dumps(claims).encode())
+        )
+        sig = key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing}.{b64(sig)}"
+
+    check = {"issuer": "https://idp", "client_id": "app", "nonce": "n1"}
+    assert verify_id_token(token(good), jwks, **check)["sub"] == "u"
+    for claims, why in (
+        ({**good, "iss": "https://evil"}, "another issuer"),
+        ({**good, "aud": "other"}, "another client"),
+        ({**good, "exp": now - 3600}, "expired"),
+        ({**good, "nonce": "n2"}, "nonce"),
+    ):
+        with pytest.raises(OidcError, match=why):
+            verify_id_token(token(claims), jwks, **check)
+    with pytest.raises(OidcError, match="no usable key"):
+        verify_id_token(token(good, alg="none"), jwks, **check)
+    forged = token(good)[:-4] + "AAAA"
+    with pytest.raises(OidcError, match="does not verify"):
+        verify_id_token(forged, jwks, **check)

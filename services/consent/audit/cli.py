@@ -96,14 +96,16 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from services.consent.audit.accounts import hash_password
     from services.consent.audit.store import AuditUser
 
-    if args.password_stdin:
+    if args.oidc:
+        password = None
+    elif args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass(f"password for {args.username}: ")
         if password != getpass.getpass("again: "):
             print("the passwords differ; nothing changed", file=sys.stderr)
             return 2
-    if len(password) < 12:
+    if password is not None and len(password) < 12:
         print("password: at least 12 characters, please", file=sys.stderr)
         return 2
 
@@ -111,10 +113,12 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         async with sessions() as session, session.begin():
             user = await session.get(AuditUser, args.username)
             if user is None:
-                user = AuditUser(username=args.username, origin="local")
+                user = AuditUser(username=args.username)
                 session.add(user)
-            user.role, user.password_hash, user.disabled = args.role, hash_password(password), False
-        print(f"user {args.username} ({args.role}) saved")
+            user.role, user.disabled = args.role, False
+            user.origin = "oidc" if password is None else "local"
+            user.password_hash = None if password is None else hash_password(password)
+        print(f"user {args.username} ({args.role}, {user.origin}) saved")
         return 0
 
     return _run(args, work, create=True)
@@ -334,6 +338,11 @@ def add_parser(sub: Any) -> None:
     add.add_argument("--username", required=True)
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument(
+        "--oidc",
+        action="store_true",
+        help="signs in with OpenID Connect only (username = the ID token's claim)",
+    )
     add.set_defaults(func=cmd_user_add)
 
     se = cmds.add_parser("search", help="decisions, newest first, one page at a time")

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import urllib.parse
 import uuid
@@ -20,13 +21,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jinja2
 from aiohttp import web
 from sqlalchemy import delete, select
 
 from services.consent import log as merkle_log
-from services.consent.audit import queries
-from services.consent.audit.accounts import check_password
+from services.consent.audit import oidc, queries
+from services.consent.audit.accounts import check_password, hash_password
 from services.consent.audit.i18n import LANGS, basis_plain, category, translator
 from services.consent.audit.store import (
     AuditReview,
@@ -38,10 +40,12 @@ from services.consent.audit.store import (
 from services.consent.engine import POLICY_DIR, legal_data, policy_files
 from services.consent.store import DecisionRecord
 
+log = logging.getLogger("consent.audit")
 HERE = Path(__file__).parent
 SESSION_COOKIE = "ema_audit_session"
 LOGIN_COOKIE = "ema_audit_login"
 LANG_COOKIE = "ema_audit_lang"
+OIDC_COOKIE = "ema_audit_oidc"
 OFFICER = ("privacy_officer",)
 ANYONE = ("privacy_officer", "operator")
 
@@ -50,6 +54,7 @@ templates = jinja2.Environment(
     autoescape=jinja2.select_autoescape(["html"]),
     undefined=jinja2.StrictUndefined,
 )
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -63,6 +68,7 @@ class Audit:
     def __init__(self, service: Any) -> None:
         self.service = service
         self.legal = legal_data()
+        self.oidc: oidc.Client | None = None
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -190,10 +196,14 @@ class Audit:
         username, password = str(form.get("username", "")), str(form.get("password", ""))
         async with self.service.sessions() as session:
             user = await session.get(AuditUser, username)
-        stored = user.password_hash if user and not user.disabled else None
+        # Unknown users cost one scrypt too, so timing does not tell which names exist.
+        stored = (user.password_hash if user and not user.disabled else None) or _DUMMY_HASH
         ok = await asyncio.to_thread(check_password, password, stored)
-        if not ok or user is None:
+        if not ok or user is None or not user.password_hash:
             return await self.login_form(request, failed=True)
+        return self._signed_in(await self._start_session(user), str(form.get("next") or ""))
+
+    async def _start_session(self, user: AuditUser) -> str:
         token = secrets.token_urlsafe(32)
         hours = self.settings.audit_session_hours
         async with self.service.sessions() as session, session.begin():
@@ -208,10 +218,21 @@ class Audit:
                     expires_at=datetime.now(UTC) + timedelta(hours=hours),
                 )
             )
-        target = str(form.get("next") or "/audit")
+        return token
+
+    def _signed_in(self, token: str, target: str, via_page: bool = False) -> web.StreamResponse:
         if not target.startswith("/audit") or target.startswith("//"):
             target = "/audit"
-        resp = web.HTTPSeeOther(target)
+        if via_page:
+            # After a cross-site redirect from the provider a SameSite=Strict cookie is not
+            # sent on the next redirect; a same-site page that moves on is.
+            resp: web.StreamResponse = web.Response(
+                text=f'<!doctype html><meta http-equiv="refresh" content="0;url={target}">'
+                f'<a href="{target}">{target}</a>',
+                content_type="text/html",
+            )
+        else:
+            resp = web.HTTPSeeOther(target)
         resp.set_cookie(
             SESSION_COOKIE,
             token,
@@ -219,9 +240,71 @@ class Audit:
             httponly=True,
             samesite="Strict",
             secure=self.settings.audit_cookie_secure,
-            max_age=hours * 3600,
+            max_age=self.settings.audit_session_hours * 3600,
         )
         resp.del_cookie(LOGIN_COOKIE, path="/audit")
+        return resp
+
+    # -- OpenID Connect ----------------------------------------------------------------------
+
+    def _oidc(self) -> oidc.Client:
+        s = self.settings
+        if not (s.oidc_issuer and s.oidc_client_id):
+            raise web.HTTPNotFound(text="OpenID Connect is not configured")
+        if self.oidc is None:
+            self.oidc = oidc.Client(
+                s.oidc_issuer, s.oidc_client_id, s.oidc_client_secret or "", s.oidc_username_claim
+            )
+        return self.oidc
+
+    def _redirect_uri(self, request: web.Request) -> str:
+        return self.settings.oidc_redirect_uri or str(
+            request.url.with_path("/audit/oidc/callback").with_query(None)
+        )
+
+    async def oidc_login(self, request: web.Request) -> web.StreamResponse:
+        client = self._oidc()
+        try:
+            url, state = await client.authorize_url(
+                self._redirect_uri(request), request.query.get("next", "/audit")
+            )
+        except (oidc.OidcError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("oidc sign-in could not start", extra={"error": str(exc)})
+            return await self.login_form(request, failed=True)
+        resp = web.HTTPFound(url)
+        # Lax: it must come back with the provider's cross-site redirect.
+        resp.set_cookie(
+            OIDC_COOKIE,
+            state,
+            path="/audit/oidc",
+            httponly=True,
+            samesite="Lax",
+            secure=self.settings.audit_cookie_secure,
+            max_age=oidc.PENDING_SECONDS,
+        )
+        return resp
+
+    async def oidc_callback(self, request: web.Request) -> web.StreamResponse:
+        client = self._oidc()
+        state = request.query.get("state", "")
+        try:
+            if not state or not hmac.compare_digest(state, request.cookies.get(OIDC_COOKIE, "")):
+                raise oidc.OidcError("the sign-in state does not belong to this browser")
+            if "error" in request.query or "code" not in request.query:
+                raise oidc.OidcError(f"the provider answered {request.query.get('error')!r}")
+            username, target = await client.finish(
+                request.query["code"], state, self._redirect_uri(request)
+            )
+        except (oidc.OidcError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("oidc sign-in refused", extra={"error": str(exc)})
+            return await self.login_form(request, failed=True)
+        async with self.service.sessions() as session:
+            user = await session.get(AuditUser, username)
+        if user is None or user.disabled or user.origin != "oidc":
+            log.warning("oidc sign-in without an account", extra={"username": username})
+            return await self.login_form(request, failed=True)
+        resp = self._signed_in(await self._start_session(user), target, via_page=True)
+        resp.del_cookie(OIDC_COOKIE, path="/audit/oidc")
         return resp
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
@@ -497,6 +580,8 @@ class Audit:
             web.get("/audit/login", self.login_form),
             web.post("/audit/login", self.login),
             web.post("/audit/logout", self.logout),
+            web.get("/audit/oidc/login", self.oidc_login),
+            web.get("/audit/oidc/callback", self.oidc_callback),
             web.get("/audit/decisions", p()(self.decisions)),
             web.get("/audit/decisions/{id}", p()(self.decision)),
             web.get("/audit/status", p(ANYONE)(self.status)),

@@ -89,6 +89,14 @@ class Progress:
             print(f"\r{self.what}: {done}/{total}", end=end, file=sys.stderr, flush=True)
 
 
+def _parse_filters(args: argparse.Namespace) -> queries.Filters | None:
+    try:
+        return queries.Filters.parse(args)
+    except ValueError:
+        print("--since/--until: write dates as YYYY-MM-DD", file=sys.stderr)
+        return None
+
+
 # -- commands --------------------------------------------------------------------------------
 
 
@@ -125,10 +133,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    try:
-        f = queries.Filters.parse(args)
-    except ValueError:
-        print("--since/--until: write dates as YYYY-MM-DD", file=sys.stderr)
+    f = _parse_filters(args)
+    if f is None:
         return 2
 
     async def work(sessions: Any) -> int:
@@ -233,10 +239,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    try:
-        f = queries.Filters.parse(args)
-    except ValueError:
-        print("--since/--until: write dates as YYYY-MM-DD", file=sys.stderr)
+    f = _parse_filters(args)
+    if f is None:
         return 2
 
     async def work(sessions: Any) -> int:

@@ -128,6 +128,11 @@ async def test_officer_finds_a_withheld_decision_and_sees_its_basis_and_a_valid_
     case_id, withheld, released = await withheld_and_released(system)
     page = await signed_in(browser, system, accounts["officer"])
     assert page.url.endswith("/audit/decisions")
+    # Keyboard: the first Tab reaches the skip link, which moves focus to the main content.
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.className") == "ds-skip-link"
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("document.activeElement.id") == "main"
     await page.locator("#case_id").fill(case_id)
     await page.locator("#outcome").select_option("withhold")
     await page.locator("#case_id").press("Enter")
@@ -159,10 +164,12 @@ async def test_officer_finds_a_withheld_decision_and_sees_its_basis_and_a_valid_
     await shot(page, "access-report")
     await page.goto(f"{base(system)}/audit/cases/{case_id}/consents")
     assert "Gitt" in await page.locator("table").inner_text()
+    await shot(page, "consent-history")
     # Every view was recorded, with its query, and is itself viewable.
     await page.goto(f"{base(system)}/audit/views")
     views = await page.locator("table").inner_text()
     assert f"case_id={case_id}" in views and f"/audit/decisions/{withheld}" in views
+    await shot(page, "audit-views")
 
 
 async def test_operator_is_refused_on_decision_pages_but_sees_the_log_status(

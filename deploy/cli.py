@@ -720,6 +720,10 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=["fhir", "json", "csv"], default="fhir")
     ex.add_argument("--out", help="write to this file instead of standard output")
     ex.set_defaults(func=cmd_consent_export)
+
+    from services.consent.audit.cli import add_parser as add_audit_parser
+
+    add_audit_parser(sub)
     return p
 
 

@@ -14,6 +14,8 @@ from pydantic import Field
 from sqlalchemy import select
 
 from services.consent import fhir, handlers
+from services.consent.audit import store as _audit_tables  # noqa: F401 (creates the tables)
+from services.consent.audit.web import Audit
 from services.consent.engine import SelectedEngine, legal_data
 from services.consent.store import Base, ConsentRow, DecisionRecord, LogEntry
 from services.kit.service import Service
@@ -25,6 +27,15 @@ class ConsentSettings(Settings):
         "regopy", description="regopy (embedded, default) or opa (an OPA server)."
     )
     opa_url: str | None = Field(None, description="OPA server, e.g. http://opa:8181.")
+    audit_session_hours: int = Field(8, ge=1, le=24, description="Audit page sign-in lifetime.")
+    audit_cookie_secure: bool = Field(False, description="Secure cookies (behind HTTPS).")
+    oidc_issuer: str | None = Field(None, description="OpenID Connect issuer for /audit sign-in.")
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_uri: str | None = Field(
+        None, description="Default: <this host>/audit/oidc/callback."
+    )
+    oidc_username_claim: str = Field("preferred_username", description="Names the account.")
 
 
 service = Service("consent", Base.metadata, ConsentSettings)
@@ -136,3 +147,4 @@ service.startup.append(publish_sealing_key)
 service.routes.append(web.get("/cases/{case_id}/decisions", decisions))
 service.routes.append(web.get("/cases/{case_id}/consents", consents))
 service.routes.append(web.get("/cases/{case_id}/consents/fhir", consents_fhir))
+service.routes.extend(Audit(service).routes())

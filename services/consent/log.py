@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,9 +79,12 @@ def _public_key(b64: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(base64.b64decode(b64))
 
 
-def verify_log(db: Path, public_key_b64: str) -> Report:
+def verify_log(
+    db: Path, public_key_b64: str, progress: Callable[[int, int], None] | None = None
+) -> Report:
     """Recompute every leaf and every root and check them against the signed tree heads.
-    Names exactly which record was altered, removed or reordered."""
+    Names exactly which record was altered, removed or reordered. `progress(done, total)` is
+    called as records are checked."""
     public = _public_key(public_key_b64)
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         entries = conn.execute(
@@ -103,7 +107,10 @@ def verify_log(db: Path, public_key_b64: str) -> Report:
     report.signed_size = max(roots, default=0)
     by_index = {e[0]: e for e in entries}
     frontier = merkle.Frontier()
-    for pos in range(max(report.signed_size, len(entries))):
+    total = max(report.signed_size, len(entries))
+    for pos in range(total):
+        if progress is not None and (pos % 500 == 0 or pos == total - 1):
+            progress(pos + 1, total)
         entry = by_index.get(pos)
         if entry is None:
             report.problems.append(

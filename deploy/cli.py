@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from contracts.messages import UnitKind
+from deploy.launcher import SERVICES
 
 DEFAULT_DATA = Path(os.environ.get("EMA_DATA_DIR", "data"))
 
@@ -47,7 +48,7 @@ def cmd_up(args: argparse.Namespace) -> int:
           f"in {system.data_dir / 'nats' / 'passwords.json'})")  # fmt: skip
     for name, proc in system.procs.items():
         print(f"  {name:14s} http://127.0.0.1:{proc.port}/healthz  "
-              f"db {system.data_dir / (name + '.db')}  log {proc.log_path}")  # fmt: skip
+              f"db {safe_url(system.database_url(proc.name))}  log {proc.log_path}")  # fmt: skip
     print("\n  status: emaflyt status    stop: Ctrl-C\n", flush=True)
 
     stopping = False
@@ -394,6 +395,46 @@ def cmd_settlement(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- database --------------------------------------------------------------------------------
+
+
+def safe_url(url: str) -> str:
+    """A database URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """Migrate each service's database (EMA_DATABASE_URL, a template with {service}, or the
+    SQLite files in --data-dir), or show where each stands. Services also upgrade at start."""
+    from services.kit import migrations
+    from services.kit.db import make_engine
+    from services.kit.settings import Settings
+
+    env = {**os.environ, "EMA_DATA_DIR": args.data_dir}
+    if args.url:
+        env["EMA_DATABASE_URL"] = args.url
+
+    async def one(name: str) -> str:
+        url = Settings.from_env(name, env).database_url or ""
+        engine = make_engine(url)
+        try:
+            if args.db_cmd == "upgrade":
+                done = await migrations.upgrade(engine, name, args.revision)
+                state = "; ".join(done) or "already at " + str(await migrations.current(engine))
+            else:
+                now, head = await migrations.current(engine), migrations.head(name)
+                state = f"at {now or 'nothing'}" + ("" if now == head else f", head is {head}")
+        finally:
+            await engine.dispose()
+        return f"{name:14s} {safe_url(url)}: {state}"
+
+    for name in args.service or SERVICES:
+        print(asyncio.run(one(name)), flush=True)
+    return 0
+
+
 # -- consent ---------------------------------------------------------------------------------
 
 
@@ -602,6 +643,19 @@ def parser() -> argparse.ArgumentParser:
     ver.add_argument("--record", help="decision or consent id: check its inclusion proof")
     ver.add_argument("--json", action="store_true")
     ver.set_defaults(func=cmd_consent_verify)
+
+    db = sub.add_parser("db", help="database migrations of every service (Alembic)")
+    db_sub = db.add_subparsers(dest="db_cmd", required=True)
+    for name, text in (("upgrade", "bring each database to the newest revision"),
+                       ("current", "show where each database stands")):  # fmt: skip
+        cmd = db_sub.add_parser(name, help=text)
+        cmd.add_argument("--service", action="append", choices=SERVICES,
+                         help="only this service (repeatable; default: all five)")  # fmt: skip
+        cmd.add_argument("--url", help="database URL or template with {service} (default: "
+                         "EMA_DATABASE_URL, else the SQLite files in --data-dir)")  # fmt: skip
+        if name == "upgrade":
+            cmd.add_argument("--revision", default="head")
+        cmd.set_defaults(func=cmd_db)
     return p
 
 

@@ -25,7 +25,7 @@ class ConsentSettings(Settings):
     opa_url: str | None = Field(None, description="OPA server, e.g. http://opa:8181.")
 
 
-service = Service("consent", Base.metadata, ConsentSettings)
+service = Service("consent", Base.metadata, ConsentSettings, migrate=True)
 engine = SelectedEngine()
 service.handles("no.ema.case.opened.v1", durable="consent-cases")(handlers.on_case_opened)
 service.handles("no.ema.share.request.v1", durable="consent-requests")(

@@ -38,6 +38,7 @@ def folder(service: str) -> Path:
 def config(service: str, url: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "alembic_env"))
+    cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("version_locations", str(folder(service) / "versions"))
     cfg.set_main_option("service", service)
     if url:

@@ -1,0 +1,97 @@
+"""Each service's Alembic revisions build exactly the tables of its models, on SQLite and on
+PostgreSQL; a database made by create_all before migrations existed is stamped and kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert, inspect, select, text
+
+from deploy.launcher import SERVICES
+from services.intake.store import Case
+from services.kit import migrations
+from services.kit.db import KitBase, OutboxRow, create_tables, make_engine
+from tests.postgres import PostgresCluster
+
+
+@pytest.fixture
+def empty_database(database: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if database == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database("migrations")
+
+
+def differences(connection, service: str) -> list:  # noqa: ANN001
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return compare_metadata(
+        context, migrations.target_metadata(migrations.service_metadata(service))
+    )
+
+
+def tables(connection) -> set[str]:  # noqa: ANN001
+    return set(inspect(connection).get_table_names())
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("service", SERVICES)
+async def test_migrated_schema_is_the_models_schema(service: str, empty_database: str) -> None:
+    engine = make_engine(empty_database)
+    try:
+        done = await migrations.upgrade(engine, service)
+        assert done == [f"upgraded empty -> {migrations.head(service)}"]
+        async with engine.connect() as conn:
+            assert await conn.run_sync(differences, service) == []
+            wanted = {t.name for md in migrations.target_metadata(
+                migrations.service_metadata(service)) for t in md.tables.values()}  # fmt: skip
+            assert await conn.run_sync(tables) == wanted | {"alembic_version"}
+        assert await migrations.upgrade(engine, service) == []  # a second start changes nothing
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_database_made_by_create_all_is_stamped_and_keeps_its_rows(
+    empty_database: str,
+) -> None:
+    engine = make_engine(empty_database)
+    now = datetime(2026, 4, 2, 8, 0, tzinfo=UTC)
+    try:
+        await create_tables(engine, migrations.service_metadata("intake"))
+        async with engine.begin() as conn:
+            await conn.execute(insert(OutboxRow).values(
+                msg_id="m-1", subject="ema.case.opened", headers={}, body=b"{}",
+                created_at=now))  # fmt: skip
+            await conn.execute(insert(Case).values(
+                id="c-1", case_ref="EMA-1", duf_number="202600000001", name="N",
+                birth_date=now.date(), birth_date_estimated=False, sex="female",
+                nationality="AFG", languages=["prs"], care_centre="centre-1", arrived_at=now,
+                opened_at=now))  # fmt: skip
+        assert await migrations.current(engine) is None
+        done = await migrations.upgrade(engine, "intake")
+        assert done[0].startswith("stamped 0001")
+        assert await migrations.current(engine) == migrations.head("intake")
+        async with engine.connect() as conn:
+            assert await conn.run_sync(differences, "intake") == []
+            assert (await conn.execute(select(OutboxRow.msg_id))).scalars().all() == ["m-1"]
+            case = (await conn.execute(select(Case.arrived_at, Case.languages))).one()
+            assert case == (now, ["prs"])
+        async with engine.begin() as conn:  # the comparison does see a difference
+            await conn.execute(text("drop index ix_intake_case_care_centre"))
+            diff = await conn.run_sync(differences, "intake")
+        assert [(d[0], d[1].name) for d in diff] == [("add_index", "ix_intake_case_care_centre")]
+    finally:
+        await engine.dispose()
+
+
+def test_every_service_has_one_initial_revision_and_ships_it() -> None:
+    for service in SERVICES:
+        versions = migrations.folder(service) / "versions"
+        assert (migrations.folder(service) / "__init__.py").exists()  # packaged with the code
+        assert [p.name for p in versions.glob("0001_*.py")], service
+        assert migrations.head(service) is not None
+    assert set(KitBase.metadata.tables) == {"kit_outbox", "kit_inbox"}

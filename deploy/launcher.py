@@ -270,7 +270,7 @@ class System:
         if len(set(urls.values())) < len(urls):
             raise ValueError(
                 "EMA_DATABASE_URL is shared by several services: put {service} in "
-                "it, e.g. postgresql+asyncpg://user@host/emaflyt_{service}"
+                "it, e.g. postgresql+asyncpg://user@host/{service}"
             )
 
     def start_service(self, name: str, wait: bool = True, replica: int = 0,

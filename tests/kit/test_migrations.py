@@ -3,6 +3,7 @@ PostgreSQL; a database made by create_all before migrations existed is stamped a
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,11 +11,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, inspect, select, text
+from sqlalchemy.engine import make_url
 
-from deploy.launcher import SERVICES
+from deploy.launcher import SERVICES, System, in_own_loop
 from services.intake.store import Case
 from services.kit import migrations
 from services.kit.db import KitBase, OutboxRow, create_tables, make_engine
+from services.kit.settings import Settings
 from tests.postgres import PostgresCluster
 
 
@@ -95,3 +98,57 @@ def test_every_service_has_one_initial_revision_and_ships_it() -> None:
         assert [p.name for p in versions.glob("0001_*.py")], service
         assert migrations.head(service) is not None
     assert set(KitBase.metadata.tables) == {"kit_outbox", "kit_inbox"}
+
+
+def test_postgres_backup_restores_with_its_revision_and_rows(postgres: PostgresCluster) -> None:
+    """The runbook's pg_dump -Fc / pg_restore round trip on a migrated service database."""
+    source, target = postgres.create_database("backup"), postgres.create_database("restore")
+    engine_args = ("-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres")
+    dump = postgres.base / "intake.dump"
+
+    async def fill() -> None:
+        engine = make_engine(source)
+        try:
+            await migrations.upgrade(engine, "intake")
+            async with engine.begin() as conn:
+                await conn.execute(insert(OutboxRow).values(
+                    msg_id="m-2", subject="ema.case.opened", headers={"a": "b"}, body=b"{}",
+                    created_at=datetime.now(UTC)))  # fmt: skip
+        finally:
+            await engine.dispose()
+
+    async def check() -> tuple[str | None, list[str], list[str]]:
+        engine = make_engine(target)
+        try:
+            async with engine.connect() as conn:
+                ids = list((await conn.execute(select(OutboxRow.msg_id))).scalars())
+            return await migrations.current(engine), ids, await migrations.upgrade(engine, "intake")
+        finally:
+            await engine.dispose()
+
+    in_own_loop(fill())
+    subprocess.run([str(postgres.bin / "pg_dump"), *engine_args, "-Fc", "-f", str(dump),
+                    make_url(source).database], check=True)  # fmt: skip
+    subprocess.run([str(postgres.bin / "pg_restore"), *engine_args, "--no-owner", "-d",
+                    make_url(target).database, str(dump)], check=True)  # fmt: skip
+    result: list = []
+
+    async def run_check() -> None:
+        result.append(await check())
+
+    in_own_loop(run_check())
+    assert result == [(migrations.head("intake"), ["m-2"], [])]
+
+
+def test_one_url_template_gives_each_service_its_own_database(tmp_path: Path) -> None:
+    template = "postgresql+asyncpg://u@127.0.0.1:5432/ema_{service}"
+    assert Settings(service="consent", database_url=template).database_url.endswith("/ema_consent")
+    system = System(tmp_path, nats_port=0, monitor_port=0,
+                    env={"EMA_DATABASE_URL": template})  # fmt: skip
+    assert system.database_url("notify") == template.replace("{service}", "notify")
+    system.check_databases()  # five different databases
+    one = "postgresql+asyncpg://u@127.0.0.1:5432/ema"
+    shared = System(tmp_path, nats_port=0, monitor_port=0, env={"EMA_DATABASE_URL": one})
+    with pytest.raises(ValueError, match="shared by several services"):
+        shared.up()
+    assert shared.nats.proc is None and not shared.procs  # refused before anything started

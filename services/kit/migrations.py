@@ -10,8 +10,11 @@ revision, which creates exactly those tables, and then upgraded like any other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import importlib
 import zlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -142,8 +145,25 @@ def _upgrade(connection: Connection, service: str, revision: str) -> list[str]:
 
 async def upgrade(engine: AsyncEngine, service: str, revision: str = "head") -> list[str]:
     """Bring a service's database to `revision` (head at start)."""
-    async with engine.begin() as conn:
-        return await conn.run_sync(_upgrade, service, revision)
+    async with _file_lock(engine):
+        async with engine.begin() as conn:
+            return await conn.run_sync(_upgrade, service, revision)
+
+
+@contextlib.asynccontextmanager
+async def _file_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """SQLite runs DDL outside the transaction: processes starting together on one SQLite file
+    migrate one after the other under a lock file beside it (PostgreSQL: _lock)."""
+    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a") as fh:
+        await asyncio.to_thread(fcntl.flock, fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 async def current(engine: AsyncEngine) -> str | None:

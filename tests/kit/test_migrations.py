@@ -3,6 +3,7 @@ PostgreSQL; a database made by create_all before migrations existed is stamped a
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,3 +153,15 @@ def test_one_url_template_gives_each_service_its_own_database(tmp_path: Path) ->
     with pytest.raises(ValueError, match="shared by several services"):
         shared.up()
     assert shared.nats.proc is None and not shared.procs  # refused before anything started
+
+
+@pytest.mark.postgres
+async def test_replicas_starting_together_migrate_once(empty_database: str) -> None:
+    engines = [make_engine(empty_database) for _ in range(3)]
+    try:
+        results = await asyncio.gather(*(migrations.upgrade(e, "notify") for e in engines))
+        assert sorted(results) == [[], [], ["upgraded empty -> 0001"]]
+        assert await migrations.current(engines[0]) == migrations.head("notify")
+    finally:
+        for engine in engines:
+            await engine.dispose()

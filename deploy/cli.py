@@ -412,6 +412,10 @@ def cmd_db(args: argparse.Namespace) -> int:
     from services.kit.db import make_engine
     from services.kit.settings import Settings
 
+    if args.db_cmd == "revision":
+        path = migrations.new_revision(args.service, args.message)
+        print(f"{args.service}: wrote {path}; review it, then `emaflyt db upgrade`")
+        return 0
     env = {**os.environ, "EMA_DATA_DIR": args.data_dir}
     if args.url:
         env["EMA_DATABASE_URL"] = args.url
@@ -665,6 +669,10 @@ def parser() -> argparse.ArgumentParser:
         if name == "upgrade":
             cmd.add_argument("--revision", default="head")
         cmd.set_defaults(func=cmd_db)
+    rev = db_sub.add_parser("revision", help="write the next revision from the models' changes")
+    rev.add_argument("--service", required=True, choices=SERVICES)
+    rev.add_argument("-m", "--message", required=True)
+    rev.set_defaults(func=cmd_db)
     return p
 
 

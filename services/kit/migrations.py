@@ -173,3 +173,26 @@ async def current(engine: AsyncEngine) -> str | None:
 
 def head(service: str) -> str | None:
     return ScriptDirectory.from_config(config(service)).get_current_head()
+
+
+def new_revision(service: str, message: str) -> Path:
+    """Write the next revision of a service: the difference between its models and a scratch
+    SQLite database at head (review it; PostgreSQL may need more than SQLite shows)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite+aiosqlite:///{scratch}/{service}.db"
+
+        async def to_head() -> None:
+            engine = make_engine(url)
+            try:
+                await upgrade(engine, service)
+            finally:
+                await engine.dispose()
+
+        asyncio.run(to_head())
+        rev_id = f"{int(head(service) or 0) + 1:04d}"
+        script = command.revision(config(service, url), message=message, autogenerate=True,
+                                  rev_id=rev_id)  # fmt: skip
+    assert script is not None and not isinstance(script, list)
+    return Path(script.path)

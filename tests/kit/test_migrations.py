@@ -4,7 +4,9 @@ PostgreSQL; a database made by create_all before migrations existed is stamped a
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -165,3 +167,30 @@ async def test_replicas_starting_together_migrate_once(empty_database: str) -> N
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+def test_db_commands_stamp_upgrade_and_report(tmp_path: Path) -> None:
+    """`emaflyt db`: an old create_all database is stamped, a missing one made, both at head."""
+
+    async def old_intake() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}")
+        await create_tables(engine, migrations.service_metadata("intake"))
+        await engine.dispose()
+
+    in_own_loop(old_intake())
+
+    env = {k: v for k, v in os.environ.items() if k != "EMA_DATABASE_URL"}
+
+    def emaflyt(*args: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-m", "deploy.cli", "--data-dir", str(tmp_path),
+                              "db", *args], capture_output=True, text=True, check=True,
+                             env=env)  # fmt: skip
+        return out.stdout.splitlines()
+
+    before = emaflyt("current", "--service", "intake", "--service", "notify")
+    assert [line.split(": ")[-1] for line in before] == ["at nothing, head is 0001"] * 2
+    done = emaflyt("upgrade", "--service", "intake", "--service", "notify")
+    assert done[0].endswith("stamped 0001 (tables made before migrations)")
+    assert done[1].endswith("upgraded empty -> 0001")
+    after = emaflyt("current", "--service", "intake", "--service", "notify")
+    assert [line.split(": ")[-1] for line in after] == ["at 0001"] * 2

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, inspect, select, text
@@ -39,6 +40,12 @@ def differences(connection, service: str) -> list:  # noqa: ANN001
     )
 
 
+def downgrade_to_base(connection, service: str) -> None:  # noqa: ANN001
+    cfg = migrations.config(service)
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, "base")
+
+
 def tables(connection) -> set[str]:  # noqa: ANN001
     return set(inspect(connection).get_table_names())
 
@@ -56,6 +63,9 @@ async def test_migrated_schema_is_the_models_schema(service: str, empty_database
                 migrations.service_metadata(service)) for t in md.tables.values()}  # fmt: skip
             assert await conn.run_sync(tables) == wanted | {"alembic_version"}
         assert await migrations.upgrade(engine, service) == []  # a second start changes nothing
+        async with engine.begin() as conn:
+            await conn.run_sync(downgrade_to_base, service)
+            assert await conn.run_sync(tables) == {"alembic_version"}
     finally:
         await engine.dispose()
 

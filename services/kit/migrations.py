@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import fcntl
 import importlib
+import logging
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeDecorator
 
 from services.kit.db import KitBase, make_engine
+
+# The service logs one line per step ("database upgraded 0001 -> 0002"); Alembic's own info
+# lines ("Context impl ...", twice per start) would only add noise.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 SERVICES_WITH_MIGRATIONS = ("intake", "planning", "consent", "notify", "municipality")
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from contracts.messages import UnitKind
+from deploy.launcher import SERVICES
 
 DEFAULT_DATA = Path(os.environ.get("EMA_DATA_DIR", "data"))
 
@@ -47,7 +48,7 @@ def cmd_up(args: argparse.Namespace) -> int:
           f"in {system.data_dir / 'nats' / 'passwords.json'})")  # fmt: skip
     for name, proc in system.procs.items():
         print(f"  {name:14s} http://127.0.0.1:{proc.port}/healthz  "
-              f"db {system.data_dir / (name + '.db')}  log {proc.log_path}")  # fmt: skip
+              f"db {safe_url(system.database_url(proc.name))}  log {proc.log_path}")  # fmt: skip
     print("\n  status: emaflyt status    stop: Ctrl-C\n", flush=True)
 
     stopping = False
@@ -394,18 +395,71 @@ def cmd_settlement(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- database --------------------------------------------------------------------------------
+
+
+def safe_url(url: str) -> str:
+    """A database URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """Migrate each service's database (EMA_DATABASE_URL, a template with {service}, or the
+    SQLite files in --data-dir), or show where each stands. Services also upgrade at start."""
+    from services.kit import migrations
+    from services.kit.db import make_engine
+    from services.kit.settings import Settings
+
+    if args.db_cmd == "revision":
+        path = migrations.new_revision(args.service, args.message)
+        print(f"{args.service}: wrote {path}; review it, then `emaflyt db upgrade`")
+        return 0
+    env = {**os.environ, "EMA_DATA_DIR": args.data_dir}
+    if args.url:
+        env["EMA_DATABASE_URL"] = args.url
+
+    async def one(name: str) -> str:
+        url = Settings.from_env(name, env).database_url or ""
+        engine = make_engine(url)
+        try:
+            if args.db_cmd == "upgrade":
+                done = await migrations.upgrade(engine, name, args.revision)
+                state = "; ".join(done) or "already at " + str(await migrations.current(engine))
+            else:
+                now, head = await migrations.current(engine), migrations.head(name)
+                state = f"at {now or 'nothing'}" + ("" if now == head else f", head is {head}")
+        finally:
+            await engine.dispose()
+        return f"{name:14s} {safe_url(url)}: {state}"
+
+    for name in args.service or SERVICES:
+        print(asyncio.run(one(name)), flush=True)
+    return 0
+
+
 # -- consent ---------------------------------------------------------------------------------
 
 
 def cmd_consent_verify(args: argparse.Namespace) -> int:
-    """Verify the consent broker's Merkle log (or one record) in the SQLite file."""
+    """Verify the consent broker's Merkle log (or one record) in its database: the SQLite
+    file in --data-dir, or EMA_DATABASE_URL (a template with {service} or consent's own)."""
     from services.consent.log import prove_record, verify_log
+    from services.kit.settings import Settings
     from services.kit.signing import UnitKey
 
     data_dir = Path(args.data_dir)
-    db, key_file = data_dir / "consent.db", data_dir / "keys" / "svc-consent.pem"
+    url = Settings.from_env("consent", {**os.environ, "EMA_DATA_DIR": str(data_dir)}).database_url
+    assert url is not None
+    key_file = data_dir / "keys" / "svc-consent.pem"
+    db: Path | str = url
+    if url.startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        db = Path(make_url(url).database or "")
     for path in (db, key_file):
-        if not path.exists():
+        if isinstance(path, Path) and not path.exists():
             print(f"{path} not found: give --data-dir of the system", file=sys.stderr)
             return 2
     public = UnitKey.load("svc-consent", key_file).public_b64
@@ -724,6 +778,23 @@ def parser() -> argparse.ArgumentParser:
     from services.consent.audit.cli import add_parser as add_audit_parser
 
     add_audit_parser(sub)
+
+    db = sub.add_parser("db", help="database migrations of every service (Alembic)")
+    db_sub = db.add_subparsers(dest="db_cmd", required=True)
+    for name, text in (("upgrade", "bring each database to the newest revision"),
+                       ("current", "show where each database stands")):  # fmt: skip
+        cmd = db_sub.add_parser(name, help=text)
+        cmd.add_argument("--service", action="append", choices=SERVICES,
+                         help="only this service (repeatable; default: all five)")  # fmt: skip
+        cmd.add_argument("--url", help="database URL or template with {service} (default: "
+                         "EMA_DATABASE_URL, else the SQLite files in --data-dir)")  # fmt: skip
+        if name == "upgrade":
+            cmd.add_argument("--revision", default="head")
+        cmd.set_defaults(func=cmd_db)
+    rev = db_sub.add_parser("revision", help="write the next revision from the models' changes")
+    rev.add_argument("--service", required=True, choices=SERVICES)
+    rev.add_argument("-m", "--message", required=True)
+    rev.set_defaults(func=cmd_db)
     return p
 
 

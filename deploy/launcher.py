@@ -1,5 +1,6 @@
 """The embedded system: a loopback nats-server with JetStream, then every service as its own
-process with its own SQLite file. Used by `emaflyt up` and by the tests."""
+process with its own database (a SQLite file, or a PostgreSQL database per service when
+EMA_DATABASE_URL is a template with `{service}`). Used by `emaflyt up` and by the tests."""
 
 from __future__ import annotations
 
@@ -254,6 +255,24 @@ class System:
                "EMA_HTTP_PORT": str(self.http_ports[name]), **self.env, **overrides}  # fmt: skip
         return env
 
+    def database_url(self, name: str) -> str:
+        """The database the service `name` uses (as the service itself works it out)."""
+        from services.kit.settings import Settings
+
+        url = Settings.from_env(name, self.service_env(name)).database_url
+        assert url is not None
+        return url
+
+    def check_databases(self) -> None:
+        """Every service needs a database of its own (each has kit_outbox, kit_inbox and
+        alembic_version): refuse a shared EMA_DATABASE_URL without `{service}`."""
+        urls = {name: self.database_url(name) for name in self.services}
+        if len(set(urls.values())) < len(urls):
+            raise ValueError(
+                "EMA_DATABASE_URL is shared by several services: put {service} in "
+                "it, e.g. postgresql+asyncpg://user@host/{service}"
+            )
+
     def start_service(self, name: str, wait: bool = True, replica: int = 0,
                       **overrides: str) -> ServiceProcess:  # fmt: skip
         """Start a service; replica > 0 starts another process of it on the same database."""
@@ -269,6 +288,7 @@ class System:
         return proc
 
     def up(self) -> None:
+        self.check_databases()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.external_nats:
             if self.auth:

@@ -1,13 +1,56 @@
-"""Fixtures that start real processes on loopback: nats-server and the services."""
+"""Fixtures that start real processes on loopback: nats-server, the services and, for tests
+marked `postgres`, a private PostgreSQL cluster.
+
+A test marked `@pytest.mark.postgres` runs twice, as `[sqlite]` and `[postgresql]`: the same
+body against a system whose services keep their data in SQLite files, then in a PostgreSQL
+database each. Without PostgreSQL's binaries those runs are skipped, unless
+EMA_REQUIRE_POSTGRES=1 (CI), where they fail."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from deploy.launcher import NatsServer, System, free_port
+from deploy.launcher import SERVICES, NatsServer, System, free_port
+from tests.postgres import PostgresCluster, bindir
+
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database" in metafunc.fixturenames and metafunc.definition.get_closest_marker("postgres"):
+        metafunc.parametrize("database", DATABASES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster of the test session's own (started at the first test needing it)."""
+    found = bindir()
+    if found is None:
+        reason = "PostgreSQL not installed (apt-get install postgresql)"
+        if os.environ.get("EMA_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason + " and EMA_REQUIRE_POSTGRES=1")
+        pytest.skip(reason)
+    cluster = PostgresCluster(found)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest) -> str:
+    """Where the services keep their data: "sqlite" unless the test is marked `postgres`."""
+    return getattr(request, "param", "sqlite")
+
+
+def database_env(database: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    if database == "sqlite":
+        return {}
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return {"EMA_DATABASE_URL": cluster.database_template(SERVICES)}
 
 
 @pytest.fixture
@@ -33,16 +76,27 @@ def start_system(data_dir: Path, **env: str) -> System:
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """The whole system, shared by the tests of one module."""
-    sys_ = start_system(tmp_path_factory.mktemp("system"))
-    yield sys_
-    sys_.down()
+def systems() -> Iterator[dict[str, System]]:
+    """The systems of one module, one per database kind, started when first asked for."""
+    started: dict[str, System] = {}
+    yield started
+    for sys_ in started.values():
+        sys_.down()
 
 
 @pytest.fixture
-def fresh_system(tmp_path: Path) -> Iterator[System]:
+def system(database: str, systems: dict[str, System], request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> System:  # fmt: skip
+    """The whole system, shared by the tests of one module (one per database kind)."""
+    if database not in systems:
+        env = database_env(database, request)
+        systems[database] = start_system(tmp_path_factory.mktemp(f"system-{database}"), **env)
+    return systems[database]
+
+
+@pytest.fixture
+def fresh_system(tmp_path: Path, database: str, request: pytest.FixtureRequest) -> Iterator[System]:
     """A system of its own, for tests that kill or restart parts of it."""
-    sys_ = start_system(tmp_path)
+    sys_ = start_system(tmp_path, **database_env(database, request))
     yield sys_
     sys_.down()

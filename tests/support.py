@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import json
+import re
 import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import nats
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from nats.aio.client import Client
+from sqlalchemy.engine import make_url
 
 from contracts.messages import UnitKind
 from services.kit.bus import ensure_streams
@@ -114,9 +118,32 @@ async def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1) -> A
         await asyncio.sleep(interval)
 
 
-def query(db: Path, sql: str, *params: Any) -> list[tuple]:
+def query(db: Path | str, sql: str, *params: Any) -> list[tuple]:
+    """Rows of a service's database: a SQLite file, or a database URL (`System.database_url`)
+    of SQLite or PostgreSQL. Parameters are `?` on both."""
+    if isinstance(db, str):
+        url = make_url(db)
+        if url.get_backend_name() == "postgresql":
+            return _pg_query(url.set(drivername="postgresql").render_as_string(False), sql, params)
+        db = Path(url.database or "")
     with sqlite3.connect(db) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+def _pg_query(dsn: str, sql: str, params: tuple) -> list[tuple]:
+    numbered = iter(range(1, len(params) + 1))
+    sql = re.sub(r"\?", lambda _: f"${next(numbered)}", sql)
+
+    async def run() -> list[tuple]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return [tuple(row) for row in await conn.fetch(sql, *params)]
+        finally:
+            await conn.close()
+
+    # Callers may be inside an event loop (async tests): run on a thread of its own.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 async def dead_letters(nc: Client) -> list[dict[str, str]]:

@@ -38,7 +38,7 @@ class ConsentSettings(Settings):
     oidc_username_claim: str = Field("preferred_username", description="Names the account.")
 
 
-service = Service("consent", Base.metadata, ConsentSettings)
+service = Service("consent", Base.metadata, ConsentSettings, migrate=True)
 engine = SelectedEngine()
 service.handles("no.ema.case.opened.v1", durable="consent-cases")(handlers.on_case_opened)
 service.handles("no.ema.share.request.v1", durable="consent-requests")(

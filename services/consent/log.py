@@ -5,6 +5,7 @@ A tree head signs `emaflyt-sth-v1\\n<size>\\n<root hex>\\n<signed_at>` with the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import sqlite3
@@ -16,12 +17,14 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent import merkle
 from services.consent.domain import canonical
 from services.consent.store import LogEntry, LogState, TreeHead
+from services.kit.db import make_engine
 from services.kit.signing import UnitKey
 
 
@@ -61,7 +64,27 @@ async def append(
     return index, "sha256:" + leaf.hex()
 
 
-# -- verification (reads the SQLite file directly; used by `emaflyt consent verify`) ---------
+# -- verification (reads the database directly; used by `emaflyt consent verify`) -----------
+
+
+def _fetch(db: Path | str, *queries: tuple[str, dict[str, Any]]) -> list[list[tuple]]:
+    """Run read-only queries (`:name` parameters) on a SQLite file or a database URL."""
+    if isinstance(db, str) and make_url(db).get_backend_name() == "sqlite":
+        db = Path(make_url(db).database or "")
+    if isinstance(db, Path):
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return [conn.execute(sql, params).fetchall() for sql, params in queries]
+
+    async def run(url: str) -> list[list[tuple]]:
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return [[tuple(row) for row in await conn.execute(text(sql), params)]
+                        for sql, params in queries]  # fmt: skip
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run(db))
 
 
 @dataclass
@@ -80,22 +103,19 @@ def _public_key(b64: str) -> Ed25519PublicKey:
 
 
 def verify_log(
-    db: Path, public_key_b64: str, progress: Callable[[int, int], None] | None = None
+    db: Path | str, public_key_b64: str, progress: Callable[[int, int], None] | None = None
 ) -> Report:
     """Recompute every leaf and every root and check them against the signed tree heads.
     Names exactly which record was altered, removed or reordered. `progress(done, total)` is
     called as records are checked."""
     public = _public_key(public_key_b64)
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        entries = conn.execute(
-            "select idx, kind, ref_id, body, leaf_hash from consent_log order by idx"
-        ).fetchall()
-        heads = conn.execute(
-            "select size, root, signed_at, signature from consent_tree_head order by size"
-        ).fetchall()
-        decisions = conn.execute(
-            "select id, log_index, outcome, legal_basis, fields, record_hash from consent_decision"
-        ).fetchall()
+    entries, heads, decisions = _fetch(
+        db,
+        ("select idx, kind, ref_id, body, leaf_hash from consent_log order by idx", {}),
+        ("select size, root, signed_at, signature from consent_tree_head order by size", {}),
+        ("select id, log_index, outcome, legal_basis, fields, record_hash "
+         "from consent_decision", {}),
+    )  # fmt: skip
     report = Report(size=len(entries))
     roots: dict[int, str] = {}
     for size, root_hex, signed_at, signature in heads:
@@ -176,21 +196,18 @@ def _fits_elsewhere(
     return None
 
 
-def prove_record(db: Path, public_key_b64: str, ref_id: str) -> dict[str, Any]:
+def prove_record(db: Path | str, public_key_b64: str, ref_id: str) -> dict[str, Any]:
     """Inclusion proof of one record against the latest signed tree head, verified."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        leaves = [
-            bytes.fromhex(h)
-            for (h,) in conn.execute("select leaf_hash from consent_log order by idx")
-        ]
-        row = conn.execute(
-            "select idx, body, leaf_hash from consent_log where ref_id = ? order by idx desc",
-            (ref_id,),
-        ).fetchone()
-        head = conn.execute(
-            "select size, root, signed_at, signature from consent_tree_head "
-            "order by size desc limit 1"
-        ).fetchone()
+    hashes, rows, heads = _fetch(
+        db,
+        ("select leaf_hash from consent_log order by idx", {}),
+        ("select idx, body, leaf_hash from consent_log where ref_id = :ref_id "
+         "order by idx desc limit 1", {"ref_id": ref_id}),
+        ("select size, root, signed_at, signature from consent_tree_head "
+         "order by size desc limit 1", {}),
+    )  # fmt: skip
+    leaves = [bytes.fromhex(h) for (h,) in hashes]
+    row, head = (rows or [None])[0], (heads or [None])[0]
     if row is None:
         return {"record": ref_id, "ok": False, "problem": "no record with this id in the log"}
     if head is None:

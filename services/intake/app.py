@@ -7,7 +7,7 @@ from services.intake import handlers
 from services.intake.store import Base, Case, CaseHistory
 from services.kit.service import Service, route
 
-service = Service("intake", Base.metadata)
+service = Service("intake", Base.metadata, migrate=True)
 service.handles(
     "no.ema.intake.arrival.v1",
     "no.ema.intake.representative-appointed.v1",

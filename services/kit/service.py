@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.envelope import CloudEvent
 from contracts.messages import UnitKind
 from contracts.registry import Contract, contract_for_type, stream_for_subject
-from services.kit import bus
+from services.kit import bus, migrations
 from services.kit.db import InboxRow, create_tables, make_engine, sessionmaker
 from services.kit.directory import Directory, Unit, bucket
 from services.kit.logs import setup_logging
@@ -107,6 +107,9 @@ class Service:
     name: str
     metadata: MetaData | None = None
     settings_cls: type[Settings] = Settings
+    # True: the database is brought to the head of services/<name>/migrations at start
+    # (services.kit.migrations); False: the kit's tables and `metadata` are created as they are.
+    migrate: bool = False
     settings: Settings = field(init=False)
     subscriptions: list[Subscription] = field(default_factory=list)
     startup: list[Callable[[Service], Awaitable[None]]] = field(default_factory=list)
@@ -145,7 +148,11 @@ class Service:
         self.metrics = Metrics(self.name)
         self.metrics.refreshers.append(self._refresh_metrics)
         self.engine = make_engine(s.database_url or "")
-        await create_tables(self.engine, *([self.metadata] if self.metadata else []))
+        if self.migrate:
+            for step in await migrations.upgrade(self.engine, self.name):
+                log.info("database " + step)
+        else:
+            await create_tables(self.engine, *([self.metadata] if self.metadata else []))
         self.sessions = sessionmaker(self.engine)
         assert s.key_file is not None and s.unit_id is not None
         self.key = UnitKey.load_or_create(s.unit_id, s.key_file)

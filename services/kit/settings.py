@@ -21,7 +21,11 @@ class Settings(BaseModel):
     nats_url: str = Field("nats://127.0.0.1:4222", description="One URL or several, with commas.")
     stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas; 3 in a cluster.")
     data_dir: Path = Path("data")
-    database_url: str | None = Field(None, description="SQLAlchemy async URL; SQLite by default.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL; SQLite by default. `{service}` is replaced by the "
+        "service's name, so one template gives each service its own database.",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 0
     unit_id: str | None = None
@@ -51,6 +55,7 @@ class Settings(BaseModel):
             self.unit_id = f"svc-{self.service}"
         if self.database_url is None:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / (self.service + '.db')}"
+        self.database_url = self.database_url.replace("{service}", self.service)
         if self.key_file is None:
             self.key_file = self.data_dir / "keys" / f"{self.unit_id}.pem"
         if self.http_port == 0:

@@ -30,7 +30,7 @@ class MunicipalitySettings(Settings):
     timer_interval: float = Field(30.0, gt=0, description="Seconds between escalation checks.")
 
 
-service = Service("municipality", Base.metadata, MunicipalitySettings)
+service = Service("municipality", Base.metadata, MunicipalitySettings, migrate=True)
 DEPS = Deps(REGISTER, CATALOGUE, domain.load_refund_rules())
 H = make_handlers(DEPS)
 

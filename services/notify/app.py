@@ -32,7 +32,7 @@ class NotifySettings(Settings):
     digest_hour: int = Field(7, ge=0, le=24, description="Oslo hour the daily digest goes out.")
 
 
-service = Service("notify", Base.metadata, NotifySettings)
+service = Service("notify", Base.metadata, NotifySettings, migrate=True)
 service.handles(
     "no.ema.planning.deadline-scheduled.v1",
     "no.ema.planning.task-status.v1",

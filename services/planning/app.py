@@ -28,7 +28,7 @@ class PlanningSettings(Settings):
     today: date | None = Field(None, description="Pin today's date: demos and tests only.")
 
 
-service = Service("planning", Base.metadata, PlanningSettings)
+service = Service("planning", Base.metadata, PlanningSettings, migrate=True)
 planner = Planner(PATHWAYS, bufetat_unit=PlanningSettings.model_fields["bufetat_unit"].default)
 HANDLERS = make_handlers(planner)
 

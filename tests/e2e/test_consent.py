@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -83,13 +84,13 @@ async def open_case_at(
     )
     rows = await wait_for(
         lambda: query(
-            system.data_dir / "intake.db", "select id from intake_case where duf_number = ?", number
+            system.database_url("intake"), "select id from intake_case where duf_number = ?", number
         )
     )
     case_id = rows[0][0]
     await wait_for(
         lambda: query(
-            system.data_dir / "consent.db", "select 1 from consent_case where case_id = ?", case_id
+            system.database_url("consent"), "select 1 from consent_case where case_id = ?", case_id
         )
     )
     return number, case_id
@@ -188,9 +189,8 @@ async def receipt(sender: Partner, sub: Any, request_id: str) -> dict:
 
 
 def decision(system: System, decision_id: str) -> dict:
-    url = f"{system.data_dir / 'consent.db'}"
     row = query(
-        Path(url),
+        system.database_url("consent"),
         "select outcome, legal_basis, fields, obligations, reasons, log_index,"
         " record_hash, reason_nb from consent_decision where id = ?",
         decision_id,
@@ -224,11 +224,13 @@ def cli(system: System, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir), *args],
         cwd=ROOT,
+        env={**os.environ, **system.env},  # the system's EMA_DATABASE_URL, if any
         capture_output=True,
         text=True,
     )
 
 
+@pytest.mark.postgres
 async def test_k1_k11_kopp_with_written_consent_is_delivered_with_only_settlement_fields(
     system: System,
 ) -> None:
@@ -261,7 +263,7 @@ async def test_k1_k11_kopp_with_written_consent_is_delivered_with_only_settlemen
     )
     body = json.loads(
         query(
-            system.data_dir / "consent.db",
+            system.database_url("consent"),
             "select body from consent_log where idx = ?",
             delivered.log_index,
         )[0][0]
@@ -273,6 +275,7 @@ async def test_k1_k11_kopp_with_written_consent_is_delivered_with_only_settlemen
     assert json.loads(out.stdout)["ok"] is True
 
 
+@pytest.mark.postgres
 async def test_k1_kopp_without_consent_is_withheld_and_the_receipt_reveals_nothing(
     system: System,
 ) -> None:
@@ -338,7 +341,7 @@ async def test_invalid_consent_is_dead_lettered_with_the_rule(
     letters = await wait_for(lambda: _more(dead_letters(centre.nc), before))
     assert reason in letters[-1]["Ema-Dlq-Reason"]
     assert not query(
-        system.data_dir / "consent.db",
+        system.database_url("consent"),
         "select 1 from consent_consent where consent_id = ?",
         given.consent_id,
     )
@@ -399,6 +402,7 @@ async def test_k9_anonymous_consultation_is_delivered_without_identifying_fields
 IN_FLIGHT = 200
 
 
+@pytest.mark.postgres
 async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in_flight(
     system: System,
 ) -> None:

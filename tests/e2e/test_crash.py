@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import signal
 
+import pytest
+
 from contracts.messages import ArrivalV1, UnitKind
 from deploy.launcher import System, http_json
 from tests.support import ARRIVAL, Partner, query, stream_messages, wait_for
@@ -42,12 +44,13 @@ async def test_sigkill_between_commit_and_publish_loses_nothing(fresh_system: Sy
     await partner.nc.close()
 
 
+@pytest.mark.postgres
 async def test_restart_of_nats_and_services_finds_data_again(fresh_system: System) -> None:
     system = fresh_system
     partner = await Partner.register(system.nats_url, "centre-restart", UnitKind.CARE_CENTRE)
     await partner.send("no.ema.intake.arrival.v1",
                        ArrivalV1(**{**ARRIVAL, "care_centre": "centre-restart"}))  # fmt: skip
-    await wait_for(lambda: query(system.data_dir / "planning.db",
+    await wait_for(lambda: query(system.database_url("planning"),
                                  "select count(*) from planning_task") == [(5,)])  # fmt: skip
     await partner.nc.close()
     system.down()
@@ -59,10 +62,11 @@ async def test_restart_of_nats_and_services_finds_data_again(fresh_system: Syste
                        ArrivalV1(**{**ARRIVAL, "care_centre": "centre-restart"}))  # fmt: skip
     health = f"http://127.0.0.1:{system.http_ports['intake']}/healthz"
     await wait_for(lambda: http_json(health)["consumers"]["intake-inbound"]["handled"] == 1)
-    assert query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(1,)]
+    assert query(system.database_url("intake"), "select count(*) from intake_case") == [(1,)]
     await partner.nc.close()
 
 
+@pytest.mark.postgres
 async def test_deadline_timers_fire_once_across_restarts(fresh_system: System) -> None:
     """A status change is emitted once, even when planning is killed and restarted and
     nats-server restarts too."""

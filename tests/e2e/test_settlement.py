@@ -153,6 +153,7 @@ async def world(system: System) -> World:
         await p.nc.close()
 
 
+@pytest.mark.postgres
 async def test_capacity_to_settlement_closes_the_centre_stay(world: World) -> None:
     s = Settlement(world, "øst")
     await s.capacity("3201", 2)  # Bærum
@@ -223,6 +224,7 @@ async def test_decline_reopens_matching_with_the_next_proposal(world: World) -> 
     assert nxt["kommunenummer"] == "4627"
 
 
+@pytest.mark.postgres
 async def test_two_municipalities_accept_one_child_one_wins(world: World) -> None:
     s = Settlement(world, "sør")
     a, b = await s.capacity("4204", 2), await s.capacity("4203", 2)  # Kristiansand, Arendal
@@ -245,6 +247,7 @@ async def test_two_municipalities_accept_one_child_one_wins(world: World) -> Non
     )
 
 
+@pytest.mark.postgres
 async def test_one_place_two_children_one_wins_the_other_hears_why(world: World) -> None:
     s = Settlement(world, "midt-norge")
     trondheim = await s.capacity("5001", 1)

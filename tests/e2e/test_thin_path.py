@@ -37,12 +37,13 @@ async def centre(system: System) -> Partner:
 
 def cases(system: System, duf_number: str) -> list[tuple]:
     return query(
-        system.data_dir / "intake.db",
+        system.database_url("intake"),
         "select id, care_centre from intake_case where duf_number = ?",
         duf_number,
     )
 
 
+@pytest.mark.postgres
 async def test_partner_script_sees_case_and_arrival_talk_after_easter(
     system: System, tmp_path: Path
 ) -> None:
@@ -81,6 +82,7 @@ async def test_partner_script_sees_case_and_arrival_talk_after_easter(
 
 
 @pytest.mark.parametrize("same_event_id", [True, False])
+@pytest.mark.postgres
 async def test_same_arrival_twice_opens_one_case(system: System, same_event_id: bool) -> None:
     partner = await centre(system)
     number = duf()
@@ -166,6 +168,7 @@ async def test_arrival_for_another_centre_is_rejected(system: System) -> None:
     assert "is not the signing unit" in reason
 
 
+@pytest.mark.postgres
 async def test_share_request_is_withheld_by_default_and_recorded(system: System) -> None:
     partner = await centre(system)
     number = duf()
@@ -184,7 +187,7 @@ async def test_share_request_is_withheld_by_default_and_recorded(system: System)
     # The broker may not have seen the case yet: wait until it has, then ask.
     await wait_for(
         lambda: query(
-            system.data_dir / "consent.db", "select 1 from consent_case where case_id = ?", case_id
+            system.database_url("consent"), "select 1 from consent_case where case_id = ?", case_id
         )
     )
     await partner.send("no.ema.share.request.v1", request, case_id=case_id)
@@ -252,6 +255,6 @@ async def test_no_confidential_value_in_any_log(system: System) -> None:
     assert logs
     for secret in (ARRIVAL["name"], "Test Testesen", "202600001234", ARRIVAL["birth_date"]):
         assert secret not in logs
-    for row in query(system.data_dir / "intake.db", "select duf_number from intake_case"):
+    for row in query(system.database_url("intake"), "select duf_number from intake_case"):
         assert row[0] not in logs
     assert base64.b64encode(b"Part B").decode()[:6] not in logs

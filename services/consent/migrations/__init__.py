@@ -1,0 +1,1 @@
+"""Alembic revisions of the consent service (env.py: services/kit/alembic)."""

@@ -1,0 +1,1 @@
+"""Alembic revisions of the intake service (env.py: services/kit/alembic)."""

@@ -1,0 +1,1 @@
+"""Alembic environment shared by every service (env.py, script.py.mako)."""

@@ -1,0 +1,1 @@
+"""Alembic revisions of the municipality service (env.py: services/kit/alembic)."""

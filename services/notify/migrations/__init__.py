@@ -1,0 +1,1 @@
+"""Alembic revisions of the notify service (env.py: services/kit/alembic)."""

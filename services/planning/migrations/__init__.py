@@ -1,0 +1,1 @@
+"""Alembic revisions of the planning service (env.py: services/kit/alembic)."""

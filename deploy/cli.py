@@ -445,19 +445,12 @@ def cmd_db(args: argparse.Namespace) -> int:
 def cmd_consent_verify(args: argparse.Namespace) -> int:
     """Verify the consent broker's Merkle log (or one record) in its database: the SQLite
     file in --data-dir, or EMA_DATABASE_URL (a template with {service} or consent's own)."""
-    from services.consent.log import prove_record, verify_log
-    from services.kit.settings import Settings
+    from services.consent.log import database_of, prove_record, verify_log
     from services.kit.signing import UnitKey
 
     data_dir = Path(args.data_dir)
-    url = Settings.from_env("consent", {**os.environ, "EMA_DATA_DIR": str(data_dir)}).database_url
-    assert url is not None
     key_file = data_dir / "keys" / "svc-consent.pem"
-    db: Path | str = url
-    if url.startswith("sqlite"):
-        from sqlalchemy.engine import make_url
-
-        db = Path(make_url(url).database or "")
+    db = database_of(data_dir)
     for path in (db, key_file):
         if isinstance(path, Path) and not path.exists():
             print(f"{path} not found: give --data-dir of the system", file=sys.stderr)

@@ -67,7 +67,21 @@ async def append(
 # -- verification (reads the database directly; used by `emaflyt consent verify`) -----------
 
 
-def _fetch(db: Path | str, *queries: tuple[str, dict[str, Any]]) -> list[list[tuple]]:
+def database_of(data_dir: Path) -> Path | str:
+    """The consent broker's database for a system's data folder: its SQLite file, or the
+    URL from EMA_DATABASE_URL (a template with {service}, or consent's own)."""
+    import os
+
+    from services.kit.settings import Settings
+
+    env = {**os.environ, "EMA_DATA_DIR": str(data_dir)}
+    url = Settings.from_env("consent", env).database_url or ""
+    if make_url(url).get_backend_name() == "sqlite":
+        return Path(make_url(url).database or "")
+    return url
+
+
+def read_only(db: Path | str, *queries: tuple[str, dict[str, Any]]) -> list[list[tuple]]:
     """Run read-only queries (`:name` parameters) on a SQLite file or a database URL."""
     if isinstance(db, str) and make_url(db).get_backend_name() == "sqlite":
         db = Path(make_url(db).database or "")
@@ -109,7 +123,7 @@ def verify_log(
     Names exactly which record was altered, removed or reordered. `progress(done, total)` is
     called as records are checked."""
     public = _public_key(public_key_b64)
-    entries, heads, decisions = _fetch(
+    entries, heads, decisions = read_only(
         db,
         ("select idx, kind, ref_id, body, leaf_hash from consent_log order by idx", {}),
         ("select size, root, signed_at, signature from consent_tree_head order by size", {}),
@@ -198,7 +212,7 @@ def _fits_elsewhere(
 
 def prove_record(db: Path | str, public_key_b64: str, ref_id: str) -> dict[str, Any]:
     """Inclusion proof of one record against the latest signed tree head, verified."""
-    hashes, rows, heads = _fetch(
+    hashes, rows, heads = read_only(
         db,
         ("select leaf_hash from consent_log order by idx", {}),
         ("select idx, body, leaf_hash from consent_log where ref_id = :ref_id "

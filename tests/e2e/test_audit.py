@@ -48,9 +48,12 @@ def base(system: System) -> str:
     return f"http://127.0.0.1:{system.http_ports['consent']}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def accounts(system: System) -> dict[str, str]:
-    for name, role in (("ombud", "privacy_officer"), ("drift", "operator")):
+    # The system is shared by the module's tests: its accounts are added once.
+    for name, role in (("ombud", "privacy_officer"), ("drift", "operator")) * (
+        not getattr(system, "audit_accounts", False)
+    ):
         out = audit_cli(
             system,
             "user",
@@ -63,6 +66,7 @@ def accounts(system: System) -> dict[str, str]:
             stdin=PASSWORD + "\n",
         )
         assert out.returncode == 0, out.stderr
+    system.audit_accounts = True  # type: ignore[attr-defined]
     return {"officer": "ombud", "operator": "drift"}
 
 

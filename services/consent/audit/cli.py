@@ -38,9 +38,12 @@ FIELDS = [
 ]
 
 
-def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
+def _paths(args: argparse.Namespace) -> tuple[Path | str, Path]:
+    """The broker's database (SQLite file, or the PostgreSQL URL) and its key file."""
+    from services.consent.log import database_of
+
     data = Path(args.data_dir)
-    return data / "consent.db", data / "keys" / "svc-consent.pem"
+    return database_of(data), data / "keys" / "svc-consent.pem"
 
 
 def _public_key(args: argparse.Namespace) -> str:
@@ -56,20 +59,20 @@ def _run(
     need_key: bool = False,
 ) -> int:
     """Open the broker's database (creating the tables for `user add`) and run `work`."""
-    from services.consent.store import Base
-    from services.kit.db import create_tables, make_engine, sessionmaker
+    from services.kit import migrations
+    from services.kit.db import make_engine, sessionmaker
 
     db, key = _paths(args)
     for path in [db] * (not create) + [key] * need_key:
-        if not path.exists():
+        if isinstance(path, Path) and not path.exists():
             print(f"{path} not found: give --data-dir of the system", file=sys.stderr)
             return 2
 
     async def main() -> int:
-        engine = make_engine(f"sqlite+aiosqlite:///{db}")
+        engine = make_engine(f"sqlite+aiosqlite:///{db}" if isinstance(db, Path) else db)
         try:
-            if create:
-                await create_tables(engine, Base.metadata)
+            if create:  # the broker's schema, as the service itself would migrate it
+                await migrations.upgrade(engine, "consent")
             return await work(sessionmaker(engine))
         finally:
             await engine.dispose()

@@ -103,9 +103,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "status.failed": ("Kontrollen fant feil:", "Verification found problems:"),
     "status.verify": ("Kontroller hele loggen nå", "Verify the whole log now"),
     "status.by": ("utført av", "run by"),
-    "status.postgres": (
-        "Kontroll i nettleseren krever SQLite; bruk `emaflyt audit verify`.",
-        "Verification in the page needs SQLite; use `emaflyt audit verify`.",
+    "proof.unchecked": (
+        "Beviset er ikke kontrollert: meglerens offentlige nøkkel ble ikke funnet.",
+        "The proof was not checked: the broker's public key was not found.",
     ),
     "history.title": ("Samtykkehistorikk for saken", "Consent history of the case"),
     "history.none": ("Ingen samtykker er registrert for saken.", "No consents for this case."),

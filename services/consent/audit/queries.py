@@ -143,22 +143,15 @@ def consents_in_force(r: DecisionRecord) -> list[str]:
 # -- checking one record ---------------------------------------------------------------------
 
 
-def sqlite_path(database_url: str) -> Path | None:
-    return Path(database_url.split("///", 1)[1]) if database_url.startswith("sqlite") else None
-
-
-def check_decision(db: Path, public_b64: str, decision: dict[str, Any]) -> dict[str, Any]:
+def check_decision(db: Path | str, public_b64: str, decision: dict[str, Any]) -> dict[str, Any]:
     """The decision's inclusion proof against the latest signed tree head, and its table row
-    compared with the logged record. `ok` only if both hold."""
+    compared with the logged record. `ok` only if both hold. `db`: a SQLite file or a URL."""
     proof = merkle_log.prove_record(db, public_b64, decision["decision_id"])
     problems = [proof["problem"]] if not proof["ok"] else []
-    import sqlite3
-
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        row = conn.execute(
-            "select body from consent_log where idx = ?", (decision["log_index"],)
-        ).fetchone()
-    body = json.loads(row[0]) if row else None
+    (rows,) = merkle_log.read_only(
+        db, ("select body from consent_log where idx = :idx", {"idx": decision["log_index"]})
+    )
+    body = json.loads(rows[0][0]) if rows else None
     if body is None or body.get("id") != decision["decision_id"]:
         problems.append(f"no log record for this decision at index {decision['log_index']}")
     else:

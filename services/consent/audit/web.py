@@ -365,8 +365,8 @@ class Audit:
     def _choices(self) -> dict[str, Any]:
         return {"outcomes": queries.OUTCOMES, "categories": queries.CATEGORIES}
 
-    def _db(self) -> Path | None:
-        return queries.sqlite_path(self.settings.database_url or "")
+    def _db(self) -> str:
+        return self.settings.database_url or ""
 
     async def decision(self, request: web.Request) -> web.Response:
         async with self.service.sessions() as session:
@@ -380,12 +380,9 @@ class Audit:
         if row is None:
             return self.render(request, "message.html", status=404, message="not_found")
         d = queries.decision_dict(row)
-        db = self._db()
-        check = None
-        if db is not None:
-            check = await asyncio.to_thread(
-                queries.check_decision, db, self.service.key.public_b64, d
-            )
+        check = await asyncio.to_thread(
+            queries.check_decision, self._db(), self.service.key.public_b64, d
+        )
         return self.render(
             request,
             "decision.html",
@@ -407,15 +404,12 @@ class Audit:
             last = await session.scalar(
                 select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1)
             )
-        return self.render(
-            request, "status.html", head=head, last=last, sqlite=self._db() is not None
-        )
+        return self.render(request, "status.html", head=head, last=last)
 
     async def verify_now(self, request: web.Request) -> web.StreamResponse:
-        db = self._db()
-        if db is None:
-            raise web.HTTPSeeOther("/audit/status")
-        report = await asyncio.to_thread(merkle_log.verify_log, db, self.service.key.public_b64)
+        report = await asyncio.to_thread(
+            merkle_log.verify_log, self._db(), self.service.key.public_b64
+        )
         async with self.service.sessions() as session, session.begin():
             session.add(
                 AuditVerification(

@@ -525,7 +525,7 @@ async def test_verify_detects_altered_removed_and_reordered_records(
     ok = cli(clean, "consent", "verify")
     assert ok.returncode == 0, ok.stdout
     size = query(clean.data_dir / "consent.db", "select count(*) from consent_log")[0][0]
-    assert size >= 4
+    assert size >= 3  # three decisions at least (and any consents logged before)
 
     def tampered(name: str, *sql: str) -> str:
         copy = System(tmp_path / name, services=())

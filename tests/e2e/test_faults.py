@@ -3,7 +3,7 @@ while a run of mixed messages (arrivals, consents, share requests, settlement re
 through. Afterwards every message has had its effect exactly once, counted in the databases
 and in the messages delivered on the bus, and nothing was dead-lettered.
 
-EMA_FAULT_MESSAGES sets the size of the run (default 1000, which keeps the test near two
+EMA_FAULT_MESSAGES sets the size of the run (default 700, which keeps the module near two
 minutes on two cores); `make stress` runs it with 10,000. Consent withdrawn while share
 requests are in flight is tests/e2e/test_consent.py::test_k6_...with_requests_in_flight.
 """
@@ -36,7 +36,7 @@ from tests.e2e.test_lifecycle import TODAY
 from tests.support import ARRIVAL, Partner, query, wait_for
 
 K = m.UnitKind
-MESSAGES = int(os.environ.get("EMA_FAULT_MESSAGES", "1000"))
+MESSAGES = int(os.environ.get("EMA_FAULT_MESSAGES", "700"))
 KOMMUNE = "0301"
 BIRTH = TODAY.replace(year=TODAY.year - 14) - timedelta(days=40)
 pytestmark = pytest.mark.timeout(300 + MESSAGES // 5)

@@ -8,7 +8,7 @@ in the same run. The arrival path is then run again with intake and planning und
 to show what bounds it.
 
     .venv/bin/python bench/run_all.py [--arrivals 2000] [--notify 1000] [--matching 1000]
-                                      [--consent 1000] [--profile 500] [--out bench/RESULTS.md]
+                                      [--consent 2000] [--profile 500] [--out bench/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -73,14 +73,32 @@ def run_path(module: str, n: int) -> dict[str, Any] | None:
     return figures
 
 
-def baseline_of(f: dict[str, Any]) -> tuple[str, Any, Any, Any]:
-    """(what, per second, p50 ms, p99 ms) of the raw baseline in a path's figures."""
+Row = tuple[str, Any, Any, Any, Any, str, Any, Any, Any]
+
+
+def rows(title: str, f: dict[str, Any]) -> list[Row]:
+    """(path, n, per s, p50, p99, baseline, baseline per s, baseline p50, baseline p99) rows
+    from a bench's figures, whichever of the known shapes they have."""
+    if "burst" in f and "regopy" in f:  # bench/consent.py
+        burst, raw, seq = f["burst"], f["regopy"], f.get("sequential") or {}
+        what = "regopy evaluations of the same policy input, in process"
+        out = [(title, burst.get("n"), burst.get("per_s"), burst.get("p50_ms"),
+                burst.get("p99_ms"), what, raw.get("evaluations_per_s"), None, None)]  # fmt: skip
+        if seq:
+            out.append((f"{title} (one request at a time)", seq.get("n"), None,
+                        seq.get("p50_ms"), seq.get("p99_ms"), what,
+                        raw.get("evaluations_per_s"), None, None))  # fmt: skip
+        return out
     b = f.get("baseline") or {}
-    if not isinstance(b, dict):
-        return str(b), None, None, None
     what = b.get("what") or "nats-py JetStream publish_async + pull consume, same server"
-    rate = first(b, "end_to_end_per_s", "per_s", "evaluations_per_s", "throughput")
-    return what, rate, b.get("p50_ms"), b.get("p99_ms")
+    rate = first(f, "per_s", "throughput")
+    out = [(title, f.get("n"), rate, f.get("p50_ms"), f.get("p99_ms"), what,
+            first(b, "end_to_end_per_s", "per_s"), b.get("p50_ms"), b.get("p99_ms"))]  # fmt: skip
+    if f.get("smtp_baseline_per_s"):
+        out.append((f"{title} (beside SMTP)", f.get("n"), rate, f.get("p50_ms"),
+                    f.get("p99_ms"), "raw smtplib, one connection per mail, same SMTP server",
+                    f["smtp_baseline_per_s"], None, None))  # fmt: skip
+    return out
 
 
 def table(results: dict[str, dict[str, Any] | None]) -> list[str]:
@@ -97,21 +115,11 @@ def table(results: dict[str, dict[str, Any] | None]) -> list[str]:
         if "error" in f:
             lines.append(f"| {title} | failed (see below) |||||||||")
             continue
-        rate = first(f, "per_s", "throughput", "decisions_per_s")
-        what, b_rate, b50, b99 = baseline_of(f)
-        ratio = f"{rate / b_rate:.4f}" if rate and b_rate else "–"
-        lines.append(
-            f"| {title} | {fmt(f.get('n'))} | {fmt(rate, 1)} | {fmt(f.get('p50_ms'), 1)} "
-            f"| {fmt(f.get('p99_ms'), 1)} | {what} | {fmt(b_rate, 1)} | {fmt(b50, 2)} "
-            f"| {fmt(b99, 2)} | {ratio} |"
-        )
-        smtp = f.get("smtp_baseline_per_s")
-        if smtp:
+        for name, n, rate, p50, p99, what, b_rate, b50, b99 in rows(title, f):
+            ratio = f"{rate / b_rate:.4f}" if rate and b_rate else "–"
             lines.append(
-                f"| {title} (beside SMTP) | {fmt(f.get('n'))} | {fmt(rate, 1)} "
-                f"| {fmt(f.get('p50_ms'), 1)} | {fmt(f.get('p99_ms'), 1)} | raw smtplib, one "
-                f"connection per mail, same SMTP server | {fmt(smtp, 1)} | – | – "
-                f"| {rate / smtp:.4f} |"
+                f"| {name} | {fmt(n)} | {fmt(rate, 1)} | {fmt(p50, 1)} | {fmt(p99, 1)} "
+                f"| {what} | {fmt(b_rate, 1)} | {fmt(b50, 2)} | {fmt(b99, 2)} | {ratio} |"
             )
     return lines
 
@@ -300,7 +308,7 @@ def main() -> None:
     ap.add_argument("--arrivals", type=int, default=2000)
     ap.add_argument("--notify", type=int, default=1000)
     ap.add_argument("--matching", type=int, default=1000)
-    ap.add_argument("--consent", type=int, default=1000)
+    ap.add_argument("--consent", type=int, default=2000)
     ap.add_argument("--profile", type=int, default=500, help="arrivals to profile; 0: none")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = ap.parse_args()

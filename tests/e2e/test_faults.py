@@ -332,7 +332,8 @@ async def test_sigkill_each_service_in_turn_loses_nothing_and_applies_nothing_tw
     faulty_system: System,
 ) -> None:
     system = faulty_system
-    actors = await prepare(system, n_cases=20, n_offers=MESSAGES // 10)
+    # Consents accumulate per case and every share decision weighs them all: spread them.
+    actors = await prepare(system, n_cases=max(20, MESSAGES // 50), n_offers=MESSAGES // 10)
     run = make_run(actors, MESSAGES)
     waves = [run.messages[i :: len(SERVICES)] for i in range(len(SERVICES))]
     killed = []
@@ -354,7 +355,7 @@ async def test_sigkill_each_service_in_turn_loses_nothing_and_applies_nothing_tw
 async def test_nats_server_restart_mid_run_loses_nothing(faulty_system: System) -> None:
     system = faulty_system
     n = max(100, MESSAGES // 2)
-    actors = await prepare(system, n_cases=10, n_offers=n // 10)
+    actors = await prepare(system, n_cases=max(10, n // 50), n_offers=n // 10)
     run = make_run(actors, n)
     half = len(run.messages) // 2
     start = handled(system, "planning")

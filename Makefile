@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: up test status bench lint schemas clean
+.PHONY: up test status bench stress lint schemas clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -22,9 +22,11 @@ status: $(STAMP)
 	$(VENV)/bin/emaflyt status
 
 bench: $(STAMP)
-	$(VENV)/bin/python bench/thin_path.py
-	$(VENV)/bin/python bench/notify.py
-	$(VENV)/bin/python bench/consent.py
+	$(VENV)/bin/python bench/run_all.py
+
+# The fault tests with 10,000 mixed messages (the suite runs them with fewer).
+stress: $(STAMP)
+	EMA_FAULT_MESSAGES=10000 $(VENV)/bin/python -m pytest -q tests/e2e/test_faults.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

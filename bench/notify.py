@@ -9,9 +9,12 @@ Prints figures; asserts nothing about time.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import json
 import os
 import platform
+import re
 import smtplib
 import sys
 import tempfile
@@ -21,11 +24,13 @@ import uuid
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiosmtpd.controller import Controller  # noqa: E402
 
+from bench.common import jetstream_baseline, latency_ms  # noqa: E402
 from contracts.messages import TaskStatusV1, UnitKind  # noqa: E402
 from deploy.launcher import System, free_port  # noqa: E402
 from services.kit.outbox import build_event  # noqa: E402
@@ -33,12 +38,25 @@ from tests.support import Partner  # noqa: E402
 
 
 class Counter:
+    """Counts mails and notes when the first mail naming each case reference arrived."""
+
     def __init__(self) -> None:
         self.count = 0
+        self.first_seen: dict[str, float] = {}
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
         self.count += 1
+        now = time.perf_counter()
+        msg = email.message_from_bytes(envelope.content or b"", policy=email.policy.default)
+        text = str(msg["Subject"] or "") + "".join(
+            part.get_content() for part in msg.walk() if part.get_content_maintype() == "text"
+        )
+        for ref in REF.findall(text):
+            self.first_seen.setdefault(ref, now)
         return "250 OK"
+
+
+REF = re.compile(r"EMA-B[0-9]{6}")
 
 
 def raw_smtp(port: int, n: int) -> float:
@@ -52,7 +70,7 @@ def raw_smtp(port: int, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-async def run(system: System, n: int, box: Counter, smtp_port: int) -> None:
+async def measure(system: System, n: int, box: Counter, smtp_port: int) -> dict[str, Any]:
     body = {"unit": "centre-bench", "role": "contact_person", "email": "kp@bench.no",
             "digest": False}  # fmt: skip
     req = urllib.request.Request(f"http://127.0.0.1:{system.http_ports['notify']}/recipients",
@@ -73,7 +91,11 @@ async def run(system: System, n: int, box: Counter, smtp_port: int) -> None:
                                                data)  # fmt: skip
         events.append((subject, raw, headers))
     t0 = time.perf_counter()
-    futures = [await js.publish_async(s, b, headers=h) for s, b, h in events]
+    sent: dict[str, float] = {}
+    futures = []
+    for i, (s, b, h) in enumerate(events):
+        sent[f"EMA-B{i:06d}"] = time.perf_counter()
+        futures.append(await js.publish_async(s, b, headers=h))
     await asyncio.gather(*futures)
     published = time.perf_counter() - t0
     latency_first = None
@@ -86,21 +108,38 @@ async def run(system: System, n: int, box: Counter, smtp_port: int) -> None:
     await planner.nc.close()
     raw_pub = n / published
     smtp_rate = raw_smtp(smtp_port, min(n, 500))
-    print(
-        f"# notify path, {n} events ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()})"
-    )
-    print(
-        f"event published -> notification -> email received: {received}/{n} in {total:.1f} s, "
-        f"{received / total:,.0f} notifications/s (first email after {latency_first or 0:.2f} s)"
-    )
-    print(f"raw nats-py publish_async of the same events: {raw_pub:,.0f} msg/s")
-    print(f"raw smtplib send, one connection per mail, same SMTP server: {smtp_rate:,.0f} mails/s")
-    print(f"ratio notifications/s : raw smtplib = {received / total / smtp_rate:.2f}")
+    latencies = [box.first_seen[ref] - t for ref, t in sent.items() if ref in box.first_seen]
+    return {
+        "path": "task status → notification → email received",
+        "n": n,
+        "received": received,
+        "seconds": total,
+        "per_s": received / total,
+        "first_email_s": latency_first,
+        **latency_ms(latencies),
+        "published_per_s": raw_pub,
+        "smtp_baseline_per_s": smtp_rate,
+        "baseline": await jetstream_baseline(system.nats_url, n),
+    }
 
 
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+def report(f: dict[str, Any]) -> None:
+    n, raw = f["n"], f["baseline"]
+    print(f"# notify path, {n} events ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+          f"{platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()})")  # fmt: skip
+    print(f"event published -> notification -> email received: {f['received']}/{n} in "
+          f"{f['seconds']:.1f} s, {f['per_s']:,.0f} notifications/s; latency p50 "
+          f"{f['p50_ms']:,.0f} ms, p99 {f['p99_ms']:,.0f} ms")  # fmt: skip
+    print(f"raw nats-py publish_async of the same events: {f['published_per_s']:,.0f} msg/s")
+    print(f"raw nats-py JetStream publish+consume: {raw['end_to_end_per_s']:,.0f} msg/s, "
+          f"p50 {raw['p50_ms']:,.1f} ms, p99 {raw['p99_ms']:,.1f} ms")  # fmt: skip
+    print(f"raw smtplib send, one connection per mail, same SMTP server: "
+          f"{f['smtp_baseline_per_s']:,.0f} mails/s")  # fmt: skip
+    print(f"ratio notifications/s : raw smtplib = {f['per_s'] / f['smtp_baseline_per_s']:.2f}")
+
+
+def run(n: int = 2000) -> dict[str, Any]:
     smtp_port = free_port()
     box = Counter()
     controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
@@ -113,10 +152,14 @@ def main() -> None:
                              "EMA_WORKER_INTERVAL": "0.2"})  # fmt: skip
         system.up()
         try:
-            asyncio.run(run(system, n, box, smtp_port))
+            return asyncio.run(measure(system, n, box, smtp_port))
         finally:
             system.down()
             controller.stop()
+
+
+def main() -> None:
+    report(run(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))
 
 
 if __name__ == "__main__":

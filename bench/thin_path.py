@@ -1,32 +1,36 @@
 """Arrival burst: N signed arrivals through intake → planning (5 deadlines each) → notify,
-beside raw nats-py JetStream publish on the same server in the same run. Prints figures and
-the counts that show nothing was lost; asserts nothing about time.
+beside raw nats-py JetStream publish and consume on the same server in the same run. Prints
+figures and the counts that show nothing was lost; asserts nothing about time.
 
     .venv/bin/python bench/thin_path.py [N]      (default 10000)
+
+`run(n)` returns the figures as a dict (bench/run_all.py). Latency of an arrival: from the
+moment the server stored it to the moment it stored the last of its 5 deadline messages
+(both server timestamps), in a burst, so queueing is included.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import platform
+import json
 import sqlite3
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import nats  # noqa: E402
-
+from bench.common import jetstream_baseline, latency_ms, read_stream  # noqa: E402
 from contracts.messages import ArrivalV1, UnitKind  # noqa: E402
 from deploy.launcher import System  # noqa: E402
 from services.kit.outbox import build_event  # noqa: E402
 from tests.support import ARRIVAL, Partner  # noqa: E402
 
 TIME_LIMIT_S = 1200
+SERVICES = ("intake", "planning", "consent", "notify", "municipality")
 
 
 def count(db: Path, sql: str) -> int:
@@ -34,31 +38,12 @@ def count(db: Path, sql: str) -> int:
         return int(conn.execute(sql).fetchone()[0])
 
 
-async def raw_baseline(url: str, n: int) -> dict[str, float]:
-    nc = await nats.connect(url)
-    js = nc.jetstream()
-    await js.add_stream(name="BENCHRAW", subjects=["benchraw.>"])
-    body = os.urandom(600)
-    t0 = time.perf_counter()
-    for i in range(min(n, 5000)):
-        await js.publish("benchraw.x", body, headers={"Nats-Msg-Id": f"s{i}"})
-    seq = min(n, 5000) / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    futures = [await js.publish_async("benchraw.y", body, headers={"Nats-Msg-Id": f"a{i}"})
-               for i in range(n)]  # fmt: skip
-    await asyncio.gather(*futures)
-    pipelined = n / (time.perf_counter() - t0)
-    await js.delete_stream("BENCHRAW")
-    await nc.close()
-    return {"sequential": seq, "pipelined": pipelined}
-
-
 async def drained(js, stream: str, consumer: str) -> bool:  # noqa: ANN001
     info = await js.consumer_info(stream, consumer)
     return info.num_pending == 0 and info.num_ack_pending == 0
 
 
-async def run(system: System, n: int) -> None:
+async def measure(system: System, n: int) -> dict[str, Any]:
     partner = await Partner.register(system.nats_url, "centre-bench", UnitKind.CARE_CENTRE)
     now = datetime.now(UTC).isoformat()
     messages = []
@@ -85,52 +70,81 @@ async def run(system: System, n: int) -> None:
             break
         await asyncio.sleep(0.25)
     dlq = (await js.stream_info("DLQ")).state.messages
+    # Latency per arrival from the server's own timestamps.
+    stored = {json.loads(b)["id"]: ts for b, ts in
+              await read_stream(partner.nc, "INTAKE", "ema.intake.arrival")}  # fmt: skip
+    last: dict[str, datetime] = {}
+    for b, ts in await read_stream(partner.nc, "PLANNING", "ema.planning.deadline.scheduled"):
+        corr = json.loads(b).get("correlationid")
+        if corr in stored and (corr not in last or ts > last[corr]):
+            last[corr] = ts
+    latencies = [(last[k] - stored[k]).total_seconds() for k in last]
     await partner.nc.close()
-    raw = await raw_baseline(system.nats_url, n)
-    cases = count(system.data_dir / "intake.db", "select count(*) from intake_case")
-    tasks = count(planning_db, "select count(*) from planning_task")
-    notes = count(system.data_dir / "notify.db", "select count(*) from notify_notification")
-    print(
-        f"# arrival burst, {n} arrivals ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()})"
-    )
-    rate = n / published
-    print(f"publish {n} signed arrivals (publish_async): {published:.1f} s, {rate:,.0f} msg/s")
-    if "deadlines" in marks:
-        d = marks["deadlines"]
-        print(f"arrival -> case opened -> 5 deadlines, all {n}: {d:.1f} s, {n / d:,.0f}/s")
-    if "notified" in marks:
-        d = marks["notified"]
-        print(f"... -> every notification recorded: {d:.1f} s, {n / d:,.0f} arrivals/s")
+    figures: dict[str, Any] = {
+        "path": "arrival → case → 5 deadlines",
+        "n": n,
+        "published_per_s": n / published,
+        "seconds": marks.get("deadlines"),
+        "per_s": n / marks["deadlines"] if "deadlines" in marks else None,
+        "notified_seconds": marks.get("notified"),
+        **latency_ms(latencies),
+        "counts": {
+            "cases": count(system.data_dir / "intake.db", "select count(*) from intake_case"),
+            "deadlines": count(planning_db, "select count(*) from planning_task"),
+            "notifications": count(
+                system.data_dir / "notify.db", "select count(*) from notify_notification"
+            ),  # fmt: skip
+            "dead_letters": dlq,
+        },
+    }
+    figures["baseline"] = await jetstream_baseline(system.nats_url, n)
+    return figures
+
+
+def start(tmp: str, **env: str) -> System:
+    system = System(Path(tmp), nats_port=0, monitor_port=0,
+                    http_ports=dict.fromkeys(SERVICES, 0),
+                    env={"EMA_LOG_LEVEL": "WARNING", **env})  # fmt: skip
+    system.up()
+    return system
+
+
+def run(n: int = 10000) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        system = start(tmp)
+        try:
+            return asyncio.run(measure(system, n))
+        finally:
+            system.down()
+
+
+def report(f: dict[str, Any]) -> None:
+    n, raw = f["n"], f["baseline"]
+    print(f"# arrival burst, {n} arrivals ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
+    print(f"publish {n} signed arrivals (publish_async): {f['published_per_s']:,.0f} msg/s")
+    if f["seconds"]:
+        print(f"arrival -> case opened -> 5 deadlines, all {n}: {f['seconds']:.1f} s, "
+              f"{f['per_s']:,.0f}/s; latency p50 {f['p50_ms']:,.0f} ms, "
+              f"p99 {f['p99_ms']:,.0f} ms")  # fmt: skip
+    if f["notified_seconds"]:
+        print(f"... -> every notification recorded: {f['notified_seconds']:.1f} s")
     else:
         print(f"not finished within {TIME_LIMIT_S} s")
-    print(
-        f"counts: cases {cases}/{n}, deadlines {tasks}/{5 * n}, notifications {notes}, "
-        f"dead letters {dlq}"
-    )
-    print(
-        f"raw nats-py JetStream publish+ack, same server, same run: sequential "
-        f"{raw['sequential']:,.0f} msg/s, pipelined {raw['pipelined']:,.0f} msg/s"
-    )
-    if "deadlines" in marks:
+    c = f["counts"]
+    print(f"counts: cases {c['cases']}/{n}, deadlines {c['deadlines']}/{5 * n}, "
+          f"notifications {c['notifications']}, dead letters {c['dead_letters']}")  # fmt: skip
+    print(f"raw nats-py JetStream, same server, same run: publish {raw['publish_per_s']:,.0f} "
+          f"msg/s pipelined, {raw['sequential_publish_per_s']:,.0f} sequential; publish+consume "
+          f"{raw['end_to_end_per_s']:,.0f} msg/s, latency p50 {raw['p50_ms']:,.1f} ms, "
+          f"p99 {raw['p99_ms']:,.1f} ms")  # fmt: skip
+    if f["per_s"]:
         print(
-            f"ratio arrivals/s (to deadlines) : raw pipelined publish = "
-            f"{n / marks['deadlines'] / raw['pipelined']:.4f}"
+            f"ratio arrivals/s : raw publish+consume = {f['per_s'] / raw['end_to_end_per_s']:.4f}"
         )
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
-    with tempfile.TemporaryDirectory() as tmp:
-        system = System(Path(tmp), nats_port=0, monitor_port=0,
-                        http_ports=dict.fromkeys(("intake", "planning", "consent", "notify",
-                                                  "municipality"), 0),
-                        env={"EMA_LOG_LEVEL": "WARNING"})  # fmt: skip
-        system.up()
-        try:
-            asyncio.run(run(system, n))
-        finally:
-            system.down()
+    report(run(int(sys.argv[1]) if len(sys.argv) > 1 else 10000))
 
 
 if __name__ == "__main__":

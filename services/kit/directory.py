@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 
@@ -14,6 +15,7 @@ from contracts.fields import UNIT_ID_PATTERN
 from contracts.messages import UnitKind
 
 BUCKET = "ema_units"
+_UNIT_ID = re.compile(UNIT_ID_PATTERN)
 
 
 class PublicKey(BaseModel):
@@ -52,6 +54,8 @@ class Directory:
         self._cache: dict[str, tuple[float, Unit | None]] = {}
 
     async def get(self, unit_id: str) -> Unit | None:
+        if not _UNIT_ID.match(unit_id):  # e.g. a forged key id: no such key can be stored
+            return None
         hit = self._cache.get(unit_id)
         if hit and time.monotonic() - hit[0] < self.ttl:
             return hit[1]

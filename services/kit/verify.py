@@ -58,8 +58,12 @@ async def verify_message(
         raise Invalid(f"bad signature: the body does not verify against key {key_id!r}")
     try:
         raw = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise Invalid("invalid envelope: body is not UTF-8 JSON") from None
+    except json.JSONDecodeError as exc:
         raise Invalid(f"invalid envelope: body is not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise Invalid("invalid envelope: body is nested too deeply") from None
     try:
         event = CloudEvent.model_validate(raw)
     except ValidationError as exc:

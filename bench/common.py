@@ -1,0 +1,132 @@
+"""What the benchmarks share: the raw nats-py JetStream baseline, percentiles, reading a
+stream with its server timestamps, and a description of the machine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nats
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def latency_ms(values_s: list[float]) -> dict[str, float | None]:
+    p50, p99 = percentile(values_s, 50), percentile(values_s, 99)
+    return {"p50_ms": None if p50 is None else p50 * 1000,
+            "p99_ms": None if p99 is None else p99 * 1000}  # fmt: skip
+
+
+async def read_stream(nc: Any, stream: str, subject: str) -> list[tuple[bytes, datetime]]:
+    """Every message on a subject with the time the server stored it."""
+    js = nc.jetstream()
+    psub = await js.pull_subscribe(subject, stream=stream)
+    out = []
+    try:
+        while True:
+            info = await psub.consumer_info()
+            if info.num_pending == 0:
+                break
+            for msg in await psub.fetch(min(1000, info.num_pending), timeout=10):
+                out.append((msg.data, msg.metadata.timestamp))
+                await msg.ack()
+    finally:
+        await psub.unsubscribe()
+    return out
+
+
+async def jetstream_baseline(url: str, n: int, size: int = 600) -> dict[str, Any]:
+    """Raw nats-py on the same server: N messages of `size` bytes published pipelined
+    (publish_async, each with a Nats-Msg-Id as emaflyt sends them) while a pull consumer
+    fetches and acks them; throughput of each side and the publish-to-consume latency."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    stream = f"BENCHRAW{os.getpid()}"
+    await js.add_stream(name=stream, subjects=[f"benchraw{os.getpid()}.>"])
+    subject = f"benchraw{os.getpid()}.x"
+    psub = await js.pull_subscribe(subject, durable="raw", stream=stream)
+    body = os.urandom(size)
+    sent: dict[int, float] = {}
+    latencies: list[float] = []
+    done = asyncio.Event()
+    marks: dict[str, float] = {}
+
+    async def consume() -> None:
+        got = 0
+        while got < n:
+            try:
+                msgs = await psub.fetch(256, timeout=2)
+            except Exception:  # noqa: BLE001 (a fetch timeout while the publisher starts)
+                continue
+            now = time.perf_counter()
+            for msg in msgs:
+                latencies.append(now - sent[int(msg.headers["Nats-Msg-Id"])])
+                await msg.ack()
+            got += len(msgs)
+        marks["consumed"] = time.perf_counter()
+        done.set()
+
+    consumer = asyncio.create_task(consume())
+    t0 = time.perf_counter()
+    futures = []
+    for i in range(n):
+        sent[i] = time.perf_counter()
+        futures.append(await js.publish_async(subject, body, headers={"Nats-Msg-Id": str(i)}))
+    await asyncio.gather(*futures)
+    published = time.perf_counter() - t0
+    await asyncio.wait_for(done.wait(), 300)
+    await consumer
+    t1 = time.perf_counter()
+    for i in range(min(n, 2000)):  # one at a time: the round trip of a single publish
+        await js.publish(f"benchraw{os.getpid()}.seq", body, headers={"Nats-Msg-Id": f"s{i}"})
+    sequential = min(n, 2000) / (time.perf_counter() - t1)
+    await js.delete_stream(stream)
+    await nc.close()
+    return {"n": n, "publish_per_s": n / published, "sequential_publish_per_s": sequential,
+            "end_to_end_per_s": n / (marks["consumed"] - t0), **latency_ms(latencies)}  # fmt: skip
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        ram = f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    from deploy.launcher import nats_server_binary
+
+    try:
+        version = subprocess.run([nats_server_binary(), "--version"], capture_output=True,
+                                 text=True, timeout=10).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        version = "unknown"
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "ram": ram,
+            "python": platform.python_version(), "nats_server": version,
+            "os": platform.platform(), "load_average_at_start": load}  # fmt: skip

@@ -159,7 +159,11 @@ def run(n: int = 2000) -> dict[str, Any]:
 
 
 def main() -> None:
-    report(run(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("n", nargs="?", type=int, default=2000, help="task-status events")
+    report(run(parser.parse_args().n))
 
 
 if __name__ == "__main__":

@@ -234,8 +234,7 @@ def write(out: Path, results: dict[str, Any], prof: dict[str, Any] | None, args:
         f"- CPU: {host['cpu']}, {host['cores']} cores; RAM {host['ram']}",
         f"- Python {host['python']}; {host['nats_server']}; {host['os']}",
         f"- Load average when the run started: {host['load_average_at_start']} "
-        "(1, 5, 15 min). Other work shared the two cores during this run, so the figures are "
-        "disturbed and only their order of magnitude and the ratios mean much.",
+        f"(1, 5, 15 min). {load_note(host)}",
         "",
         "## Paths",
         "",
@@ -265,6 +264,18 @@ def write(out: Path, results: dict[str, Any], prof: dict[str, Any] | None, args:
     if prof:
         lines += profile_section(prof)
     out.write_text("\n".join(lines) + "\n")
+
+
+def load_note(host: dict[str, Any]) -> str:
+    """Whether other work shared the cores, read from the 1-minute load at the start."""
+    try:
+        one_minute = float(str(host["load_average_at_start"]).split()[0])
+    except (ValueError, IndexError):
+        return ""
+    if one_minute > 0.5 * float(host["cores"]):
+        return ("Other work shared the cores when the run started, so the figures are "
+                "disturbed: their order of magnitude and the ratios mean most.")  # fmt: skip
+    return "The machine was otherwise idle when the run started."
 
 
 def profile_section(prof: dict[str, Any]) -> list[str]:

@@ -144,7 +144,11 @@ def report(f: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    report(run(int(sys.argv[1]) if len(sys.argv) > 1 else 10000))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("n", nargs="?", type=int, default=10000, help="arrivals in the burst")
+    report(run(parser.parse_args().n))
 
 
 if __name__ == "__main__":

@@ -37,20 +37,9 @@ def latency_ms(values_s: list[float]) -> dict[str, float | None]:
 
 async def read_stream(nc: Any, stream: str, subject: str) -> list[tuple[bytes, datetime]]:
     """Every message on a subject with the time the server stored it."""
-    js = nc.jetstream()
-    psub = await js.pull_subscribe(subject, stream=stream)
-    out = []
-    try:
-        while True:
-            info = await psub.consumer_info()
-            if info.num_pending == 0:
-                break
-            for msg in await psub.fetch(min(1000, info.num_pending), timeout=10):
-                out.append((msg.data, msg.metadata.timestamp))
-                await msg.ack()
-    finally:
-        await psub.unsubscribe()
-    return out
+    from tests.support import read_subject
+
+    return [(msg.data, msg.metadata.timestamp) for msg in await read_subject(nc, stream, subject)]
 
 
 async def jetstream_baseline(url: str, n: int, size: int = 600) -> dict[str, Any]:

@@ -104,6 +104,24 @@ async def stream_messages(nc: Client, stream: str, subject: str | None = None) -
     return out
 
 
+async def read_subject(nc: Client, stream: str, subject: str) -> list[Any]:
+    """Every message on a subject, read with one ephemeral pull consumer (acked as read)."""
+    js = nc.jetstream()
+    psub = await js.pull_subscribe(subject, stream=stream)
+    out = []
+    try:
+        while True:
+            info = await psub.consumer_info()
+            if info.num_pending == 0:
+                break
+            for msg in await psub.fetch(min(1000, info.num_pending), timeout=10):
+                out.append(msg)
+                await msg.ack()
+    finally:
+        await psub.unsubscribe()
+    return out
+
+
 async def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1) -> Any:  # noqa: ANN001
     """Poll an async or sync predicate until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + timeout

@@ -33,7 +33,7 @@ from services.kit.sealing import seal
 from tests.conftest import start_system
 from tests.e2e.test_consent import KOPP, broker_key, consent, flow
 from tests.e2e.test_lifecycle import TODAY
-from tests.support import ARRIVAL, Partner, query, wait_for
+from tests.support import ARRIVAL, Partner, query, read_subject, wait_for
 
 K = m.UnitKind
 MESSAGES = int(os.environ.get("EMA_FAULT_MESSAGES", "700"))
@@ -209,21 +209,8 @@ def make_run(actors: Actors, n: int) -> Run:
 
 
 async def bus(nc: Client, stream: str, subject: str) -> list[dict]:
-    """Every message on a subject, read with one ephemeral pull consumer."""
-    js = nc.jetstream()
-    psub = await js.pull_subscribe(subject, stream=stream)
-    out = []
-    try:
-        while True:
-            info = await psub.consumer_info()
-            if info.num_pending == 0:
-                break
-            for msg in await psub.fetch(min(1000, info.num_pending), timeout=10):
-                out.append(json.loads(msg.data))
-                await msg.ack()
-    finally:
-        await psub.unsubscribe()
-    return out
+    """Every message on a subject, as JSON."""
+    return [json.loads(msg.data) for msg in await read_subject(nc, stream, subject)]
 
 
 def health(system: System, name: str) -> dict:

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -33,11 +34,13 @@ class UnitKey:
     unit_id: str
     private: Ed25519PrivateKey
 
-    @property
+    # Computed once per key (cached_property writes past the frozen dataclass's __setattr__):
+    # every outgoing message names the key id.
+    @cached_property
     def public_b64(self) -> str:
         return base64.b64encode(public_raw(self.private.public_key())).decode()
 
-    @property
+    @cached_property
     def kid(self) -> str:
         return kid_for(public_raw(self.private.public_key()))
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from services.consent import fhir, handlers
 from services.consent.audit import store as _audit_tables  # noqa: F401 (creates the tables)
+from services.consent.audit.queries import decision_dict
 from services.consent.audit.web import Audit
 from services.consent.engine import SelectedEngine, legal_data
 from services.consent.store import Base, ConsentRow, DecisionRecord, LogEntry
@@ -95,16 +96,7 @@ async def decisions(request: web.Request) -> web.Response:
             select(DecisionRecord).where(DecisionRecord.case_id == request.match_info["case_id"])
             .order_by(DecisionRecord.seq)
         )).all()  # fmt: skip
-    return web.json_response([
-        {"decision_id": r.id, "request_id": r.request_id, "outcome": r.outcome,
-         "data_category": r.data_category, "purpose": r.purpose,
-         "recipient_unit": r.recipient_unit, "legal_basis": r.legal_basis, "reasons": r.reasons,
-         "reason_nb": r.reason_nb, "fields": r.fields, "obligations": r.obligations,
-         "policy_revision": r.policy_revision, "data_version": r.data_version,
-         "log_index": r.log_index, "record_hash": r.record_hash,
-         "decided_at": r.decided_at.isoformat()}
-        for r in rows
-    ])  # fmt: skip
+    return web.json_response([decision_dict(r) for r in rows])
 
 
 async def consent_views(case_id: str) -> list[dict[str, Any]]:

@@ -200,7 +200,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from services.consent.audit.store import AuditVerification
     from services.consent.log import verify_log
 
     db, _ = _paths(args)
@@ -208,18 +207,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     async def work(sessions: Any) -> int:
         progress = Progress("verifying", not args.quiet)
-        report = await asyncio.to_thread(verify_log, db, public, progress)
-        if not args.no_record:
-            async with sessions() as session, session.begin():
-                session.add(
-                    AuditVerification(
-                        by=f"cli:{getpass.getuser()}",
-                        ok=report.ok,
-                        size=report.size,
-                        signed_size=report.signed_size,
-                        problems=report.problems,
-                    )
-                )
+        if args.no_record:
+            report = await asyncio.to_thread(verify_log, db, public, progress)
+        else:
+            report = await queries.verify_and_record(
+                sessions, db, public, f"cli:{getpass.getuser()}", progress
+            )
         if args.json:
             print(
                 json.dumps(

@@ -4,6 +4,7 @@ and the what-if comparison of a candidate policy. One place for both the pages a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import shutil
@@ -14,17 +15,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.messages import DataCategory
 from services.consent import log as merkle_log
-from services.consent.audit.store import AuditReview
+from services.consent.audit.store import AuditReview, AuditVerification
 from services.consent.engine import POLICY_DIR, RegopyEngine
 from services.consent.store import ConsentRow, DecisionRecord, LogEntry, TreeHead
 
 PAGE_SIZE = 25
 OUTCOMES = ("allow", "withhold")
-CATEGORIES = ("kopp", "health", "school", "barnevern", "identity", "settlement")
+CATEGORIES = tuple(c.value for c in DataCategory)
 
 
 @dataclass
@@ -76,6 +78,16 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return datetime.fromisoformat(at), ident
 
 
+def _within(stmt: Select, since: date | None, until: date | None) -> Select:
+    """Decisions made from `since` to `until`, both days inclusive (UTC)."""
+    if since:
+        stmt = stmt.where(DecisionRecord.decided_at >= datetime.combine(since, time(), UTC))
+    if until:
+        end = datetime.combine(until + timedelta(days=1), time(), UTC)
+        stmt = stmt.where(DecisionRecord.decided_at < end)
+    return stmt
+
+
 async def search(
     session: AsyncSession, f: Filters, after: str | None = None, limit: int = PAGE_SIZE
 ) -> tuple[list[DecisionRecord], str | None]:
@@ -92,10 +104,7 @@ async def search(
         stmt = stmt.where(d.outcome == f.outcome)
     if f.legal_basis:
         stmt = stmt.where(d.legal_basis.startswith(f.legal_basis, autoescape=True))
-    if f.since:
-        stmt = stmt.where(d.decided_at >= datetime.combine(f.since, time(), UTC))
-    if f.until:
-        stmt = stmt.where(d.decided_at < datetime.combine(f.until + timedelta(days=1), time(), UTC))
+    stmt = _within(stmt, f.since, f.until)
     if after:
         at, ident = decode_cursor(after)
         stmt = stmt.where(or_(d.decided_at < at, and_(d.decided_at == at, d.id < ident)))
@@ -159,6 +168,22 @@ def check_decision(db: Path | str, public_b64: str, decision: dict[str, Any]) ->
             if body.get(name) != decision[name]:
                 problems.append(f"table column {name} differs from the logged record")
     return {**proof, "ok": not problems, "problems": problems}
+
+
+async def verify_and_record(
+    sessions: Any,
+    db: Path | str,
+    public_b64: str,
+    by: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> merkle_log.Report:
+    """Verify the whole log and store the result, which the log status page shows."""
+    report = await asyncio.to_thread(merkle_log.verify_log, db, public_b64, progress)
+    async with sessions() as session, session.begin():
+        session.add(AuditVerification(by=by, ok=report.ok, size=report.size,
+                                      signed_size=report.signed_size,
+                                      problems=report.problems))  # fmt: skip
+    return report
 
 
 async def latest_tree_head(session: AsyncSession) -> TreeHead | None:
@@ -272,14 +297,8 @@ def candidate_directory(module: str | None, rego: str | None, directory: Path | 
 async def decisions_between(
     session: AsyncSession, since: date | None, until: date | None
 ) -> list[DecisionRecord]:
-    f = Filters(since=since, until=until)
-    d = DecisionRecord
-    stmt = select(d).order_by(d.decided_at, d.id)
-    if f.since:
-        stmt = stmt.where(d.decided_at >= datetime.combine(f.since, time(), UTC))
-    if f.until:
-        stmt = stmt.where(d.decided_at < datetime.combine(f.until + timedelta(days=1), time(), UTC))
-    return list(await session.scalars(stmt))
+    stmt = select(DecisionRecord).order_by(DecisionRecord.decided_at, DecisionRecord.id)
+    return list(await session.scalars(_within(stmt, since, until)))
 
 
 def what_if(

@@ -407,19 +407,10 @@ class Audit:
         return self.render(request, "status.html", head=head, last=last)
 
     async def verify_now(self, request: web.Request) -> web.StreamResponse:
-        report = await asyncio.to_thread(
-            merkle_log.verify_log, self._db(), self.service.key.public_b64
-        )
-        async with self.service.sessions() as session, session.begin():
-            session.add(
-                AuditVerification(
-                    by=request["user"].username,
-                    ok=report.ok,
-                    size=report.size,
-                    signed_size=report.signed_size,
-                    problems=report.problems,
-                )
-            )
+        await queries.verify_and_record(
+            self.service.sessions, self._db(), self.service.key.public_b64,
+            request["user"].username,
+        )  # fmt: skip
         raise web.HTTPSeeOther("/audit/status")
 
     async def consents(self, request: web.Request) -> web.Response:

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
 
+from bench.common import latency_ms  # noqa: E402
 from contracts.messages import (  # noqa: E402
     ArrivalV1,
     ConsentGrantedV1,
@@ -51,11 +52,6 @@ KOPP = {"age": 12, "languages": ["prs"], "care_needs": "fast voksenperson",
         "family_ties": "onkel", "recommended_measure": "fosterhjem",
         "therapy_notes": "not for the municipality"}  # fmt: skip
 BIRTH = datetime.now(UTC).date().replace(year=datetime.now(UTC).year - 12, month=1, day=1)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
 def the_consent(case_id: str) -> ConsentGrantedV1:
@@ -195,12 +191,10 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
     await kommune.nc.close()
     seconds = last - t_start
     return {
-        "sequential": {"n": sequential, "p50_ms": 1000 * percentile(single, 0.5),
-                       "p99_ms": 1000 * percentile(single, 0.99)},
+        "sequential": {"n": sequential, **latency_ms(single)},
         "burst": {"n": n, "finished": finished, "publish_seconds": published,
                   "seconds": seconds, "per_s": len(burst) / seconds if seconds else 0.0,
-                  "p50_ms": 1000 * percentile(latencies, 0.5),
-                  "p99_ms": 1000 * percentile(latencies, 0.99),
+                  **latency_ms(latencies),
                   "delivered": len(burst), "opened_minimised": opened,
                   "withheld": len([r for r in withheld if r in burst_ids]),
                   "dead_letters": dead},
@@ -235,17 +229,21 @@ def run(n: int = 2000, sequential: int = 200) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def ms(value: float | None, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:.{digits}f} ms"
+
+
 def report(fig: dict[str, Any]) -> None:
     m, seq, burst, raw = fig["machine"], fig["sequential"], fig["burst"], fig["regopy"]
     print(f"# consent broker, {burst['n']} share requests ({fig['date']}, {m['machine']}, "
           f"{m['cores']} cores, load {m['load_average_1m']:.1f}, Python {m['python']}, "
           f"{m['platform']})")  # fmt: skip
     print(f"one at a time ({seq['n']}): share request -> decision -> log record -> sealed "
-          f"delivery  p50 {seq['p50_ms']:.1f} ms  p99 {seq['p99_ms']:.1f} ms")  # fmt: skip
+          f"delivery  p50 {ms(seq['p50_ms'], 1)}  p99 {ms(seq['p99_ms'], 1)}")  # fmt: skip
     state = "" if burst["finished"] else f"  NOT FINISHED within {TIME_LIMIT_S} s"
     print(f"burst ({burst['n']} pipelined): {burst['per_s']:,.0f} requests/s end to end, "
-          f"{burst['seconds']:.1f} s; latency under load p50 {burst['p50_ms']:.0f} ms, "
-          f"p99 {burst['p99_ms']:.0f} ms (publish took {burst['publish_seconds']:.1f} s)"
+          f"{burst['seconds']:.1f} s; latency under load p50 {ms(burst['p50_ms'])}, "
+          f"p99 {ms(burst['p99_ms'])} (publish took {burst['publish_seconds']:.1f} s)"
           f"{state}")  # fmt: skip
     print(f"counts: delivered {burst['delivered']}/{burst['n']} (opened, minimised: "
           f"{burst['opened_minimised']}), withheld {burst['withheld']}, "

@@ -25,12 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import jetstream_baseline, latency_ms, read_stream  # noqa: E402
 from contracts.messages import ArrivalV1, UnitKind  # noqa: E402
-from deploy.launcher import System  # noqa: E402
+from deploy.launcher import SERVICES, System  # noqa: E402
 from services.kit.outbox import build_event  # noqa: E402
 from tests.support import ARRIVAL, Partner  # noqa: E402
 
 TIME_LIMIT_S = 1200
-SERVICES = ("intake", "planning", "consent", "notify", "municipality")
 
 
 def count(db: Path, sql: str) -> int:

@@ -34,8 +34,6 @@ from services.kit.db import KitBase, make_engine
 # lines ("Context impl ...", twice per start) would only add noise.
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
-SERVICES_WITH_MIGRATIONS = ("intake", "planning", "consent", "notify", "municipality")
-
 
 def folder(service: str) -> Path:
     """services/<service>/migrations."""

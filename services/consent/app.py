@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -15,10 +14,10 @@ from sqlalchemy import select
 
 from services.consent import fhir, handlers
 from services.consent.audit import store as _audit_tables  # noqa: F401 (creates the tables)
-from services.consent.audit.queries import decision_dict
+from services.consent.audit.queries import consent_history, decision_dict
 from services.consent.audit.web import Audit
 from services.consent.engine import SelectedEngine, legal_data
-from services.consent.store import Base, ConsentRow, DecisionRecord, LogEntry
+from services.consent.store import Base, ConsentRow, DecisionRecord
 from services.kit.service import Service
 from services.kit.settings import Settings
 
@@ -105,14 +104,10 @@ async def consent_views(case_id: str) -> list[dict[str, Any]]:
         rows = (await session.scalars(
             select(ConsentRow).where(ConsentRow.case_id == case_id).order_by(ConsentRow.consent_id)
         )).all()  # fmt: skip
-        entries = (await session.scalars(
-            select(LogEntry).where(LogEntry.ref_id.in_([r.consent_id for r in rows]),
-                                   LogEntry.kind.in_(("consent.granted", "consent.withdrawn")))
-            .order_by(LogEntry.idx)
-        )).all()  # fmt: skip
+        history = await consent_history(session, case_id)
     latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for entry in entries:  # in log order: the last one of each kind counts
-        latest[(entry.ref_id, entry.kind)] = json.loads(entry.body)
+    for entry in history:  # in log order: the last one of each kind counts
+        latest[(entry["consent_id"], entry["kind"])] = entry
     now = datetime.now(UTC)
     return [
         fhir.consent_view(row.status, latest[(row.consent_id, "consent.granted")],

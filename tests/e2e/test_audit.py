@@ -7,7 +7,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from deploy.launcher import System
 from tests.e2e.test_consent import (
     KOPP,
     ROOT,
+    cli,
     consent,
     flow,
     open_case,
@@ -35,13 +35,7 @@ PASSWORD = "correct horse battery staple"
 
 
 def audit_cli(system: System, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir), "audit", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        input=stdin,
-    )
+    return cli(system, "audit", *args, stdin=stdin)
 
 
 def base(system: System) -> str:

@@ -220,13 +220,15 @@ def open_delivery(recipient: Partner, msg: Any) -> tuple[ShareDeliveredV1, dict]
     return delivered, body["data"]
 
 
-def cli(system: System, *args: str) -> subprocess.CompletedProcess:
+def cli(system: System, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`emaflyt --data-dir <the system's> ...`, as an operator runs it beside the system."""
     return subprocess.run(
         [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir), *args],
         cwd=ROOT,
         env={**os.environ, **system.env},  # the system's EMA_DATABASE_URL, if any
         capture_output=True,
         text=True,
+        input=stdin,
     )
 
 

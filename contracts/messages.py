@@ -305,6 +305,93 @@ class ShareDeliveredV1(Message):
     log_index: int
 
 
+SEALING_SUITES = ("HPKE-X25519-SHA256-A256GCM", "HPKE-MLKEM768X25519-SHA256-A256GCM")
+
+
+class SealedPayload(Message):
+    """Content sealed with HPKE (RFC 9180, base mode) to one unit's key, its context bound as
+    HPKE `info`: opening it for another case, request, sender, recipient, category or purpose
+    fails. Suites: DHKEM(X25519) or the post-quantum hybrid ML-KEM-768 + X25519, each with
+    HKDF-SHA256 and AES-256-GCM (contracts/README.md §7)."""
+
+    suite: Literal["HPKE-X25519-SHA256-A256GCM", "HPKE-MLKEM768X25519-SHA256-A256GCM"]
+    recipient_kid: str = Field(
+        pattern=r"^[0-9a-f]{16}$",
+        description="The recipient's sealing key: first 16 hex digits of SHA-256 over its raw "
+        "public key, as in the unit directory's sealing_keys.",
+    )
+    sealed: str = confidential(
+        "Base64 of the HPKE encapsulated key followed by the ciphertext with its tag.",
+        max_length=1_400_000,
+    )
+
+
+class ShareRequestV2(Message):
+    """A unit asks the consent broker to share data about a case with another unit. The
+    payload is sealed to the broker with the request's context bound (v1's sealing was not,
+    so a copied payload could be submitted again by another unit: v1 is refused)."""
+
+    request_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    case_id: str = Field(min_length=1, max_length=128)
+    source_unit: str = unit_id("Unit the data comes from: the sending unit.")
+    recipient_unit: str = unit_id("Unit that would receive the data.")
+    data_category: DataCategory
+    purpose: str = Field(pattern=r"^[a-z_]{2,64}$", description="Purpose code, e.g. settlement.")
+    payload: SealedPayload
+    claimed_basis: str | None = Field(None, max_length=200, description="Claimed statute, if any.")
+    break_the_glass: BreakTheGlass | None = None
+
+
+class ShareDeliveredV2(Message):
+    """Released data for the recipient: only the allowed fields, sealed to the recipient's
+    key with the delivery's context (decision, request, case, units, category, purpose) bound.
+    content_hash is SHA-256 over the opened bytes; the decision record holds the same hash."""
+
+    decision_id: str
+    request_id: str
+    case_id: str
+    source_unit: str
+    recipient_unit: str
+    data_category: DataCategory
+    purpose: str
+    fields: list[str]
+    legal_basis: str
+    obligations: list[Obligation] = Field(default_factory=list)
+    payload: SealedPayload
+    content_hash: str
+    record_hash: str
+    log_index: int
+
+
+class ArrivalRegisteredV1(Message):
+    """Intake's answer to the care centre that reported an arrival: the case it opened, found
+    open already, or took over by transfer. Addressed to that centre alone."""
+
+    arrival_id: str = Field(description="The arrival message's id (its CloudEvent id).")
+    case_id: str
+    case_ref: str
+    outcome: Literal["opened", "already_open", "transferred"]
+    care_centre: str = unit_id("The centre the case is at now.")
+
+
+class TaskNoticeV1(Message):
+    """What a unit must do, addressed to the unit responsible for the task: scheduled, due
+    soon, due, overdue, done or cancelled. Ids, codes and dates only."""
+
+    task_id: str
+    case_id: str
+    case_ref: str
+    task: str = Field(description="Task code from the pathway, e.g. arrival_talk.")
+    title_nb: str
+    title_en: str
+    due: date
+    status: Literal["scheduled", "due_soon", "due", "overdue", "done", "cancelled"]
+    days_late: int = Field(0, ge=0)
+    responsible_unit: str = unit_id("The unit that must carry out the task (the addressee).")
+    legal_ref: str | None = None
+    pathway: str
+
+
 class CapacityPublishedV1(Message):
     """A municipality's settlement decision for a year, and its free places now."""
 

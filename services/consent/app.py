@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pydantic import Field
 from sqlalchemy import select
 
@@ -18,7 +15,8 @@ from services.consent.audit.queries import consent_history, decision_dict
 from services.consent.audit.web import Audit
 from services.consent.engine import SelectedEngine, legal_data
 from services.consent.store import Base, ConsentRow, DecisionRecord
-from services.kit.service import Service
+from services.kit.sealing import HYBRID, SUITE_SETTINGS, X25519, SealingKey, x25519_legacy_private
+from services.kit.service import Service, route
 from services.kit.settings import Settings
 
 
@@ -40,9 +38,27 @@ class ConsentSettings(Settings):
 
 service = Service("consent", Base.metadata, ConsentSettings, migrate=True)
 engine = SelectedEngine()
-service.handles("no.ema.case.opened.v1", durable="consent-cases")(handlers.on_case_opened)
-service.handles("no.ema.share.request.v1", durable="consent-requests")(
-    handlers.make_share_request_handler(engine, service.state)
+service.handles(
+    "no.ema.case.opened.v1",
+    "no.ema.case.representative.v1",
+    "no.ema.case.transferred.v1",
+    durable="consent-cases",
+)(
+    route(
+        {
+            "no.ema.case.opened.v1": handlers.on_case_opened,
+            "no.ema.case.representative.v1": handlers.on_case_changed,
+            "no.ema.case.transferred.v1": handlers.on_case_changed,
+        }
+    )
+)
+service.handles("no.ema.share.request.v1", "no.ema.share.request.v2", durable="consent-requests")(
+    route(
+        {
+            "no.ema.share.request.v1": handlers.on_share_request_v1,
+            "no.ema.share.request.v2": handlers.make_share_request_handler(engine, service.state),
+        }
+    )
 )
 service.handles(
     "no.ema.consent.granted.v1", "no.ema.consent.withdrawn.v1", durable="consent-consents"
@@ -58,32 +74,29 @@ async def choose_engine(svc: Service) -> None:
     svc.state["policy_engine"] = engine.name
 
 
-async def publish_sealing_key(svc: Service) -> None:
-    """Create the broker's X25519 key on first start and publish it in the unit directory,
-    so senders can seal payloads to the broker."""
-    path = svc.settings.data_dir / "keys" / f"{svc.settings.unit_id}.x25519.pem"
-    if path.exists():
-        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        assert isinstance(private, X25519PrivateKey)
-    else:
-        private = X25519PrivateKey.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(
-            private.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        path.chmod(0o600)
-    public = private.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
-    unit = await svc.directory.get(svc.settings.unit_id or "")
+async def publish_sealing_keys(svc: Service) -> None:
+    """The broker's sealing keys, one per HPKE suite, made on first start and published in
+    the unit directory so senders can seal payloads to the broker."""
+    settings = svc.settings
+    assert settings.key_file is not None and settings.unit_id is not None
+    keys = settings.key_file.parent
+    legacy = x25519_legacy_private(keys / f"{settings.unit_id}.x25519.pem")
+    x25519_path = keys / f"{settings.unit_id}.sealing-x25519.json"
+    if legacy is not None and not x25519_path.exists():  # keep the key partners know
+        SealingKey(X25519, legacy).save(x25519_path)
+    own = [
+        SealingKey.load_or_create(x25519_path, X25519),
+        SealingKey.load_or_create(keys / f"{settings.unit_id}.sealing-mlkem768x25519.json", HYBRID),
+    ]
+    unit = await svc.directory.get(settings.unit_id)
     assert unit is not None
-    unit.sealing_key = base64.b64encode(public).decode()
-    await svc.directory.put(unit)
-    svc.state["sealing_key"] = private
+    before = unit.model_dump()
+    for key in own:
+        unit.add_sealing_key(key.suite, key.public_b64)
+    if unit.model_dump() != before:
+        await svc.directory.put(unit)
+    svc.state["sealing_keys"] = own
+    svc.state["sealing_suite"] = SUITE_SETTINGS[settings.sealing_suite]
     if engine.error:
         svc.state["policy_error"] = engine.error
 
@@ -130,7 +143,7 @@ async def consents_fhir(request: web.Request) -> web.Response:
 
 
 service.startup.append(choose_engine)
-service.startup.append(publish_sealing_key)
+service.startup.append(publish_sealing_keys)
 service.routes.append(web.get("/cases/{case_id}/decisions", decisions))
 service.routes.append(web.get("/cases/{case_id}/consents", consents))
 service.routes.append(web.get("/cases/{case_id}/consents/fhir", consents_fhir))

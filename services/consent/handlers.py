@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -16,25 +17,35 @@ from sqlalchemy import select
 
 from contracts.messages import (
     CaseOpenedV1,
+    CaseRepresentativeV1,
+    CaseTransferredV1,
     ConsentGrantedV1,
     ConsentRecordedV1,
     ConsentWithdrawnV1,
     Obligation,
     ShareDecidedV1,
-    ShareDeliveredV1,
+    ShareDeliveredV2,
     ShareReceiptV1,
-    ShareRequestV1,
+    ShareRequestV2,
 )
 from services.consent import log as merkle_log
 from services.consent.consents import InvalidConsent, policy_form, validate_grant
 from services.consent.domain import canonical, policy_input, redact, sha256_json
 from services.consent.engine import Engine
 from services.consent.store import ConsentRow, DecisionRecord, KnownCase
-from services.kit.sealing import open_sealed, seal
-from services.kit.service import Context, HandlerFunc, Rejected
+from services.kit.sealing import (
+    HYBRID,
+    CannotOpen,
+    delivery_context,
+    open_with,
+    request_context,
+    seal,
+)
+from services.kit.service import Context, HandlerFunc, NotYet, Rejected
 
 log = logging.getLogger("consent")
 
+CONSENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 WITHHELD_NB = "Forespørselen om deling ble ikke innvilget. Ingen opplysninger ble sendt."
 WITHHELD_EN = "The share request was not granted. No information was sent."
 RELEASED_NB = "Opplysningene ble sendt til mottakeren."
@@ -49,6 +60,28 @@ async def on_case_opened(ctx: Context) -> None:
                                   care_centre=data.care_centre))  # fmt: skip
 
 
+async def on_case_changed(ctx: Context) -> None:
+    """Who may speak for the child follows intake's case record: its centre after a transfer,
+    its appointed representative."""
+    case = await ctx.session.get(KnownCase, ctx.data.case_id)
+    if case is None:
+        raise NotYet(f"case {ctx.data.case_id} is not known to the broker yet")
+    if isinstance(ctx.data, CaseRepresentativeV1):
+        case.representative_unit = ctx.data.representative_unit
+    elif isinstance(ctx.data, CaseTransferredV1):
+        case.care_centre = ctx.data.to_centre
+
+
+def may_register(case: KnownCase, unit: str) -> bool:
+    """Only the case's care centre or its representative registers a consent for the child."""
+    return unit in (case.care_centre, case.representative_unit)
+
+
+def may_change(case: KnownCase, row: ConsentRow, unit: str) -> bool:
+    """Only the consent's registrant or the child's representative changes or withdraws it."""
+    return unit in (row.registered_by, case.representative_unit)
+
+
 def make_consent_handler(legal: dict[str, Any]) -> HandlerFunc:
     async def on_consent(ctx: Context) -> None:
         if isinstance(ctx.data, ConsentGrantedV1):
@@ -59,13 +92,26 @@ def make_consent_handler(legal: dict[str, Any]) -> HandlerFunc:
     return on_consent
 
 
+def _check_consent_id(consent_id: str) -> None:
+    if not CONSENT_ID.fullmatch(consent_id):
+        raise Rejected("consent_id: use letters, digits and . _ : - only (1-128, starting with a "
+                       "letter or digit)")  # fmt: skip
+
+
 async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any]) -> None:
+    _check_consent_id(data.consent_id)
     case = await ctx.session.get(KnownCase, data.case_id)
     if case is None:
         raise Rejected(f"case_id: no open case {data.case_id!r} is known to the broker")
     row = await ctx.session.get(ConsentRow, data.consent_id)
     if row is not None and row.case_id != data.case_id:
         raise Rejected("consent_id: already used for another case; choose a new id")
+    if row is None and not may_register(case, ctx.sender.id):
+        raise Rejected(f"sender: {ctx.sender.id} may not register consents for this case; only "
+                       "the case's care centre or the child's representative may")  # fmt: skip
+    if row is not None and not may_change(case, row, ctx.sender.id):
+        raise Rejected(f"sender: {ctx.sender.id} may not change this consent; only the unit that "
+                       "registered it or the child's representative may")  # fmt: skip
     if row is not None and row.version >= data.version:
         raise Rejected(f"version: version {row.version} is recorded; raise version to change it")
     try:
@@ -85,14 +131,20 @@ async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any]) 
         row = ConsentRow(consent_id=data.consent_id, case_id=data.case_id)
         ctx.session.add(row)
     row.version, row.status, row.policy = data.version, "active", policy
-    row.registered_by, row.log_index, row.updated_at = ctx.sender.id, index, datetime.now(UTC)
+    row.registered_by = row.registered_by or ctx.sender.id
+    row.log_index, row.updated_at = index, datetime.now(UTC)
     _ack(ctx, data.consent_id, data.case_id, "active", data.version, index, leaf)
 
 
 async def _withdrawn(ctx: Context, data: ConsentWithdrawnV1) -> None:
+    _check_consent_id(data.consent_id)
     row = await ctx.session.get(ConsentRow, data.consent_id)
-    if row is None or row.case_id != data.case_id:
+    case = await ctx.session.get(KnownCase, data.case_id)
+    if row is None or case is None or row.case_id != data.case_id:
         raise Rejected("consent_id: no such consent for this case")
+    if not may_change(case, row, ctx.sender.id):
+        raise Rejected(f"sender: {ctx.sender.id} may not withdraw this consent; only the unit "
+                       "that registered it or the child's representative may")  # fmt: skip
     if row.status == "withdrawn":
         raise Rejected("consent_id: the consent is already withdrawn")
     body = {"kind": "consent.withdrawn", "consent_id": data.consent_id, "version": row.version,
@@ -114,11 +166,25 @@ def _ack(ctx: Context, consent_id: str, case_id: str, status: str, version: int,
                                         "log_index": index})  # fmt: skip
 
 
+RETIRED_V1 = (
+    "no.ema.share.request.v1 is retired: its sealing is not bound to the request, so a copied "
+    "payload could be submitted again by another unit; send no.ema.share.request.v2 "
+    "(contracts/README.md §7)"
+)
+
+
+async def on_share_request_v1(ctx: Context) -> None:
+    raise Rejected(RETIRED_V1)
+
+
 def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> HandlerFunc:
     async def on_share_request(ctx: Context) -> None:
-        req: ShareRequestV1 = ctx.data
-        if ctx.sender.id != req.source_unit and ctx.sender.kind != "service":
+        req: ShareRequestV2 = ctx.data
+        if ctx.sender.id != req.source_unit:
             raise Rejected(f"source_unit: {req.source_unit!r} is not the signing unit")
+        # The payload must open under this very request's context before anything else: a
+        # payload copied from another request, sender, case or purpose never does.
+        plaintext = _open(req, state)
         case = await ctx.session.get(KnownCase, req.case_id)
         if case is None:
             raise Rejected(f"case_id: no open case {req.case_id!r} is known to the broker")
@@ -143,18 +209,24 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
         allow = bool(decision["allow"])
         reasons = list(decision.get("reasons") or [])
         fields = list(decision.get("fields") or []) if allow else []
-        if allow and not (recipient and recipient.sealing_key):
+        suite = state["sealing_suite"]
+        recipient_key = recipient.sealing_for(suite) if recipient else None
+        if allow and recipient_key is None:
             allow, fields = False, []
-            reasons.append("recipient has no sealing key registered: nothing can be delivered")
+            reasons.append(f"recipient has no {suite} sealing key registered: nothing can be "
+                           "delivered")  # fmt: skip
         sealed = content_hash = None
         if allow:
-            assert recipient is not None and recipient.sealing_key
-            plaintext = _open(req, state)
+            assert recipient_key is not None
             content = canonical({"decision_id": decision_id,
                                  "salt": base64.b64encode(os.urandom(16)).decode(),
                                  "data": redact(plaintext, fields)})  # fmt: skip
             content_hash = "sha256:" + hashlib.sha256(content).hexdigest()
-            sealed = seal(content, recipient.sealing_key, aad=decision_id.encode())
+            info = delivery_context(
+                decision_id, req.case_id, req.request_id, req.source_unit,
+                req.recipient_unit, req.data_category.value, req.purpose,
+            )
+            sealed = seal(content, suite, recipient_key.public_key, info)
         outcome = "allow" if allow else "withhold"
         obligations = list(decision.get("obligations") or []) if allow else []
         legal_basis = decision.get("legal_basis") if allow else None
@@ -194,7 +266,7 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
         ), case_id=req.case_id)  # fmt: skip
         if allow:
             assert sealed is not None and content_hash is not None and legal_basis
-            ctx.emit("no.ema.share.delivered.v1", ShareDeliveredV1(
+            ctx.emit("no.ema.share.delivered.v2", ShareDeliveredV2(
                 decision_id=decision_id, request_id=req.request_id, case_id=req.case_id,
                 source_unit=req.source_unit, recipient_unit=req.recipient_unit,
                 data_category=req.data_category, purpose=req.purpose, fields=fields,
@@ -214,15 +286,24 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
     return on_share_request
 
 
-def _open(req: ShareRequestV1, state: dict[str, Any]) -> Any:
+def _open(req: ShareRequestV2, state: dict[str, Any]) -> Any:
+    if "sealing_keys" not in state:
+        raise RuntimeError("the broker's sealing keys are not loaded yet")
+    required = state["sealing_suite"]
+    if required == HYBRID and req.payload.suite != HYBRID:
+        raise Rejected(f"payload.suite: this broker requires {HYBRID} (post-quantum hybrid); "
+                       "seal to svc-consent's key of that suite")  # fmt: skip
+    info = request_context(req.case_id, req.request_id, req.source_unit, req.recipient_unit,
+                           req.data_category.value, req.purpose)  # fmt: skip
     try:
-        return json.loads(open_sealed(req.payload, state["sealing_key"]))
-    except KeyError:
-        raise RuntimeError("the broker's sealing key is not loaded yet") from None
-    except json.JSONDecodeError:
-        raise Rejected("payload: the opened content is not JSON") from None
-    except Exception:
+        opened = open_with(state["sealing_keys"], req.payload, info)
+    except CannotOpen:
         raise Rejected(
-            "payload: cannot be opened with the broker's sealing key; seal it to "
-            "the sealing_key of svc-consent in the unit directory"
+            "payload: does not open for this request; seal it to svc-consent's sealing key "
+            "with this request's context (case_id, request_id, source_unit, recipient_unit, "
+            "data_category, purpose) as HPKE info (contracts/README.md §7)"
         ) from None
+    try:
+        return json.loads(opened)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise Rejected("payload: the opened content is not JSON") from None

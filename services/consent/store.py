@@ -21,6 +21,8 @@ class KnownCase(Base):
     birth_date: Mapped[date] = mapped_column(Date)
     birth_date_estimated: Mapped[bool] = mapped_column(Boolean)
     care_centre: Mapped[str] = mapped_column(String(64))
+    # Who may speak for the child: the representative the Statsforvalter appointed.
+    representative_unit: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ConsentRow(Base):

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from contracts.messages import (
+    ArrivalRegisteredV1,
     ArrivalV1,
     CaseClosedV1,
     CaseOpenedV1,
@@ -61,6 +62,7 @@ async def on_arrival(ctx: Context) -> None:
     if outcome is ArrivalOutcome.REPEAT:
         assert existing is not None
         log.info("arrival already registered", extra={"case_ref": existing.case_ref})
+        registered(ctx, existing, "already_open")
         return
     if outcome is ArrivalOutcome.REOPEN:
         assert existing is not None
@@ -70,6 +72,11 @@ async def on_arrival(ctx: Context) -> None:
         assert existing is not None
         await transfer(ctx, existing, data)
         return
+    duf_numbers = [sibling.duf_number for sibling in data.siblings]
+    if len(set(duf_numbers)) < len(duf_numbers):
+        raise Rejected("siblings: a sibling is listed more than once; list each once")
+    if data.duf_number in duf_numbers:
+        raise Rejected("siblings: the child's own DUF number is listed as a sibling")
     arrival_day = data.arrived_at.astimezone(OSLO).date()
     problem = admission_problem(data.birth_date, arrival_day, await _younger_sibling(ctx, data))
     if problem:
@@ -96,7 +103,16 @@ async def on_arrival(ctx: Context) -> None:
         case_id=case.id, case_ref=case.case_ref, care_centre=case.care_centre,
         requested_on=arrival_day,
     ), case_id=case.id)  # fmt: skip
+    registered(ctx, case, "opened")
     log.info("case opened", extra={"case_ref": case.case_ref, "care_centre": case.care_centre})
+
+
+def registered(ctx: Context, case: Case, outcome: str) -> None:
+    """Tell the reporting centre, and it alone, which case its arrival opened or found."""
+    ctx.emit("no.ema.intake.arrival-registered.v1", ArrivalRegisteredV1(
+        arrival_id=ctx.event.id, case_id=case.id, case_ref=case.case_ref,
+        outcome=outcome, care_centre=case.care_centre,
+    ), case_id=case.id, unit=ctx.sender.id)  # fmt: skip
 
 
 async def transfer(ctx: Context, case: Case, data: ArrivalV1) -> None:
@@ -110,6 +126,7 @@ async def transfer(ctx: Context, case: Case, data: ArrivalV1) -> None:
         case_id=case.id, case_ref=case.case_ref, from_centre=previous,
         to_centre=data.care_centre, transferred_at=data.arrived_at,
     ), case_id=case.id)  # fmt: skip
+    registered(ctx, case, "transferred")
     log.info("case transferred", extra={"case_ref": case.case_ref, "from": previous,
                                         "to": data.care_centre})  # fmt: skip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import nats
 from nats.aio.client import Client
@@ -14,6 +15,8 @@ from nats.js.errors import NotFoundError
 
 from contracts.envelope import HEADER_MSG_ID
 from contracts.registry import STREAMS
+from services.kit.nkeys import sign_nonce
+from services.kit.signing import UnitKey
 
 log = logging.getLogger("kit.bus")
 
@@ -24,6 +27,31 @@ HEADER_DLQ_REASON = "Ema-Dlq-Reason"
 HEADER_DLQ_SUBJECT = "Ema-Dlq-Subject"
 HEADER_DLQ_CONSUMER = "Ema-Dlq-Consumer"
 HEADER_DLQ_ATTEMPTS = "Ema-Dlq-Attempts"
+
+
+def redact(url: str) -> str:
+    """A NATS URL (or several) without user names or passwords, for logs and status."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    out = []
+    for part in url.split(","):
+        parts = urlsplit(part.strip())
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        out.append(urlunsplit(parts._replace(netloc=netloc)) if parts.netloc else part.strip())
+    return ",".join(out)
+
+
+def credentials(key: UnitKey, jwt_file: Path | None) -> dict[str, object]:
+    """Log in as the identity the operator issued to this key: its user JWT, the server's
+    nonce signed with the same Ed25519 key that signs messages, its own reply inbox."""
+    if jwt_file is None or not jwt_file.exists():
+        return {}
+    jwt = jwt_file.read_text().strip()
+    return {"user_jwt_cb": lambda: jwt.encode(),
+            "signature_cb": lambda nonce: sign_nonce(key.private, nonce),
+            "inbox_prefix": f"_INBOX_{key.unit_id}"}  # fmt: skip
 
 
 async def connect(url: str, name: str, **kw: object) -> Client:
@@ -74,19 +102,6 @@ def differs(current: StreamConfig, wanted: StreamConfig) -> bool:
     """Whether a stream's settings need an update (an update is a cluster-wide operation)."""
     fields = ("subjects", "num_replicas", "max_age", "duplicate_window", "storage", "retention")
     return any(getattr(current, f) != getattr(wanted, f) for f in fields)
-
-
-async def prepare(url: str, replicas: int = 1) -> None:
-    """Create the streams and the unit directory once, before services start."""
-    from services.kit.directory import bucket
-
-    nc = await nats.connect(servers=[u.strip() for u in url.split(",")], name="emaflyt-launcher")
-    try:
-        js = nc.jetstream(timeout=10)
-        await ensure_streams(js, replicas)
-        await bucket(js, replicas)
-    finally:
-        await nc.close()
 
 
 async def ensure_streams(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from contracts.fields import UNIT_ID_PATTERN
 from contracts.messages import UnitKind
+from services.kit.sealing import X25519, key_id
 
 BUCKET = "ema_units"
 _UNIT_ID = re.compile(UNIT_ID_PATTERN)
@@ -25,15 +27,46 @@ class PublicKey(BaseModel):
     revoked: bool = False
 
 
+class PublicSealingKey(BaseModel):
+    suite: str = Field(description="HPKE suite, e.g. HPKE-X25519-SHA256-A256GCM.")
+    kid: str = Field(description="First 16 hex digits of SHA-256 over the raw public key.")
+    public_key: str = Field(description="Base64 raw public key (hybrid: ML-KEM-768 + X25519).")
+
+
 class Unit(BaseModel):
     id: str = Field(pattern=UNIT_ID_PATTERN)
     name: str = Field(min_length=1, max_length=200)
     kind: UnitKind
     keys: list[PublicKey] = Field(default_factory=list)
     sealing_key: str | None = Field(None, description="Base64 raw X25519 key for sealed payloads.")
+    sealing_keys: list[PublicSealingKey] = Field(
+        default_factory=list, description="Keys to seal to, per HPKE suite (newest last)."
+    )
+    revoked_at: datetime | None = Field(None, description="When the unit was revoked, if it was.")
 
     def key(self, kid: str) -> PublicKey | None:
+        if self.revoked_at is not None:
+            return None
         return next((k for k in self.keys if k.kid == kid and not k.revoked), None)
+
+    def sealing_for(self, suite: str) -> PublicSealingKey | None:
+        """The newest key to seal to in `suite`; an X25519 `sealing_key` serves X25519 HPKE."""
+        found = [k for k in self.sealing_keys if k.suite == suite]
+        if found:
+            return found[-1]
+        if suite == X25519 and self.sealing_key:
+            raw = base64.b64decode(self.sealing_key)
+            return PublicSealingKey(suite=X25519, kid=key_id(raw), public_key=self.sealing_key)
+        return None
+
+    def add_sealing_key(self, suite: str, public_b64: str) -> PublicSealingKey:
+        raw = base64.b64decode(public_b64, validate=True)
+        entry = PublicSealingKey(suite=suite, kid=key_id(raw), public_key=public_b64)
+        if not any(k.kid == entry.kid for k in self.sealing_keys):
+            self.sealing_keys.append(entry)
+        if suite == X25519:
+            self.sealing_key = public_b64
+        return entry
 
 
 async def bucket(js: JetStreamContext, replicas: int = 1) -> KeyValue:

@@ -16,6 +16,8 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from nats.js.kv import KeyValue
 from pydantic import BaseModel
 from sqlalchemy import MetaData, select
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +28,7 @@ from contracts.messages import UnitKind
 from contracts.registry import Contract, contract_for_type, stream_for_subject
 from services.kit import bus, migrations
 from services.kit.db import InboxRow, create_tables, make_engine, sessionmaker
-from services.kit.directory import Directory, Unit, bucket
+from services.kit.directory import BUCKET, Directory, Unit
 from services.kit.logs import setup_logging
 from services.kit.metrics import Metrics
 from services.kit.outbox import Outbox, current_correlation
@@ -101,6 +103,20 @@ class Subscription:
     def filter_subjects(self) -> list[str]:
         return sorted({c.subject.replace("{unit}", "*") for c in self.contracts.values()})
 
+    def consumer_config(self, settings: Settings) -> ConsumerConfig:
+        """The durable the operator's tooling provisions for this subscription."""
+        return ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=settings.ack_wait,
+            # Unlimited at the server: the kit counts attempts and dead-letters at max_deliver,
+            # so a message is never dropped without a trace.
+            max_deliver=-1,
+            max_ack_pending=1000,
+            filter_subjects=self.filter_subjects,
+        )
+
 
 @dataclass
 class Service:
@@ -135,6 +151,7 @@ class Service:
     # -- running -------------------------------------------------------------------------
 
     def main(self) -> None:
+        os.umask(0o077)  # databases, keys and logs this process creates are its own
         self.settings = self.settings_cls.from_env(self.name)
         setup_logging(self.name, self.settings.log_level)
         try:
@@ -157,10 +174,11 @@ class Service:
         assert s.key_file is not None and s.unit_id is not None
         self.key = UnitKey.load_or_create(s.unit_id, s.key_file)
         self.outbox = Outbox(self.sessions, self.key)
-        self.nc: Client = await bus.connect(s.nats_url, f"emaflyt-{self.name}")
+        self.nc: Client = await bus.connect(
+            s.nats_url, f"emaflyt-{self.name}", **bus.credentials(self.key, s.nats_jwt_file)
+        )
         self.js: JetStreamContext = self.nc.jetstream(timeout=10)
-        await bus.ensure_streams(self.js, s.stream_replicas)
-        self.directory = Directory(await bucket(self.js, s.stream_replicas))
+        self.directory = Directory(await self._directory_bucket())
         await self.directory.add_key(s.unit_id, f"emaflyt {self.name}", UnitKind.SERVICE,
                                      self.key.kid, self.key.public_b64)  # fmt: skip
         for hook in self.startup:
@@ -176,8 +194,8 @@ class Service:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop_event.set)
         self.ready = True
-        log.info("service ready", extra={"http": f"{s.http_host}:{s.http_port}",
-                                         "unit": s.unit_id, "nats": s.nats_url})  # fmt: skip
+        where = {"http": f"{s.http_host}:{s.http_port}", "unit": s.unit_id}
+        log.info("service ready", extra={**where, "nats": bus.redact(s.nats_url)})
         watch = [asyncio.create_task(self.stop_event.wait())] + tasks
         done, _ = await asyncio.wait(watch, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
@@ -195,21 +213,38 @@ class Service:
         self.ready = False
         log.info("stopped")
 
+    async def _directory_bucket(self) -> KeyValue:
+        """The unit directory, which the operator's tooling creates before services start."""
+        for attempt in range(1, 41):
+            try:
+                return await self.js.key_value(BUCKET)
+            except Exception as exc:
+                if attempt == 40:
+                    raise RuntimeError(
+                        f"the unit directory ({BUCKET}) is not there: the operator's tooling "
+                        "provisions it (emaflyt up, or python -m deploy.provision)"
+                    ) from exc
+                await asyncio.sleep(0.25)
+        raise AssertionError("unreachable")
+
     async def _bind(self, sub: Subscription) -> JetStreamContext.PullSubscription:
-        s = self.settings
-        config = ConsumerConfig(
-            durable_name=sub.durable,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=s.ack_wait,
-            # Unlimited at the server: the kit counts attempts and dead-letters at max_deliver,
-            # so a message is never dropped without a trace.
-            max_deliver=-1,
-            max_ack_pending=1000,
-            filter_subjects=sub.filter_subjects,
-        )
-        # Creating a durable that exists with another config updates it (nats-server >= 2.10).
-        await self.js.add_consumer(sub.stream, config)
+        """Bind the durable the operator provisioned; a service creates nothing on the bus."""
+        for attempt in range(1, 41):
+            try:
+                await self.js.consumer_info(sub.stream, sub.durable)
+                break
+            except NotFoundError:
+                if attempt == 40:
+                    raise RuntimeError(
+                        f"consumer {sub.durable} on stream {sub.stream} is not provisioned: "
+                        "the operator's tooling creates it (emaflyt up, python -m deploy.provision)"
+                    ) from None
+            except Exception as exc:  # a cluster still electing its leaders
+                if attempt == 40:
+                    raise
+                log.info("consumer not ready, retrying",
+                         extra={"consumer": sub.durable, "error": repr(exc)})  # fmt: skip
+            await asyncio.sleep(0.25)
         return await self.js.pull_subscribe_bind(sub.durable, sub.stream)
 
     async def _consume(self, sub: Subscription, psub: JetStreamContext.PullSubscription) -> None:

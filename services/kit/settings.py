@@ -30,6 +30,17 @@ class Settings(BaseModel):
     http_port: int = 0
     unit_id: str | None = None
     key_file: Path | None = None
+    nats_jwt_file: Path | None = Field(
+        None,
+        description="The service's NATS user JWT (issued by the operator's tooling); default: "
+        "beside key_file. Without it the service connects without credentials.",
+    )
+    sealing_suite: str = Field(
+        "x25519",
+        pattern=r"^(x25519|mlkem768-x25519)$",
+        description="HPKE suite for sealed payloads: x25519, or mlkem768-x25519 (post-quantum "
+        "hybrid; the broker then refuses payloads sealed with X25519 alone).",
+    )
     max_deliver: int = Field(
         5, ge=1, le=100, description="Attempts before a message is dead-lettered."
     )
@@ -58,5 +69,7 @@ class Settings(BaseModel):
         self.database_url = self.database_url.replace("{service}", self.service)
         if self.key_file is None:
             self.key_file = self.data_dir / "keys" / f"{self.unit_id}.pem"
+        if self.nats_jwt_file is None:
+            self.nats_jwt_file = self.key_file.with_suffix(".jwt")
         if self.http_port == 0:
             self.http_port = DEFAULT_PORTS.get(self.service, 8100)

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from contracts import messages as m
 from contracts.messages import UnitKind
-from services.kit.sealing import seal
+from services.kit.sealing import SUITE_SETTINGS, request_context, seal
 from services.kit.service import Context, HandlerFunc, NotYet, Rejected
 from services.municipality import domain
 from services.municipality.reference import Register
@@ -172,8 +172,10 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         if pending:
             raise Rejected("kommunenummer: an offer of this child to this municipality is "
                            "already waiting for an answer")  # fmt: skip
+        suite = SUITE_SETTINGS[ctx.settings.sealing_suite]
         unit = await ctx.directory.get(CONSENT_UNIT)
-        if unit is None or not unit.sealing_key:
+        broker_key = unit.sealing_for(suite) if unit else None
+        if broker_key is None:
             raise NotYet("the consent broker's sealing key is not published yet")
         # What settlement needs (K11), sealed to the broker: it decides what is released.
         payload = {"case_id": child.case_id, "age": age, "languages": child.languages,
@@ -182,11 +184,13 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
                    "network_here": data.kommunenummer in child.network,
                    "siblings_together": len(child.siblings)}  # fmt: skip
         request_id = f"settlement-{data.offer_id}"
-        ctx.emit("no.ema.share.request.v1", m.ShareRequestV1(
-            request_id=request_id, case_id=child.case_id,
-            source_unit=ctx.settings.unit_id or "svc-municipality",
-            recipient_unit=unit_of(data.kommunenummer), data_category=m.DataCategory.SETTLEMENT,
-            purpose="settlement", payload=seal(json.dumps(payload).encode(), unit.sealing_key),
+        source, recipient = ctx.settings.unit_id or "svc-municipality", unit_of(data.kommunenummer)
+        category, purpose = m.DataCategory.SETTLEMENT, "settlement"
+        info = request_context(child.case_id, request_id, source, recipient, category, purpose)
+        ctx.emit("no.ema.share.request.v2", m.ShareRequestV2(
+            request_id=request_id, case_id=child.case_id, source_unit=source,
+            recipient_unit=recipient, data_category=category, purpose=purpose,
+            payload=seal(json.dumps(payload).encode(), suite, broker_key.public_key, info),
         ), case_id=child.case_id)  # fmt: skip
         answer_by = data.answer_by or datetime.now(UTC) + timedelta(hours=deps.answer_hours)
         ctx.session.add(Offer(

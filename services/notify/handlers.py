@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy import select
 
-from contracts.messages import NotificationRecordedV1
+from contracts.messages import NotificationRecordedV1, TaskNoticeV1
 from services.kit.service import Context
 from services.notify.routing import ROUTES, event_key, hears
 from services.notify.store import Delivery, Notification, Recipient
@@ -16,8 +16,21 @@ from services.notify.templates import render
 log = logging.getLogger("notify")
 
 
+def task_notice(ctx: Context) -> None:
+    """The responsible unit hears of its task on the bus, addressed to it alone."""
+    data = ctx.data
+    status = getattr(data, "status", "scheduled")
+    ctx.emit("no.ema.notify.task-notice.v1", TaskNoticeV1(
+        task_id=data.task_id, case_id=data.case_id, case_ref=data.case_ref, task=data.task,
+        title_nb=data.title_nb, title_en=data.title_en, due=data.due, status=status,
+        days_late=getattr(data, "days_late", 0), responsible_unit=data.responsible_unit,
+        legal_ref=getattr(data, "legal_ref", None), pathway=data.pathway,
+    ), case_id=data.case_id, unit=data.responsible_unit)  # fmt: skip
+
+
 async def on_planning_event(ctx: Context) -> None:
     data = ctx.data
+    task_notice(ctx)
     key = event_key(ctx.event.type, getattr(data, "status", None))
     if key is None:
         return

@@ -96,8 +96,8 @@ def regopy_rate(given: ConsentGrantedV1, n: int) -> dict[str, float]:
 
 
 async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
-    centre = await Partner.register(system.nats_url, "centre-bench", UnitKind.CARE_CENTRE)
-    kommune = await Partner.register(system.nats_url, "kommune-0301", UnitKind.MUNICIPALITY,
+    centre = await Partner.register(system, "centre-bench", UnitKind.CARE_CENTRE)
+    kommune = await Partner.register(system, "kommune-0301", UnitKind.MUNICIPALITY,
                                      sealing=True)  # fmt: skip
     await centre.send("no.ema.intake.arrival.v1", ArrivalV1(
         **{**ARRIVAL, "care_centre": "centre-bench", "birth_date": BIRTH}))  # fmt: skip
@@ -187,8 +187,8 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
         == {"age", "languages", "care_needs", "family_ties", "recommended_measure"}
     )  # fmt: skip
     dead = (await js.stream_info("DLQ")).state.messages
-    await centre.nc.close()
-    await kommune.nc.close()
+    await centre.close()
+    await kommune.close()
     seconds = last - t_start
     return {
         "sequential": {"n": sequential, **latency_ms(single)},

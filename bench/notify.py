@@ -77,7 +77,7 @@ async def measure(system: System, n: int, box: Counter, smtp_port: int) -> dict[
                                  data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})  # fmt: skip
     urllib.request.urlopen(req, timeout=5).read()  # noqa: S310
-    planner = await Partner.register(system.nats_url, "svc-bench-planning", UnitKind.SERVICE)
+    planner = await Partner.register(system, "svc-bench-planning", UnitKind.SERVICE)
     js = planner.nc.jetstream()
     events = []
     for i in range(n):
@@ -105,7 +105,7 @@ async def measure(system: System, n: int, box: Counter, smtp_port: int) -> dict[
         await asyncio.sleep(0.1)
     total = time.perf_counter() - t0
     received = box.count  # before the raw smtplib baseline adds its own mails
-    await planner.nc.close()
+    await planner.close()
     raw_pub = n / published
     smtp_rate = raw_smtp(smtp_port, min(n, 500))
     latencies = [box.first_seen[ref] - t for ref, t in sent.items() if ref in box.first_seen]

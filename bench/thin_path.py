@@ -43,7 +43,7 @@ async def drained(js, stream: str, consumer: str) -> bool:  # noqa: ANN001
 
 
 async def measure(system: System, n: int) -> dict[str, Any]:
-    partner = await Partner.register(system.nats_url, "centre-bench", UnitKind.CARE_CENTRE)
+    partner = await Partner.register(system, "centre-bench", UnitKind.CARE_CENTRE)
     now = datetime.now(UTC).isoformat()
     messages = []
     for i in range(n):
@@ -78,7 +78,7 @@ async def measure(system: System, n: int) -> dict[str, Any]:
         if corr in stored and (corr not in last or ts > last[corr]):
             last[corr] = ts
     latencies = [(last[k] - stored[k]).total_seconds() for k in last]
-    await partner.nc.close()
+    await partner.close()
     figures: dict[str, Any] = {
         "path": "arrival → case → 5 deadlines",
         "n": n,

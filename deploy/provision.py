@@ -130,9 +130,19 @@ def main(argv: list[str]) -> int:
     p.add_argument("--data-dir", default=os.environ.get("EMA_DATA_DIR", "data"))
     p.add_argument("--nats-url", default=os.environ.get("EMA_NATS_URL", "nats://127.0.0.1:4222"))
     p.add_argument("--replicas", type=int, default=int(os.environ.get("EMA_STREAM_REPLICAS", 1)))
+    p.add_argument("--trust-dir", help="the operator's trust folder (default DATA/nats/trust)")
+    p.add_argument("--server-config", metavar="PATH", help="only write nats-server's trust "
+                   "configuration (operator mode), making the trust on first use, and stop")
+    p.add_argument("--resolver-dir", default="/data/resolver",
+                   help="with --server-config: where nats-server keeps account JWTs")
     args = p.parse_args(argv)
     data_dir = Path(args.data_dir)
-    folder = trust_dir(data_dir)
+    folder = Path(args.trust_dir) if args.trust_dir else trust_dir(data_dir)
+    if args.server_config:
+        made = Trust.load_or_create(folder)
+        write_private(Path(args.server_config), made.server_config(Path(args.resolver_dir)))
+        print(f"wrote {args.server_config} (operator {made.operator_key})")
+        return 0
     trust = Trust.load_or_create(folder) if Trust.exists(folder) else None
 
     def env(_name: str) -> Mapping[str, str]:

@@ -1,10 +1,12 @@
 """A partner system (a care centre) reports an arrival with plain nats-py, no emaflyt code.
 
-    python examples/partner_arrival.py --unit centre-demo --key centre-demo.pem \
-        --arrived-at 2026-04-02T10:00:00+02:00
+    python examples/partner_arrival.py --unit centre-demo --key centre-demo.pem \\
+        --jwt data/nats/users/centre-demo/<kid>.jwt --arrived-at 2026-04-02T10:00:00+02:00
 
-It signs the CloudEvent with the centre's Ed25519 key (see contracts/README.md), publishes it
-to JetStream, and prints the case that intake opened and the deadlines planning scheduled.
+It logs in to NATS as the centre itself (its user JWT from the operator, the server's nonce
+signed with the centre's Ed25519 key: the same key that signs its messages), signs the
+CloudEvent, publishes it, and reads from its own durable consumers the case intake opened
+and the deadlines planning scheduled for it (contracts/README.md). Exits 1 when nothing came.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -21,26 +24,51 @@ import nats
 from cryptography.hazmat.primitives import serialization
 
 
-def signed(body: bytes, unit: str, key_path: str) -> dict[str, str]:
-    private = serialization.load_pem_private_key(open(key_path, "rb").read(), password=None)
+def load_key(path: str):  # noqa: ANN201
+    return serialization.load_pem_private_key(open(path, "rb").read(), password=None)
+
+
+def signed(body: bytes, unit: str, private) -> dict[str, str]:  # noqa: ANN001
     public = private.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
     kid = hashlib.sha256(public).hexdigest()[:16]
-    return {"Ema-Key-Id": f"{unit}/{kid}",
-            "Ema-Signature": base64.b64encode(private.sign(body)).decode()}  # fmt: skip
+    return {
+        "Ema-Key-Id": f"{unit}/{kid}",
+        "Ema-Signature": base64.b64encode(private.sign(body)).decode(),
+    }
 
 
-async def main() -> None:
-    p = argparse.ArgumentParser()
+async def fetch_mine(js, stream: str, durable: str, wanted, done, wait: float) -> None:  # noqa: ANN001
+    """Read the unit's own durable consumer until `done()` holds and nothing more comes
+    for a second, or `wait` runs out."""
+    sub = await js.pull_subscribe_bind(durable, stream)
+    deadline = asyncio.get_running_loop().time() + wait
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            msgs = await sub.fetch(50, timeout=1)
+        except nats.errors.TimeoutError:
+            if done():
+                return
+            continue
+        for msg in msgs:
+            wanted(msg)
+            await msg.ack()
+
+
+async def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nats-url", default="nats://127.0.0.1:4222")
     p.add_argument("--unit", required=True, help="the care centre's unit id")
     p.add_argument("--key", required=True, help="the centre's Ed25519 private key (PEM)")
+    p.add_argument("--jwt", required=True, help="the centre's NATS user JWT (from the operator)")
     p.add_argument("--duf", default="202600001234")
     p.add_argument("--arrived-at", default=datetime.now(UTC).isoformat())
     p.add_argument("--event-id", default=str(uuid.uuid4()), help="reuse to test deduplication")
     p.add_argument("--wait", type=float, default=10.0)
     args = p.parse_args()
+    private = load_key(args.key)
+    jwt = open(args.jwt).read().strip()
 
     event = {
         "specversion": "1.0",
@@ -62,40 +90,48 @@ async def main() -> None:
         },
     }
     body = json.dumps(event).encode()
-    headers = {"Nats-Msg-Id": event["id"], **signed(body, args.unit, args.key)}
+    headers = {"Nats-Msg-Id": event["id"], **signed(body, args.unit, private)}
 
-    nc = await nats.connect(args.nats_url)
+    nc = await nats.connect(
+        args.nats_url,
+        user_jwt_cb=lambda: jwt.encode(),
+        signature_cb=lambda nonce: base64.b64encode(private.sign(nonce.encode())),
+        inbox_prefix=f"_INBOX_{args.unit}",  # the only replies this unit may read
+    )
     js = nc.jetstream()
-    seen: dict[str, list] = {"ema.case.opened": [], "ema.planning.deadline.scheduled": []}
-    done = asyncio.Event()
-
-    async def on_event(msg) -> None:  # noqa: ANN001
-        ev = json.loads(msg.data)
-        if ev.get("correlationid") == event["id"]:
-            seen[msg.subject].append(ev["data"])
-            if (
-                seen["ema.planning.deadline.scheduled"]
-                and len(seen["ema.planning.deadline.scheduled"]) >= 5
-            ):
-                done.set()
-
-    for subject in seen:
-        await nc.subscribe(subject, cb=on_event)
     ack = await js.publish("ema.intake.arrival", body, headers=headers)
     print(f"published arrival {event['id']} -> stream {ack.stream} seq {ack.seq}"
           f"{' (duplicate, dropped by JetStream)' if ack.duplicate else ''}")  # fmt: skip
-    try:
-        await asyncio.wait_for(done.wait(), args.wait)
-    except TimeoutError:
-        pass
-    for case in seen["ema.case.opened"]:
-        print(f"case opened: {case['case_ref']} ({case['case_id']}) at {case['care_centre']}")
-    for task in sorted(seen["ema.planning.deadline.scheduled"], key=lambda t: t["due"]):
-        print(f"deadline: {task['task']:20s} due {task['due']}  ({task['legal_ref']})")
-    print(json.dumps({"cases": seen["ema.case.opened"],
-                      "deadlines": seen["ema.planning.deadline.scheduled"]}))  # fmt: skip
+
+    cases: list[dict] = []
+    deadlines: dict[str, dict] = {}
+
+    def on_registered(msg) -> None:  # noqa: ANN001
+        ev = json.loads(msg.data)
+        if ev["data"]["arrival_id"] == event["id"]:
+            cases.append(ev["data"])
+
+    def on_task(msg) -> None:  # noqa: ANN001
+        ev = json.loads(msg.data)
+        task = ev["data"]
+        if cases and task["case_id"] == cases[0]["case_id"] and task["status"] == "scheduled":
+            deadlines[task["task_id"]] = task
+
+    durable = f"unit-{args.unit}"  # provisioned by the operator at registration
+    await fetch_mine(js, "INTAKE", durable, on_registered, lambda: bool(cases), args.wait)
+    await fetch_mine(js, "NOTIFY", durable, on_task, lambda: bool(deadlines), args.wait)
     await nc.close()
+    for case in cases:
+        print(f"case {case['outcome']}: {case['case_ref']} ({case['case_id']}) "
+              f"at {case['care_centre']}")  # fmt: skip
+    for task in sorted(deadlines.values(), key=lambda t: t["due"]):
+        print(f"deadline: {task['task']:20s} due {task['due']}  ({task['legal_ref']})")
+    print(json.dumps({"cases": cases, "deadlines": list(deadlines.values())}))
+    if not cases:
+        print(f"no answer within {args.wait:g}s: see `emaflyt dlq list` for why", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(asyncio.run(main()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import json
 import re
@@ -15,15 +14,23 @@ from typing import Any
 
 import asyncpg
 import nats
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from nats.aio.client import Client
 from sqlalchemy.engine import make_url
 
-from contracts.messages import UnitKind
+from contracts.messages import ShareDeliveredV2, ShareRequestV2, UnitKind
+from deploy import units
+from deploy.trust import connect_options
 from services.kit.bus import ensure_streams
 from services.kit.directory import Directory, bucket
 from services.kit.outbox import build_event
+from services.kit.sealing import (
+    HYBRID,
+    X25519,
+    SealingKey,
+    delivery_context,
+    request_context,
+    seal,
+)
 from services.kit.signing import UnitKey
 
 ARRIVAL = {
@@ -40,30 +47,94 @@ ARRIVAL = {
 
 @dataclass
 class Partner:
-    """A registered unit that signs what it sends, as a partner system would."""
+    """A registered unit that signs what it sends, as a partner system would. `nc` is the
+    operator's connection (for the test to look around); `own` the unit's own NATS user,
+    which it publishes and reads through, as a real partner does."""
 
     nc: Client
     key: UnitKey
-    sealing: X25519PrivateKey | None = None
+    sealing: SealingKey | None = None
+    own: Client | None = None
 
     @classmethod
-    async def register(cls, nats_url: str, unit_id: str, kind: UnitKind,
-                       sealing: bool = False) -> Partner:  # fmt: skip
-        """Register a unit; with sealing=True it also publishes an X25519 key to receive
-        released data."""
-        nc = await nats.connect(servers=nats_url.split(","))
-        js = nc.jetstream()
-        await ensure_streams(js, update=False)
+    async def register(cls, target: Any, unit_id: str, kind: UnitKind, sealing: bool = False,
+                       suite: str = X25519) -> Partner:  # fmt: skip
+        """Register a unit; with sealing=True it also publishes a sealing key (of `suite`) to
+        receive released data. `target` is a System (the unit gets its own NATS user) or the
+        URL of a server without auth."""
         key = UnitKey.generate(unit_id)
-        directory = Directory(await bucket(js))
-        unit = await directory.add_key(unit_id, unit_id, kind, key.kid, key.public_b64)
-        private = None
-        if sealing:
-            private = X25519PrivateKey.generate()
-            raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-            unit.sealing_key = base64.b64encode(raw).decode()
-            await directory.put(unit)
-        return cls(nc, key, private)
+        private = SealingKey.generate(suite) if sealing else None
+        if isinstance(target, str):
+            nc = await nats.connect(servers=target.split(","))
+            js = nc.jetstream()
+            await ensure_streams(js, update=False)
+            directory = Directory(await bucket(js))
+            unit = await directory.add_key(unit_id, unit_id, kind, key.kid, key.public_b64)
+            if private is not None:
+                unit.add_sealing_key(private.suite, private.public_b64)
+                await directory.put(unit)
+            return cls(nc, key, private)
+        nc = await target.connect()
+        if kind is UnitKind.SERVICE:  # a test posing as a service: directory entry only
+            directory = Directory(await bucket(nc.jetstream()))
+            await directory.add_key(unit_id, unit_id, kind, key.kid, key.public_b64)
+            return cls(nc, key, private)
+        x25519 = private.public_b64 if private and private.suite == X25519 else None
+        hybrid = private.public_b64 if private and private.suite == HYBRID else None
+        done = await units.register(nc, target.data_dir, target.trust(), unit_id, unit_id, kind,
+                                    key.public_b64, x25519, hybrid)  # fmt: skip
+        own = None
+        if done.jwt_path is not None:
+            own = await nats.connect(servers=target.servers, **connect_options(
+                done.jwt_path.read_text().strip(), key.private, f"_INBOX_{unit_id}"))  # fmt: skip
+        return cls(nc, key, private, own)
+
+    @property
+    def bus(self) -> Client:
+        """The connection the unit itself uses."""
+        return self.own or self.nc
+
+    @property
+    def unit_id(self) -> str:
+        return self.key.unit_id
+
+    async def close(self) -> None:
+        for nc in (self.own, self.nc):
+            if nc is not None and not nc.is_closed:
+                await nc.close()
+
+    async def broker_key(self, suite: str = X25519) -> str:
+        """svc-consent's public sealing key of `suite`, from the unit directory."""
+        directory = Directory(await bucket(self.nc.jetstream()), ttl=0)
+
+        async def found() -> str | None:
+            unit = await directory.get("svc-consent")
+            entry = unit.sealing_for(suite) if unit else None
+            return entry.public_key if entry else None
+
+        return await wait_for(found)
+
+    async def share_request(self, case_id: str, recipient: str, category: str, purpose: str,
+                            content: Any, *, request_id: str | None = None,
+                            claimed_basis: str | None = None, break_the_glass: Any = None,
+                            suite: str = X25519) -> ShareRequestV2:  # fmt: skip
+        """A share request from this unit, its content sealed to the broker with its context."""
+        request_id = request_id or f"req-{uuid.uuid4().hex[:12]}"
+        info = request_context(case_id, request_id, self.unit_id, recipient, category, purpose)
+        payload = seal(json.dumps(content).encode(), suite, await self.broker_key(suite), info)
+        return ShareRequestV2(request_id=request_id, case_id=case_id, source_unit=self.unit_id,
+                              recipient_unit=recipient, data_category=category, purpose=purpose,
+                              payload=payload, claimed_basis=claimed_basis,
+                              break_the_glass=break_the_glass)  # fmt: skip
+
+    def open_delivery(self, delivered: Any) -> Any:
+        """The content of a delivery to this unit (ShareDeliveredV2 or its data as a dict)."""
+        d = delivered if isinstance(delivered, ShareDeliveredV2) else (
+            ShareDeliveredV2.model_validate(delivered))  # fmt: skip
+        assert self.sealing is not None, "registered without a sealing key"
+        info = delivery_context(d.decision_id, d.case_id, d.request_id, d.source_unit,
+                                d.recipient_unit, d.data_category.value, d.purpose)  # fmt: skip
+        return json.loads(self.sealing.open(d.payload, info))
 
     async def send(self, type_: str, data: Any, *, case_id: str | None = None,
                    event_id: str | None = None) -> str:  # fmt: skip
@@ -77,7 +148,7 @@ class Partner:
         return event_id or event.id
 
     async def publish_raw(self, subject: str, body: bytes, headers: dict[str, str] | None) -> None:
-        await self.nc.jetstream().publish(subject, body, headers=headers)
+        await self.bus.jetstream().publish(subject, body, headers=headers)
 
     def raw_arrival(self, **overrides: Any) -> tuple[bytes, dict[str, str]]:
         """An arrival envelope as raw JSON, for malformed variants the models would refuse."""

@@ -105,7 +105,7 @@ async def withheld_and_released(system: System) -> tuple[str, str, str]:
     consent; returns (case_id, withheld decision id, released decision id)."""
     centre, case_id = await open_case(system)
     kommune = await Partner.register(
-        system.nats_url, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True
+        system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True
     )
     receipts = await centre.nc.subscribe(f"ema.share.receipt.{centre.key.unit_id}")
     request = await share(centre, case_id, kommune.key.unit_id, "kopp", "settlement", KOPP)
@@ -290,9 +290,9 @@ async def test_break_the_glass_review_is_recorded_and_appended_to_the_log(
     system: System, accounts: dict[str, str], browser: Any
 ) -> None:
     _, case_id = await open_case(system)
-    health = await Partner.register(system.nats_url, uid("legevakt"), UnitKind.HEALTH)
+    health = await Partner.register(system, uid("legevakt"), UnitKind.HEALTH)
     hospital = await Partner.register(
-        system.nats_url, uid("sykehus"), UnitKind.HEALTH, sealing=True
+        system, uid("sykehus"), UnitKind.HEALTH, sealing=True
     )
     receipts = await health.nc.subscribe(f"ema.share.receipt.{health.key.unit_id}")
     request = await share(

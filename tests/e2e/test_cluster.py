@@ -103,7 +103,7 @@ async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, 
         task_ids = await wait_for(lambda: _at_least(scheduled(), 5 * N), timeout=120, interval=1)
         assert len(task_ids) == len(set(task_ids)) == 5 * N
         assert await stream_messages(partner.nc, "DLQ") == []
-        await partner.nc.close()
+        await partner.close()
     finally:
         system.down()
 

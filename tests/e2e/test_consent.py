@@ -23,14 +23,13 @@ from contracts.messages import (
     ArrivalV1,
     ConsentGrantedV1,
     ConsentWithdrawnV1,
-    ShareDeliveredV1,
-    ShareRequestV1,
+    ShareDeliveredV2,
+    ShareRequestV2,
     UnitKind,
 )
 from deploy.launcher import System
-from services.kit.directory import Directory, bucket
 from services.kit.outbox import build_event
-from services.kit.sealing import open_sealed, seal
+from services.kit.sealing import delivery_context
 from tests.support import ARRIVAL, Partner, dead_letters, query, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +56,7 @@ def born_years_ago(years: int) -> date:
 async def open_case(system: System, years: int = 12) -> tuple[Partner, str]:
     """A case for a child of `years`; from 15 the child comes with a younger sibling, as care
     centres take children under 15 and their older siblings only."""
-    centre = await Partner.register(system.nats_url, uid("centre"), UnitKind.CARE_CENTRE)
+    centre = await Partner.register(system, uid("centre"), UnitKind.CARE_CENTRE)
     siblings = []
     if years >= 15:
         younger, _ = await open_case_at(system, centre, 10)
@@ -148,16 +147,6 @@ async def recorded(partner: Partner, sub: Any, consent_id: str) -> dict:
             return msg
 
 
-async def broker_key(partner: Partner) -> str:
-    directory = Directory(await bucket(partner.nc.jetstream()))
-
-    async def key() -> str | None:
-        unit = await directory.get("svc-consent")
-        return unit.sealing_key if unit else None
-
-    return await wait_for(key)
-
-
 async def share(
     sender: Partner,
     case_id: str,
@@ -166,18 +155,9 @@ async def share(
     purpose: str,
     payload: dict,
     **kw: Any,
-) -> ShareRequestV1:
-    request = ShareRequestV1(
-        request_id=str(uuid.uuid4()),
-        case_id=case_id,
-        source_unit=sender.key.unit_id,
-        recipient_unit=recipient,
-        data_category=category,
-        purpose=purpose,
-        payload=seal(json.dumps(payload).encode(), await broker_key(sender)),
-        **kw,
-    )
-    await sender.send("no.ema.share.request.v1", request, case_id=case_id)
+) -> ShareRequestV2:
+    request = await sender.share_request(case_id, recipient, category, purpose, payload, **kw)
+    await sender.send("no.ema.share.request.v2", request, case_id=case_id)
     return request
 
 
@@ -211,9 +191,12 @@ def decision(system: System, decision_id: str) -> dict:
     return out
 
 
-def open_delivery(recipient: Partner, msg: Any) -> tuple[ShareDeliveredV1, dict]:
-    delivered = ShareDeliveredV1(**json.loads(msg.data)["data"])
-    content = open_sealed(delivered.payload, recipient.sealing, aad=delivered.decision_id.encode())
+def open_delivery(recipient: Partner, msg: Any) -> tuple[ShareDeliveredV2, dict]:
+    delivered = ShareDeliveredV2(**json.loads(msg.data)["data"])
+    assert recipient.sealing is not None
+    content = recipient.sealing.open(delivered.payload, delivery_context(
+        delivered.decision_id, delivered.case_id, delivered.request_id, delivered.source_unit,
+        delivered.recipient_unit, delivered.data_category.value, delivered.purpose))  # fmt: skip
     assert "sha256:" + hashlib.sha256(content).hexdigest() == delivered.content_hash
     body = json.loads(content)
     assert body["decision_id"] == delivered.decision_id
@@ -238,7 +221,7 @@ async def test_k1_k11_kopp_with_written_consent_is_delivered_with_only_settlemen
 ) -> None:
     centre, case_id = await open_case(system)
     kommune = await Partner.register(
-        system.nats_url, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True
+        system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True
     )
     acks = await centre.nc.subscribe(f"ema.consent.recorded.{centre.key.unit_id}")
     given = consent(case_id, [flow(["kopp"], ["care_centre"], ["municipality"], ["settlement"])])
@@ -247,7 +230,7 @@ async def test_k1_k11_kopp_with_written_consent_is_delivered_with_only_settlemen
     assert ack["status"] == "active"
 
     receipts = await centre.nc.subscribe(f"ema.share.receipt.{centre.key.unit_id}")
-    inbox = await kommune.nc.subscribe(f"ema.share.delivered.{kommune.key.unit_id}")
+    inbox = await kommune.nc.subscribe(f"ema.share.delivered.v2.{kommune.key.unit_id}")
     request = await share(centre, case_id, kommune.key.unit_id, "kopp", "settlement", KOPP)
     answer = await receipt(centre, receipts, request.request_id)
     assert answer["outcome"] == "released"
@@ -283,7 +266,7 @@ async def test_k1_kopp_without_consent_is_withheld_and_the_receipt_reveals_nothi
 ) -> None:
     centre, case_id = await open_case(system)
     kommune = await Partner.register(
-        system.nats_url, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True
+        system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True
     )
     receipts = await centre.nc.subscribe(f"ema.share.receipt.{centre.key.unit_id}")
     request = await share(centre, case_id, kommune.key.unit_id, "kopp", "settlement", KOPP)
@@ -300,16 +283,16 @@ async def test_k3_representative_health_consent_does_not_count_for_a_17_year_old
     system: System,
 ) -> None:
     centre, case_id = await open_case(system, years=17)
-    health = await Partner.register(system.nats_url, uid("health"), UnitKind.HEALTH)
-    school = await Partner.register(system.nats_url, uid("school"), UnitKind.SCHOOL, sealing=True)
-    acks = await health.nc.subscribe(f"ema.consent.recorded.{health.key.unit_id}")
+    health = await Partner.register(system, uid("health"), UnitKind.HEALTH)
+    school = await Partner.register(system, uid("school"), UnitKind.SCHOOL, sealing=True)
+    acks = await centre.nc.subscribe(f"ema.consent.recorded.{centre.key.unit_id}")
     # Given by the representative when the child was 15: valid then, not for a 17-year-old.
     two_years_ago = datetime.now(UTC) - timedelta(days=2 * 366)
     given = consent(
         case_id, [flow(["health"], ["health"], ["school"], ["schooling"])], granted_at=two_years_ago
     )
-    await health.send("no.ema.consent.granted.v1", given, case_id=case_id)
-    await recorded(health, acks, given.consent_id)
+    await centre.send("no.ema.consent.granted.v1", given, case_id=case_id)  # the case's centre
+    await recorded(centre, acks, given.consent_id)
     receipts = await health.nc.subscribe(f"ema.share.receipt.{health.key.unit_id}")
     request = await share(
         health, case_id, school.key.unit_id, "health", "schooling", {"adaptations_needed": "hvile"}
@@ -358,11 +341,11 @@ async def test_k10_concern_to_barnevern_is_delivered_on_statute_with_a_review(
     system: System,
 ) -> None:
     centre, case_id = await open_case(system)
-    school = await Partner.register(system.nats_url, uid("school"), UnitKind.SCHOOL)
+    school = await Partner.register(system, uid("school"), UnitKind.SCHOOL)
     barnevern = await Partner.register(
-        system.nats_url, uid("barnevern"), UnitKind.BARNEVERN, sealing=True
+        system, uid("barnevern"), UnitKind.BARNEVERN, sealing=True
     )
-    inbox = await barnevern.nc.subscribe(f"ema.share.delivered.{barnevern.key.unit_id}")
+    inbox = await barnevern.nc.subscribe(f"ema.share.delivered.v2.{barnevern.key.unit_id}")
     await share(
         school,
         case_id,
@@ -385,9 +368,9 @@ async def test_k9_anonymous_consultation_is_delivered_without_identifying_fields
 ) -> None:
     centre, case_id = await open_case(system)
     barnevern = await Partner.register(
-        system.nats_url, uid("barnevern"), UnitKind.BARNEVERN, sealing=True
+        system, uid("barnevern"), UnitKind.BARNEVERN, sealing=True
     )
-    inbox = await barnevern.nc.subscribe(f"ema.share.delivered.{barnevern.key.unit_id}")
+    inbox = await barnevern.nc.subscribe(f"ema.share.delivered.v2.{barnevern.key.unit_id}")
     await share(
         centre,
         case_id,
@@ -410,7 +393,7 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
 ) -> None:
     centre, case_id = await open_case(system)
     kommune = await Partner.register(
-        system.nats_url, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True
+        system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True
     )
     acks = await centre.nc.subscribe(f"ema.consent.recorded.{centre.key.unit_id}")
     given = consent(case_id, [flow(["kopp"], ["care_centre"], ["municipality"], ["settlement"])])
@@ -423,21 +406,17 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
     async def collect(msg: Any) -> None:
         events.append((msg.subject, json.loads(msg.data)["data"]))
 
-    await watcher.subscribe(f"ema.share.delivered.{kommune.key.unit_id}", cb=collect)
+    await watcher.subscribe(f"ema.share.delivered.v2.{kommune.key.unit_id}", cb=collect)
     await watcher.subscribe(f"ema.consent.recorded.{centre.key.unit_id}", cb=collect)
     await watcher.subscribe(f"ema.share.receipt.{centre.key.unit_id}", cb=collect)
     await watcher.flush()
     # 200 requests are built and sealed first, then pipelined onto the bus; the withdrawal
     # lands while the broker is still deciding them.
-    key = await broker_key(centre)
     built = []
     for _ in range(IN_FLIGHT):
-        request = ShareRequestV1(
-            request_id=str(uuid.uuid4()), case_id=case_id, source_unit=centre.key.unit_id,
-            recipient_unit=kommune.key.unit_id, data_category="kopp", purpose="settlement",
-            payload=seal(json.dumps(KOPP).encode(), key),
-        )  # fmt: skip
-        built.append((request, build_event(centre.key, "no.ema.share.request.v1", request,
+        request = await centre.share_request(case_id, kommune.key.unit_id, "kopp", "settlement",
+                                             KOPP)  # fmt: skip
+        built.append((request, build_event(centre.key, "no.ema.share.request.v2", request,
                                            case_id=case_id)))  # fmt: skip
     js = centre.nc.jetstream()
     futures = [await js.publish_async(subject, body, headers=headers)
@@ -462,7 +441,7 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
         await share(centre, case_id, kommune.key.unit_id, "kopp", "settlement", KOPP)
         for _ in range(3)
     ]
-    ids = {r.request_id for r in requests if isinstance(r, ShareRequestV1)} | {
+    ids = {r.request_id for r in requests if isinstance(r, ShareRequestV2)} | {
         r.request_id for r in after
     }
     await wait_for(
@@ -484,7 +463,7 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
         if s.startswith("ema.consent.recorded") and d["status"] == "withdrawn"
     )
     withdrawn_index = events[ack_at][1]["log_index"]
-    inflight = {r.request_id for r in requests if isinstance(r, ShareRequestV1)}
+    inflight = {r.request_id for r in requests if isinstance(r, ShareRequestV2)}
     outcomes = [d["outcome"] for s, d in events
                 if s.startswith("ema.share.receipt") and d["request_id"] in inflight]  # fmt: skip
     # The race really happened: decisions on both sides of the withdrawal.

@@ -27,7 +27,7 @@ def run_cli(system: System, *args: str) -> Any:
 
 async def centre_with_case(system: System, tmp_path: Path) -> tuple[Partner, Path, str, str]:
     """A care centre with its key on disk (as its staff would have it) and a case."""
-    centre = await Partner.register(system.nats_url, uid("centre"), UnitKind.CARE_CENTRE)
+    centre = await Partner.register(system, uid("centre"), UnitKind.CARE_CENTRE)
     key_file = tmp_path / f"{centre.key.unit_id}.pem"
     centre.key.save(key_file)
     duf, case_id = await open_case_at(system, centre, 12)

@@ -16,7 +16,7 @@ async def test_sigkill_between_commit_and_publish_loses_nothing(fresh_system: Sy
     system = fresh_system
     system.procs["intake"].stop()
     intake = system.start_service("intake", EMA_FAULT_CRASH_AFTER_COMMIT="1")
-    partner = await Partner.register(system.nats_url, "centre-crash", UnitKind.CARE_CENTRE)
+    partner = await Partner.register(system, "centre-crash", UnitKind.CARE_CENTRE)
     arrival = ArrivalV1(**{**ARRIVAL, "care_centre": "centre-crash"})
     arrival_id = await partner.send("no.ema.intake.arrival.v1", arrival)
 
@@ -41,21 +41,21 @@ async def test_sigkill_between_commit_and_publish_loses_nothing(fresh_system: Sy
     assert len(query(db, "select id from intake_case")) == 1
     assert len(await stream_messages(partner.nc, "CASE", "ema.case.opened")) == 1
     assert query(db, "select count(*) from kit_outbox where published_at is null") == [(0,)]
-    await partner.nc.close()
+    await partner.close()
 
 
 @pytest.mark.postgres
 async def test_restart_of_nats_and_services_finds_data_again(fresh_system: System) -> None:
     system = fresh_system
-    partner = await Partner.register(system.nats_url, "centre-restart", UnitKind.CARE_CENTRE)
+    partner = await Partner.register(system, "centre-restart", UnitKind.CARE_CENTRE)
     await partner.send("no.ema.intake.arrival.v1",
                        ArrivalV1(**{**ARRIVAL, "care_centre": "centre-restart"}))  # fmt: skip
     await wait_for(lambda: query(system.database_url("planning"),
                                  "select count(*) from planning_task") == [(5,)])  # fmt: skip
-    await partner.nc.close()
+    await partner.close()
     system.down()
     system.up()
-    partner = await Partner.register(system.nats_url, "centre-restart", UnitKind.CARE_CENTRE)
+    partner = await Partner.register(system, "centre-restart", UnitKind.CARE_CENTRE)
     assert len(await stream_messages(partner.nc, "CASE", "ema.case.opened")) == 1
     # The same child reported again after the restart is still one case.
     await partner.send("no.ema.intake.arrival.v1",
@@ -63,7 +63,7 @@ async def test_restart_of_nats_and_services_finds_data_again(fresh_system: Syste
     health = f"http://127.0.0.1:{system.http_ports['intake']}/healthz"
     await wait_for(lambda: http_json(health)["consumers"]["intake-inbound"]["handled"] == 1)
     assert query(system.database_url("intake"), "select count(*) from intake_case") == [(1,)]
-    await partner.nc.close()
+    await partner.close()
 
 
 @pytest.mark.postgres
@@ -74,7 +74,7 @@ async def test_deadline_timers_fire_once_across_restarts(fresh_system: System) -
     from datetime import UTC, datetime, timedelta
 
     system = fresh_system
-    partner = await Partner.register(system.nats_url, "centre-timer", UnitKind.CARE_CENTRE)
+    partner = await Partner.register(system, "centre-timer", UnitKind.CARE_CENTRE)
     arrived = (datetime.now(UTC) - timedelta(days=40)).isoformat()
     await partner.send("no.ema.intake.arrival.v1", ArrivalV1(
         **{**ARRIVAL, "care_centre": "centre-timer", "arrived_at": arrived}))  # fmt: skip
@@ -88,14 +88,14 @@ async def test_deadline_timers_fire_once_across_restarts(fresh_system: System) -
     system.procs["planning"].stop(signal.SIGKILL)
     system.start_service("planning")
     await asyncio.sleep(1.5)  # several timer ticks
-    await partner.nc.close()
+    await partner.close()
     system.nats.stop()
     system.nats.start()
-    partner = await Partner.register(system.nats_url, "centre-timer", UnitKind.CARE_CENTRE)
+    partner = await Partner.register(system, "centre-timer", UnitKind.CARE_CENTRE)
     await asyncio.sleep(1.5)
     again = await overdue_events()
     assert sorted(e["task_id"] for e in again) == sorted(e["task_id"] for e in first)
-    await partner.nc.close()
+    await partner.close()
 
 
 async def _at_least(coro, n: int):  # noqa: ANN001, ANN202
@@ -109,7 +109,7 @@ async def test_burst_of_arrivals_schedules_every_deadline(fresh_system: System) 
     from services.kit.outbox import build_event
 
     system, n = fresh_system, 1000
-    partner = await Partner.register(system.nats_url, "centre-burst", UnitKind.CARE_CENTRE)
+    partner = await Partner.register(system, "centre-burst", UnitKind.CARE_CENTRE)
     js = partner.nc.jetstream()
     futures = []
     for i in range(n):
@@ -128,4 +128,4 @@ async def test_burst_of_arrivals_schedules_every_deadline(fresh_system: System) 
     assert query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(n,)]
     assert query(planning_db, "select count(distinct case_id) from planning_task") == [(n,)]
     assert await stream_messages(partner.nc, "DLQ") == []
-    await partner.nc.close()
+    await partner.close()

@@ -59,7 +59,7 @@ class Actors:
 
     async def close(self) -> None:
         for p in (self.centre, self.udi, self.bufetat, self.kommune):
-            await p.nc.close()
+            await p.close()
 
 
 @dataclass
@@ -99,10 +99,10 @@ async def prepare(system: System, n_cases: int, n_offers: int) -> Actors:
     """Cases the consents and share requests refer to, and children with pending offers
     for the settlement replies; all settled before any fault."""
     suffix = uuid.uuid4().hex[:6]
-    centre = await Partner.register(system.nats_url, f"centre-{suffix}", K.CARE_CENTRE)
-    udi = await Partner.register(system.nats_url, f"udi-{suffix}", K.UDI)
-    bufetat = await Partner.register(system.nats_url, f"bufetat-{suffix}", K.BUFETAT_REGION)
-    kommune = await Partner.register(system.nats_url, f"kommune-{KOMMUNE}", K.MUNICIPALITY,
+    centre = await Partner.register(system, f"centre-{suffix}", K.CARE_CENTRE)
+    udi = await Partner.register(system, f"udi-{suffix}", K.UDI)
+    bufetat = await Partner.register(system, f"bufetat-{suffix}", K.BUFETAT_REGION)
+    kommune = await Partner.register(system, f"kommune-{KOMMUNE}", K.MUNICIPALITY,
                                      sealing=True)  # fmt: skip
     actors = Actors(centre, udi, bufetat, kommune, await broker_key(centre))
     free = n_offers + 5

@@ -364,7 +364,7 @@ async def register_units(system: System) -> tuple[dict[UnitKind, Partner], Partn
     for kind in UnitKind:
         unit = f"svc-fuzz-{uuid.uuid4().hex[:6]}" if kind is UnitKind.SERVICE else (
             f"fuzz-{kind.value.replace('_', '-')}-{uuid.uuid4().hex[:6]}")  # fmt: skip
-        partners[kind] = await Partner.register(system.nats_url, unit, kind)
+        partners[kind] = await Partner.register(system, unit, kind)
     centre = partners[UnitKind.CARE_CENTRE]
     return partners, centre
 
@@ -421,14 +421,14 @@ async def test_hostile_messages_are_dead_lettered_and_change_nothing(system: Sys
         assert marker not in logs
         assert not [r for r in letters.seen.values() if marker in r]
     for p in partners.values():
-        await p.nc.close()
+        await p.close()
 
 
 async def test_replayed_message_ids_change_nothing(system: System) -> None:
     """A replay is not hostile enough to dead-letter: it is dropped by JetStream (same
     Nats-Msg-Id) or acknowledged as already handled (same event id under a new Nats-Msg-Id),
     even when its content was changed and signed again. Either way nothing changes."""
-    centre = await Partner.register(system.nats_url, f"fuzz-replay-{uuid.uuid4().hex[:6]}",
+    centre = await Partner.register(system, f"fuzz-replay-{uuid.uuid4().hex[:6]}",
                                     UnitKind.CARE_CENTRE)  # fmt: skip
     data = ArrivalV1(**{**ARRIVAL, "duf_number": "202612345670", "care_centre": centre.key.unit_id})
     first = await centre.send("no.ema.intake.arrival.v1", data)
@@ -457,13 +457,13 @@ async def test_replayed_message_ids_change_nothing(system: System) -> None:
                    >= handled + replays)  # fmt: skip
     assert await settled_counts(system) == before
     assert MARK_NAME not in log_text(system)
-    await centre.nc.close()
+    await centre.close()
 
 
 async def test_body_over_the_server_limit_never_reaches_a_service(system: System) -> None:
     """Above max_payload nats-server itself refuses the message (the kit's own MAX_BODY check
     is the second line): the client refuses it, and so does the server on a raw socket."""
-    centre = await Partner.register(system.nats_url, f"fuzz-big-{uuid.uuid4().hex[:6]}",
+    centre = await Partner.register(system, f"fuzz-big-{uuid.uuid4().hex[:6]}",
                                     UnitKind.CARE_CENTRE)  # fmt: skip
     limit = centre.nc.max_payload
     assert limit <= MAX_BODY
@@ -479,7 +479,7 @@ async def test_body_over_the_server_limit_never_reaches_a_service(system: System
         await centre.nc.publish("ema.intake.arrival", body, headers=centre.key.sign(body))
     assert "Maximum Payload" in await raw_publish(system, "ema.intake.arrival", body)
     assert await settled_counts(system) == before
-    await centre.nc.close()
+    await centre.close()
 
 
 async def raw_publish(system: System, subject: str, body: bytes) -> str:

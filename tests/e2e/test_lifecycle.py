@@ -102,13 +102,13 @@ async def _more(coro, count: int):  # noqa: ANN001, ANN202
 @pytest.fixture
 async def world(system: System) -> World:
     suffix = uuid.uuid4().hex[:6]
-    parts = [await Partner.register(system.nats_url, f"{name}-{suffix}", kind)
+    parts = [await Partner.register(system, f"{name}-{suffix}", kind)
              for name, kind in (("centre", K.CARE_CENTRE), ("bufetat", K.BUFETAT_REGION),
                                 ("sf", K.STATSFORVALTER), ("udi", K.UDI))]  # fmt: skip
     w = World(system, *parts)
     yield w
     for p in parts:
-        await p.nc.close()
+        await p.close()
 
 
 @pytest.mark.postgres
@@ -262,12 +262,12 @@ async def test_task_reports_are_checked(world: World) -> None:
     assert "no open task 'tea_party'" in await world.rejection(
         world.centre, t, future.model_copy(update={"task": "tea_party", "completed_on": TODAY})
     )
-    other = await Partner.register(world.system.nats_url, "centre-other-" + uuid.uuid4().hex[:4],
+    other = await Partner.register(world.system, "centre-other-" + uuid.uuid4().hex[:4],
                                    K.CARE_CENTRE)  # fmt: skip
     assert "is not responsible" in await world.rejection(
         other, t, future.model_copy(update={"completed_on": TODAY})
     )
-    await other.nc.close()
+    await other.close()
     await world.centre.send(t, future.model_copy(update={"completed_on": TODAY}))
     assert (await world.task_is(case_id, "arrival_talk", "done"))["days_late"] >= 0
 
@@ -305,7 +305,7 @@ async def test_transfer_moves_the_case_with_its_history(world: World) -> None:
         ),
     )
     await wait_for(lambda: "settlement" in world.tasks(case_id))
-    other = await Partner.register(world.system.nats_url, "centre-b-" + uuid.uuid4().hex[:4],
+    other = await Partner.register(world.system, "centre-b-" + uuid.uuid4().hex[:4],
                                    K.CARE_CENTRE)  # fmt: skip
     data = m.ArrivalV1(**{**ARRIVAL, "duf_number": number, "care_centre": other.key.unit_id,
                           "arrived_at": at_noon(TODAY)})  # fmt: skip
@@ -326,7 +326,7 @@ async def test_transfer_moves_the_case_with_its_history(world: World) -> None:
         )
         == 1
     )
-    await other.nc.close()
+    await other.close()
 
 
 def test_timeline_and_figures_from_the_cli(system: System) -> None:
@@ -350,7 +350,7 @@ def test_timeline_and_figures_from_the_cli(system: System) -> None:
 
 async def test_institution_pathway_runs_from_admission_to_move_out(world: World) -> None:
     case_id, _ = await world.arrive(TODAY - timedelta(days=3))
-    cws = await Partner.register(world.system.nats_url, "bv-" + uuid.uuid4().hex[:6],
+    cws = await Partner.register(world.system, "bv-" + uuid.uuid4().hex[:6],
                                  K.BARNEVERN)  # fmt: skip
     admitted = TODAY - timedelta(days=10)
     t = "no.ema.planning.pathway-started.v1"
@@ -401,7 +401,7 @@ async def test_institution_pathway_runs_from_admission_to_move_out(world: World)
         ),
     )
     await wait_for(lambda: world.tasks(case_id)["leader_assessment"]["status"] == "cancelled")
-    await cws.nc.close()
+    await cws.close()
 
 
 async def test_metrics_liveness_and_readiness(system: System, world: World) -> None:

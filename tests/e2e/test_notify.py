@@ -103,7 +103,7 @@ async def test_kopp_deadline_due_soon_due_and_overdue_by_email_and_webhook(mail_
     hook_port, hooks = free_port(), []
     runner = await webhook_receiver(hook_port, hooks)
     try:
-        centre = await Partner.register(system.nats_url, "centre-mail", UnitKind.CARE_CENTRE)
+        centre = await Partner.register(system, "centre-mail", UnitKind.CARE_CENTRE)
         add_recipient(system, unit="centre-mail", role="contact_person", email="kp@senter.no")
         add_recipient(
             system,
@@ -154,7 +154,7 @@ async def test_kopp_deadline_due_soon_due_and_overdue_by_email_and_webhook(mail_
             assert ARRIVAL["name"] not in mail.get_content()
             assert "2013" not in mail.get_content()
         assert deliveries(system)["counts"].get("failed", 0) == 0
-        await centre.nc.close()
+        await centre.close()
     finally:
         controller.stop()
         await runner.cleanup()
@@ -164,7 +164,7 @@ async def test_smtp_down_at_first_gets_the_mail_later_and_a_dead_webhook_is_dead
     mail_system,  # noqa: ANN001
 ) -> None:
     system, port = mail_system
-    centre = await Partner.register(system.nats_url, "centre-down", UnitKind.CARE_CENTRE)
+    centre = await Partner.register(system, "centre-down", UnitKind.CARE_CENTRE)
     add_recipient(
         system,
         unit="centre-down",
@@ -208,7 +208,7 @@ async def test_smtp_down_at_first_gets_the_mail_later_and_a_dead_webhook_is_dead
         assert letters[0]["Ema-Dlq-Reason"].startswith("delivery failed after 20 attempts")
     finally:
         controller.stop()
-        await centre.nc.close()
+        await centre.close()
 
 
 async def _delivery_letters(partner: Partner) -> list[dict] | None:

@@ -69,7 +69,7 @@ def test_the_broker_loaded_the_policies_into_opa_and_uses_it(system: System, opa
 
 async def test_opa_unreachable_means_withhold_then_recovers(system: System, opa: dict) -> None:
     centre, case_id = await open_case(system)
-    kommune = await Partner.register(system.nats_url, uid("kommune"), UnitKind.MUNICIPALITY,
+    kommune = await Partner.register(system, uid("kommune"), UnitKind.MUNICIPALITY,
                                      sealing=True)  # fmt: skip
     receipts = await centre.nc.subscribe(f"ema.share.receipt.{centre.key.unit_id}")
     opa["proc"].terminate()
@@ -93,5 +93,5 @@ async def test_opa_unreachable_means_withhold_then_recovers(system: System, opa:
     stats = json.loads(urllib.request.urlopen(  # noqa: S310
         f"http://127.0.0.1:{opa['port']}/_stats", timeout=5).read())  # fmt: skip
     assert stats["queries"] >= 1
-    await centre.nc.close()
-    await kommune.nc.close()
+    await centre.close()
+    await kommune.close()

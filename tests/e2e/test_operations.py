@@ -30,7 +30,7 @@ async def test_replay_dead_letters_after_the_fix(fresh_system: System, tmp_path:
     key = UnitKey.generate("centre-late")  # the centre's key is not registered yet
     subject, _, body, headers = build_event(key, "no.ema.intake.arrival.v1", ArrivalV1(
         **{**ARRIVAL, "care_centre": "centre-late"}))  # fmt: skip
-    nc = await nats.connect(system.nats_url)
+    nc = await system.connect()
     await nc.jetstream().publish(subject, body, headers=headers)
     letters = await wait_for(lambda: dead_letters(nc))
     assert letters[0]["Ema-Dlq-Reason"].startswith("unknown signing key")
@@ -56,8 +56,8 @@ async def test_replay_dead_letters_after_the_fix(fresh_system: System, tmp_path:
 
 async def test_rotate_a_units_key(fresh_system: System) -> None:
     system = fresh_system
-    old = await Partner.register(system.nats_url, "centre-rot", UnitKind.CARE_CENTRE)
-    new = await Partner.register(system.nats_url, "centre-rot", UnitKind.CARE_CENTRE)
+    old = await Partner.register(system, "centre-rot", UnitKind.CARE_CENTRE)
+    new = await Partner.register(system, "centre-rot", UnitKind.CARE_CENTRE)
     out = cli(system, "unit", "revoke-key", "--id", "centre-rot", "--kid", old.key.kid)
     assert out.returncode == 0 and new.key.kid in out.stdout, out.stderr
     bad = cli(system, "unit", "revoke-key", "--id", "centre-rot", "--kid", "nope")
@@ -72,4 +72,4 @@ async def test_rotate_a_units_key(fresh_system: System) -> None:
     await wait_for(lambda: query(system.data_dir / "intake.db",
                                  "select count(*) from intake_case") == [(1,)])  # fmt: skip
     for p in (old, new):
-        await p.nc.close()
+        await p.close()

@@ -86,7 +86,7 @@ async def test_a_school_cannot_read_settlement_offers(system: System) -> None:
 
     school = await nats.connect(system.url_for("unit-school"), error_cb=on_error)
     municipality = await nats.connect(system.url_for("unit-municipality"))
-    operator = await nats.connect(system.nats_url)
+    operator = await system.connect()
     await school.subscribe("ema.municipality.offers.kommune-0301", cb=on_msg)
     await municipality.subscribe("ema.municipality.offers.kommune-0301", cb=on_msg)
     await school.flush()

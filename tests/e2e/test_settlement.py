@@ -27,7 +27,7 @@ BIRTH = TODAY.replace(year=TODAY.year - 14) - timedelta(days=40)
 
 
 async def municipality(system: System, k: str) -> Partner:
-    return await Partner.register(system.nats_url, f"kommune-{k}", K.MUNICIPALITY)
+    return await Partner.register(system, f"kommune-{k}", K.MUNICIPALITY)
 
 
 async def bus(nc, subject: str) -> list[dict]:  # noqa: ANN001
@@ -139,7 +139,7 @@ async def _first(coro, offer_id: str):  # noqa: ANN001, ANN202
 async def world(system: System) -> World:
     suffix = uuid.uuid4().hex[:6]
     parts = [
-        await Partner.register(system.nats_url, f"{name}-{suffix}", kind)
+        await Partner.register(system, f"{name}-{suffix}", kind)
         for name, kind in (
             ("centre", K.CARE_CENTRE),
             ("bufetat", K.BUFETAT_REGION),
@@ -150,7 +150,7 @@ async def world(system: System) -> World:
     w = World(system, *parts)
     yield w
     for p in parts:
-        await p.nc.close()
+        await p.close()
 
 
 @pytest.mark.postgres

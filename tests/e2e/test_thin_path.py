@@ -6,18 +6,16 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
-import nats
 import pytest
 
-from contracts.messages import ArrivalV1, ShareRequestV1, UnitKind
+from contracts.messages import ArrivalV1, UnitKind
 from deploy.launcher import System, http_json
-from services.kit.directory import Directory, bucket
-from services.kit.sealing import seal
 from tests.support import ARRIVAL, Partner, dead_letters, query, stream_messages, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +30,7 @@ def centre_id() -> str:
 
 
 async def centre(system: System) -> Partner:
-    return await Partner.register(system.nats_url, centre_id(), UnitKind.CARE_CENTRE)
+    return await Partner.register(system, centre_id(), UnitKind.CARE_CENTRE)
 
 
 def cases(system: System, duf_number: str) -> list[tuple]:
@@ -50,16 +48,17 @@ async def test_partner_script_sees_case_and_arrival_talk_after_easter(
     """A partner using only nats-py (examples/partner_arrival.py) reports an arrival on
     Maundy Thursday and sees the case opened and the arrival talk on the Tuesday after Easter."""
     unit, key_file = centre_id(), tmp_path / "centre.pem"
-    subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "--nats-url", system.nats_url, "unit", "register",
-         "--id", unit, "--name", "Testsenteret", "--kind", "care_centre", "--generate-key",
-         "--key-out", str(key_file)], check=True, cwd=ROOT, capture_output=True,
+    registered = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir), "unit",
+         "register", "--id", unit, "--name", "Testsenteret", "--kind", "care_centre",
+         "--generate-key", "--key-out", str(key_file)],
+        check=True, cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
+    jwt = re.search(r"NATS user JWT: (\S+)", registered.stdout).group(1)
     number = duf()
     out = subprocess.run(
-        [sys.executable, "examples/partner_arrival.py", "--nats-url",
-         system.url_for("unit-care_centre"),
-         "--unit", unit, "--key", str(key_file), "--duf", number,
+        [sys.executable, "examples/partner_arrival.py", "--nats-url", system.nats_url,
+         "--unit", unit, "--key", str(key_file), "--jwt", jwt, "--duf", number,
          "--arrived-at", "2026-04-02T10:00:00+02:00", "--wait", "20"],
         check=True, cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
@@ -97,7 +96,7 @@ async def test_same_arrival_twice_opens_one_case(system: System, same_event_id: 
               if json.loads(m.data)["correlationid"] == first]  # fmt: skip
     assert len(cases(system, number)) == 1
     assert len(opened) == 1
-    await partner.nc.close()
+    await partner.close()
 
 
 async def _rejected(system: System, partner: Partner, body: bytes, headers, number: str) -> str:  # noqa: ANN001
@@ -133,7 +132,7 @@ async def test_forged_arrival_is_dead_lettered(system: System) -> None:
 
 async def test_arrival_signed_by_unregistered_key_is_dead_lettered(system: System) -> None:
     partner = await centre(system)
-    impostor = await Partner.register(system.nats_url, "other-" + uuid.uuid4().hex[:6],
+    impostor = await Partner.register(system, "other-" + uuid.uuid4().hex[:6],
                                       UnitKind.CARE_CENTRE)  # fmt: skip
     number = duf()
     body, _ = partner.raw_arrival(duf_number=number)
@@ -175,14 +174,9 @@ async def test_share_request_is_withheld_by_default_and_recorded(system: System)
     await partner.send("no.ema.intake.arrival.v1", ArrivalV1(
         **{**ARRIVAL, "duf_number": number, "care_centre": partner.key.unit_id}))  # fmt: skip
     case_id = (await wait_for(lambda: cases(system, number)))[0][0]
-    directory = Directory(await bucket(partner.nc.jetstream()))
-    broker = await wait_for(lambda: _sealing_key(directory))
-    receipts = await partner.nc.subscribe(f"ema.share.receipt.{partner.key.unit_id}")
-    request = ShareRequestV1(
-        request_id=str(uuid.uuid4()), case_id=case_id, source_unit=partner.key.unit_id,
-        recipient_unit="kommune-0301", data_category="kopp", purpose="settlement",
-        payload=seal(b'{"kopp": "Part B: needs and resources"}', broker),
-    )  # fmt: skip
+    receipts = await partner.bus.subscribe(f"ema.share.receipt.{partner.key.unit_id}")
+    request = await partner.share_request(case_id, "kommune-0301", "kopp", "settlement",
+                                          {"kopp": "Part B: needs and resources"})  # fmt: skip
     consent_url = f"http://127.0.0.1:{system.http_ports['consent']}/cases/{case_id}/decisions"
     # The broker may not have seen the case yet: wait until it has, then ask.
     await wait_for(
@@ -190,7 +184,7 @@ async def test_share_request_is_withheld_by_default_and_recorded(system: System)
             system.database_url("consent"), "select 1 from consent_case where case_id = ?", case_id
         )
     )
-    await partner.send("no.ema.share.request.v1", request, case_id=case_id)
+    await partner.send("no.ema.share.request.v2", request, case_id=case_id)
     receipt = json.loads((await receipts.next_msg(timeout=15)).data)
     assert receipt["data"]["outcome"] == "withheld"
     assert receipt["data"]["request_id"] == request.request_id
@@ -199,12 +193,7 @@ async def test_share_request_is_withheld_by_default_and_recorded(system: System)
     assert [d["outcome"] for d in decisions] == ["withhold"]
     assert decisions[0]["decision_id"] == receipt["data"]["decision_id"]
     assert decisions[0]["record_hash"].startswith("sha256:")
-    await partner.nc.close()
-
-
-async def _sealing_key(directory: Directory) -> str | None:
-    unit = await directory.get("svc-consent")
-    return unit.sealing_key if unit else None
+    await partner.close()
 
 
 def test_status_shows_streams_lag_dead_letters_and_health(system: System) -> None:
@@ -237,18 +226,19 @@ def test_status_shows_streams_lag_dead_letters_and_health(system: System) -> Non
 
 def test_unit_register_refuses_a_bad_public_key(system: System) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "--nats-url", system.nats_url, "unit", "register",
-         "--id", "centre-bad", "--name", "x", "--kind", "care_centre", "--public-key", "abc"],
+        [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir), "unit",
+         "register", "--id", "centre-bad", "--name", "x", "--kind", "care_centre",
+         "--public-key", "abc"],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert out.returncode == 2
-    assert "not a base64 raw Ed25519 public key" in out.stderr
+    assert "--public-key: not base64" in out.stderr
 
 
 async def test_no_confidential_value_in_any_log(system: System) -> None:
     """Runs last in this module: nothing above may have logged a name, DUF number or birth
     date, whether the message was handled or dead-lettered."""
-    nc = await nats.connect(system.nats_url)
+    nc = await system.connect()
     await wait_for(lambda: (system.data_dir / "logs").exists())
     logs = "".join(p.read_text() for p in (system.data_dir / "logs").glob("*.log"))
     await nc.close()

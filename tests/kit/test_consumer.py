@@ -57,6 +57,9 @@ async def harness(
     tasks = []
 
     async def start() -> None:
+        # What the operator's tooling does before a service starts: its consumers exist.
+        for sub in svc.subscriptions:
+            await partner.nc.jetstream().add_consumer(sub.stream, sub.consumer_config(svc.settings))
         tasks.append(asyncio.create_task(svc.run(install_signal_handlers=False)))
         await wait_for(lambda: getattr(svc, "ready", False))
 
@@ -64,7 +67,7 @@ async def harness(
     if request.node.get_closest_marker("publish_first") is None:
         await start()
     yield h
-    await partner.nc.close()
+    await partner.close()
     svc.stop_event.set()
     await asyncio.gather(*tasks)
 

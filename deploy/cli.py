@@ -143,6 +143,19 @@ async def _dead_letters(js, limit: int = 10) -> dict:  # noqa: ANN001
     return {"count": info.state.messages, "recent": recent}
 
 
+def cmd_token_issue(args: argparse.Namespace) -> int:
+    trust = operator.trust(args)
+    if trust is None:
+        print("no trust folder in --data-dir: this system issues no tokens", file=sys.stderr)
+        return 2
+    try:
+        print(trust.api_token(args.subject, args.role, args.unit, args.hours))
+    except ValueError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 # -- case timeline and figures ---------------------------------------------------------------
 
 
@@ -155,12 +168,23 @@ def _service_url(args: argparse.Namespace, name: str) -> str:
     return f"http://127.0.0.1:{DEFAULT_PORTS[name]}"
 
 
-def _get(url: str) -> tuple[int, object]:
+def _token(args: argparse.Namespace, role: str) -> dict[str, str]:
+    """The API bearer token the command calls with: --token / EMA_API_TOKEN, else one the
+    operator's tooling issues for this call (as `emaflyt-cli`)."""
+    token = getattr(args, "token", None) or os.environ.get("EMA_API_TOKEN")
+    trust = operator.trust(args)
+    if not token and trust is not None:
+        token = trust.api_token("emaflyt-cli", role, hours=0.25)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _get(url: str, args: argparse.Namespace, role: str = "operator") -> tuple[int, object]:
     import urllib.error
     import urllib.request
 
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (operator's own service)
+        request = urllib.request.Request(url, headers=_token(args, role))
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 (own service)
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
@@ -170,7 +194,7 @@ def _get(url: str) -> tuple[int, object]:
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
-    status, body = _get(f"{_service_url(args, 'planning')}/cases/{args.case_id}/timeline")
+    status, body = _get(f"{_service_url(args, 'planning')}/cases/{args.case_id}/timeline", args)
     if status != 200:
         print(f"no case {args.case_id} in planning ({status})", file=sys.stderr)
         return 1
@@ -198,7 +222,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
-    _, body = _get(f"{_service_url(args, 'planning')}/figures")
+    _, body = _get(f"{_service_url(args, 'planning')}/figures", args)
     assert isinstance(body, dict)
     if args.json:
         print(json.dumps(body, indent=2, ensure_ascii=False))
@@ -230,7 +254,8 @@ def cmd_notify_recipient(args: argparse.Namespace) -> int:
             body[name] = getattr(args, name)
     req = urllib.request.Request(f"{_service_url(args, 'notify')}/recipients",
                                  data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})  # fmt: skip
+                                 headers={"Content-Type": "application/json",
+                                          **_token(args, "administrator")})  # fmt: skip
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (own service)
             print(json.dumps(json.loads(resp.read()), ensure_ascii=False))
@@ -242,7 +267,7 @@ def cmd_notify_recipient(args: argparse.Namespace) -> int:
 
 def cmd_notify_inbox(args: argparse.Namespace) -> int:
     role = f"?role={args.role}" if args.role else ""
-    _, rows = _get(f"{_service_url(args, 'notify')}/inbox/{args.unit}{role}")
+    _, rows = _get(f"{_service_url(args, 'notify')}/inbox/{args.unit}{role}", args)
     assert isinstance(rows, list)
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -254,7 +279,7 @@ def cmd_notify_inbox(args: argparse.Namespace) -> int:
 
 def cmd_notify_deliveries(args: argparse.Namespace) -> int:
     status = f"?status={args.status}" if args.status else ""
-    _, body = _get(f"{_service_url(args, 'notify')}/deliveries{status}")
+    _, body = _get(f"{_service_url(args, 'notify')}/deliveries{status}", args)
     assert isinstance(body, dict)
     if args.json:
         print(json.dumps(body, indent=2, ensure_ascii=False))
@@ -272,7 +297,7 @@ def cmd_settlement(args: argparse.Namespace) -> int:
     base = _service_url(args, "municipality")
     if args.settlement_cmd == "waiting":
         query = f"?region={urllib.parse.quote(args.region)}" if args.region else ""
-        _, body = _get(f"{base}/waiting{query}")
+        _, body = _get(f"{base}/waiting{query}", args)
         if args.json:
             print(json.dumps(body, indent=2, ensure_ascii=False))
             return 0
@@ -285,7 +310,7 @@ def cmd_settlement(args: argparse.Namespace) -> int:
                 + ("  (offer pending)" if c["offer_pending"] else "")
             )
         return 0
-    _, body = _get(f"{base}/figures")
+    _, body = _get(f"{base}/figures", args)
     if args.json:
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0
@@ -490,7 +515,8 @@ def cmd_consent_export(args: argparse.Namespace) -> int:
     from services.consent.fhir import to_csv
 
     base = f"{_service_url(args, 'consent')}/cases/{args.case_id}/consents"
-    status, body = _get(base + ("/fhir" if args.format == "fhir" else ""))
+    status, body = _get(base + ("/fhir" if args.format == "fhir" else ""), args,
+                        "privacy_officer")
     if status != 200:
         print(f"consent service answered {status}: {body}", file=sys.stderr)
         return 1
@@ -550,7 +576,9 @@ async def _dlq(args: argparse.Namespace) -> int:
             headers = {k: v for k, v in h.items() if not k.startswith(REPLAY_DROP)}
             headers["Nats-Msg-Id"] = f"replay:{seq}"
             headers["Ema-Replayed-From"] = f"DLQ#{seq}"
-            await js.publish(subject, msg.data, headers=headers)
+            trust = operator.trust(args)
+            body = trust.open_dead_letter(msg.data, h) if trust else msg.data
+            await js.publish(subject, body, headers=headers)
             await js.delete_msg("DLQ", seq)
             print(f"#{seq} replayed to {subject}")
     await nc.close()
@@ -624,6 +652,16 @@ def parser() -> argparse.ArgumentParser:
     sf.set_defaults(func=cmd_settlement)
 
     add_unit_parser(sub)
+    tok = sub.add_parser("token", help="API bearer tokens").add_subparsers(
+        dest="token_cmd", required=True
+    )
+    ti = tok.add_parser("issue", help="issue a bearer token for the services' HTTP APIs")
+    ti.add_argument("--role", required=True,
+                    choices=["operator", "privacy_officer", "administrator", "unit"])
+    ti.add_argument("--subject", required=True, help="who it is for (a person or system)")
+    ti.add_argument("--unit", help="with --role unit: the unit id it speaks for")
+    ti.add_argument("--hours", type=float, default=8.0, help="lifetime (default 8)")
+    ti.set_defaults(func=cmd_token_issue)
     dlq = sub.add_parser("dlq", help="dead letters: list, and replay after a fix")
     dlq_sub = dlq.add_subparsers(dest="dlq_cmd", required=True)
     for name, text in (("list", "show dead letters with reasons"),

@@ -83,8 +83,15 @@ def in_own_loop(coro) -> None:  # noqa: ANN001
         raise errors[0]
 
 
-def http_json(url: str, timeout: float = 2.0) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+def http_json(url: str, timeout: float = 2.0, token: str | None = None,
+              data: object = None, method: str | None = None) -> dict:  # fmt: skip
+    """GET (or with data, POST) JSON; `token` is an API bearer token (services.kit.api_auth)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = None
+    if data is not None:
+        body, headers["Content-Type"] = json.dumps(data).encode(), "application/json"
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 (loopback)
         return json.loads(resp.read())
 
 
@@ -262,6 +269,21 @@ class System:
         """nats-py connect() arguments for the operator (default) or its system user."""
         trust = self.trust()
         return trust.connect_options(identity) if trust else {}
+
+    def api_token(self, role: str = "operator", subject: str = "emaflyt-operator",
+                  unit: str | None = None) -> str:  # fmt: skip
+        """A bearer token for the services' HTTP APIs, issued with the operator's key."""
+        trust = self.trust()
+        if trust is None:
+            raise RuntimeError("this system runs without identities: no API tokens")
+        return trust.api_token(subject, role, unit, hours=1)
+
+    def api(self, service: str, path: str, role: str = "operator", data: object = None,
+            method: str | None = None, unit: str | None = None) -> dict:  # fmt: skip
+        """Call a service's HTTP API with a token of `role`."""
+        url = f"http://127.0.0.1:{self.http_ports[service]}{path}"
+        return http_json(url, timeout=5, token=self.api_token(role, unit=unit), data=data,
+                         method=method)  # fmt: skip
 
     async def connect(self, identity: str = OPERATOR_USER, **kw: object):  # noqa: ANN201
         import nats

@@ -53,12 +53,16 @@ async def provision_service(
     """The service's key (created here on first start), its directory entry, its NATS user
     JWT written beside the key, and its consumers as its code declares them."""
     assert settings.unit_id and settings.key_file and settings.nats_jwt_file
+    assert settings.api_issuer_file
     settings.key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = UnitKey.load_or_create(settings.unit_id, settings.key_file)
     await directory.add_key(
         settings.unit_id, f"emaflyt {name}", UnitKind.SERVICE, key.kid, key.public_b64
     )
     if trust is not None:
+        write_private(settings.api_issuer_file, trust.api_issuer_public + "\n")
+        assert settings.dead_letter_key_file is not None
+        write_private(settings.dead_letter_key_file, trust.dead_letter_key().public_b64 + "\n")
         jwt = trust.user_jwt(
             settings.unit_id, user_public_key(key.public_b64), permissions.service_permissions(name)
         )

@@ -24,11 +24,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.kit import nkeys
+from services.kit.sealing import X25519, SealingKey
 
 ACCOUNT_NAME = "EMA"
 SYSTEM_NAME = "SYS"
 OPERATOR_USER = "operator"  # the people who run emaflyt (CLI): full rights in EMA
 SYSTEM_USER = "sys"  # pushes account updates; nothing else
+API_ISSUER = "api-issuer"  # signs the bearer tokens of the services' HTTP APIs
 _UNLIMITED = {
     "subs": -1,
     "data": -1,
@@ -91,6 +93,7 @@ class Trust:
             ("system-account", nkeys.ACCOUNT),
             (OPERATOR_USER, nkeys.USER),
             (SYSTEM_USER, nkeys.USER),
+            (API_ISSUER, nkeys.USER),
         ):
             path = folder / f"{name}.nk"
             if path.exists():
@@ -192,6 +195,34 @@ class Trust:
     def connect_options(self, name: str = OPERATOR_USER) -> dict[str, Any]:
         jwt, key = self.own_user(name)
         return connect_options(jwt, key)
+
+    def api_token(self, subject: str, role: str, unit: str | None = None,
+                  hours: float = 8.0) -> str:  # fmt: skip
+        """A bearer token for the services' HTTP APIs (services.kit.api_auth)."""
+        from services.kit import api_auth
+
+        return api_auth.issue(self.keys[API_ISSUER], subject, role, unit, hours)
+
+    def dead_letter_key(self) -> SealingKey:
+        """The operator's X25519 key that dead letters are sealed to (made on first use)."""
+        return SealingKey.load_or_create(self.folder / "dead-letter.json", X25519)
+
+    def open_dead_letter(self, body: bytes, headers: dict[str, str]) -> bytes:
+        """A dead letter's body as it came, opened when it was sealed to the operator."""
+        from contracts.messages import SealedPayload
+        from services.kit.bus import HEADER_DLQ_CONSUMER, HEADER_DLQ_SEALED, dead_letter_context
+
+        if not headers.get(HEADER_DLQ_SEALED):
+            return body
+        seq = headers.get("Ema-Dlq-Stream-Seq", "")
+        payload = SealedPayload.model_validate_json(body)
+        return self.dead_letter_key().open(
+            payload, dead_letter_context(headers.get(HEADER_DLQ_CONSUMER, ""), seq)
+        )
+
+    @property
+    def api_issuer_public(self) -> str:
+        return base64.b64encode(nkeys.raw_public(self.keys[API_ISSUER])).decode()
 
     # -- revocation ---------------------------------------------------------------------
 

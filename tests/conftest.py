@@ -16,6 +16,7 @@ import pytest
 
 from deploy.launcher import SERVICES, NatsServer, System, free_port
 from tests.postgres import PostgresCluster, bindir
+from tests.support import SYSTEMS
 
 DATABASES = ("sqlite", "postgresql")
 
@@ -72,6 +73,7 @@ def start_system(data_dir: Path, **env: str) -> System:
     except Exception:
         system.down()
         raise
+    SYSTEMS.append(system)
     return system
 
 

@@ -57,8 +57,9 @@ class Partner:
     own: Client | None = None
 
     @classmethod
-    async def register(cls, target: Any, unit_id: str, kind: UnitKind, sealing: bool = False,
-                       suite: str = X25519) -> Partner:  # fmt: skip
+    async def register(
+        cls, target: Any, unit_id: str, kind: UnitKind, sealing: bool = False, suite: str = X25519
+    ) -> Partner:
         """Register a unit; with sealing=True it also publishes a sealing key (of `suite`) to
         receive released data. `target` is a System (the unit gets its own NATS user) or the
         URL of a server without auth."""
@@ -81,12 +82,25 @@ class Partner:
             return cls(nc, key, private)
         x25519 = private.public_b64 if private and private.suite == X25519 else None
         hybrid = private.public_b64 if private and private.suite == HYBRID else None
-        done = await units.register(nc, target.data_dir, target.trust(), unit_id, unit_id, kind,
-                                    key.public_b64, x25519, hybrid)  # fmt: skip
+        done = await units.register(
+            nc,
+            target.data_dir,
+            target.trust(),
+            unit_id,
+            unit_id,
+            kind,
+            key.public_b64,
+            x25519,
+            hybrid,
+        )
         own = None
         if done.jwt_path is not None:
-            own = await nats.connect(servers=target.servers, **connect_options(
-                done.jwt_path.read_text().strip(), key.private, f"_INBOX_{unit_id}"))  # fmt: skip
+            own = await nats.connect(
+                servers=target.servers,
+                **connect_options(
+                    done.jwt_path.read_text().strip(), key.private, f"_INBOX_{unit_id}"
+                ),
+            )
         return cls(nc, key, private, own)
 
     @property
@@ -114,30 +128,67 @@ class Partner:
 
         return await wait_for(found)
 
-    async def share_request(self, case_id: str, recipient: str, category: str, purpose: str,
-                            content: Any, *, request_id: str | None = None,
-                            claimed_basis: str | None = None, break_the_glass: Any = None,
-                            suite: str = X25519) -> ShareRequestV2:  # fmt: skip
+    async def share_request(
+        self, case_id: str, recipient: str, category: str, purpose: str, content: Any,
+        *, suite: str = X25519, **kw: Any,
+    ) -> ShareRequestV2:  # fmt: skip
         """A share request from this unit, its content sealed to the broker with its context."""
+        broker = await self.broker_key(suite)
+        return self.sealed_request(case_id, recipient, category, purpose, content, broker=broker,
+                                   suite=suite, **kw)  # fmt: skip
+
+    def sealed_request(
+        self,
+        case_id: str,
+        recipient: str,
+        category: str,
+        purpose: str,
+        content: Any,
+        *,
+        broker: str,
+        request_id: str | None = None,
+        claimed_basis: str | None = None,
+        break_the_glass: Any = None,
+        suite: str = X25519,
+    ) -> ShareRequestV2:
+        """The same, with the broker's public key of `suite` already at hand."""
         request_id = request_id or f"req-{uuid.uuid4().hex[:12]}"
         info = request_context(case_id, request_id, self.unit_id, recipient, category, purpose)
-        payload = seal(json.dumps(content).encode(), suite, await self.broker_key(suite), info)
-        return ShareRequestV2(request_id=request_id, case_id=case_id, source_unit=self.unit_id,
-                              recipient_unit=recipient, data_category=category, purpose=purpose,
-                              payload=payload, claimed_basis=claimed_basis,
-                              break_the_glass=break_the_glass)  # fmt: skip
+        payload = seal(json.dumps(content).encode(), suite, broker, info)
+        return ShareRequestV2(
+            request_id=request_id,
+            case_id=case_id,
+            source_unit=self.unit_id,
+            recipient_unit=recipient,
+            data_category=category,
+            purpose=purpose,
+            payload=payload,
+            claimed_basis=claimed_basis,
+            break_the_glass=break_the_glass,
+        )
 
     def open_delivery(self, delivered: Any) -> Any:
         """The content of a delivery to this unit (ShareDeliveredV2 or its data as a dict)."""
-        d = delivered if isinstance(delivered, ShareDeliveredV2) else (
-            ShareDeliveredV2.model_validate(delivered))  # fmt: skip
+        d = (
+            delivered
+            if isinstance(delivered, ShareDeliveredV2)
+            else (ShareDeliveredV2.model_validate(delivered))
+        )
         assert self.sealing is not None, "registered without a sealing key"
-        info = delivery_context(d.decision_id, d.case_id, d.request_id, d.source_unit,
-                                d.recipient_unit, d.data_category.value, d.purpose)  # fmt: skip
+        info = delivery_context(
+            d.decision_id,
+            d.case_id,
+            d.request_id,
+            d.source_unit,
+            d.recipient_unit,
+            d.data_category.value,
+            d.purpose,
+        )
         return json.loads(self.sealing.open(d.payload, info))
 
-    async def send(self, type_: str, data: Any, *, case_id: str | None = None,
-                   event_id: str | None = None) -> str:  # fmt: skip
+    async def send(
+        self, type_: str, data: Any, *, case_id: str | None = None, event_id: str | None = None
+    ) -> str:
         subject, event, body, headers = build_event(self.key, type_, data, case_id=case_id)
         if event_id:
             raw = json.loads(body)
@@ -154,9 +205,14 @@ class Partner:
         """An arrival envelope as raw JSON, for malformed variants the models would refuse."""
         data = {**ARRIVAL, "care_centre": self.key.unit_id, **overrides}
         data = {k: v for k, v in data.items() if v is not None}
-        event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": self.key.unit_id,
-                 "type": "no.ema.intake.arrival.v1", "time": "2026-04-02T10:00:00+00:00",
-                 "data": data}  # fmt: skip
+        event = {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": self.key.unit_id,
+            "type": "no.ema.intake.arrival.v1",
+            "time": "2026-04-02T10:00:00+00:00",
+            "data": data,
+        }
         body = json.dumps(event).encode()
         return body, {"Nats-Msg-Id": event["id"], **self.key.sign(body)}
 
@@ -238,3 +294,32 @@ def _pg_query(dsn: str, sql: str, params: tuple) -> list[tuple]:
 async def dead_letters(nc: Client) -> list[dict[str, str]]:
     msgs = await stream_messages(nc, "DLQ")
     return [dict(m.headers or {}) for m in msgs]
+
+
+# Systems the tests started (tests.conftest.start_system), to find the one behind a URL.
+SYSTEMS: list[Any] = []
+
+
+def role_for(path: str, method: str = "GET") -> str:
+    """The role a test calls a route with: decisions and consents are the privacy officer's,
+    managing recipients an administrator's, the rest the operator's."""
+    if "/decisions" in path or "/consents" in path:
+        return "privacy_officer"
+    if path.startswith("/recipients") and method == "POST":
+        return "administrator"
+    return "operator"
+
+
+def http_json(url: str, timeout: float = 2.0, role: str | None = None, **kw: Any) -> Any:
+    """deploy.launcher.http_json with a bearer token of the system that serves `url`."""
+    from urllib.parse import urlsplit
+
+    from deploy.launcher import http_json as plain
+
+    parts = urlsplit(url)
+    system = next((s for s in SYSTEMS if parts.port in s.http_ports.values() and s.auth), None)
+    if system is None:
+        return plain(url, timeout=timeout, **kw)
+    method = kw.get("method") or ("POST" if kw.get("data") is not None else "GET")
+    token = system.api_token(role or role_for(parts.path, method), subject="tests")
+    return plain(url, timeout=timeout, token=token, **kw)

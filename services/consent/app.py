@@ -12,9 +12,11 @@ from sqlalchemy import select
 from services.consent import fhir, handlers
 from services.consent.audit import store as _audit_tables  # noqa: F401 (creates the tables)
 from services.consent.audit.queries import consent_history, decision_dict
+from services.consent.audit.store import AuditView
 from services.consent.audit.web import Audit
 from services.consent.engine import SelectedEngine, legal_data
 from services.consent.store import Base, ConsentRow, DecisionRecord
+from services.kit import api_auth
 from services.kit.sealing import HYBRID, SUITE_SETTINGS, X25519, SealingKey, x25519_legacy_private
 from services.kit.service import Service, route
 from services.kit.settings import Settings
@@ -144,6 +146,20 @@ async def consents_fhir(request: web.Request) -> web.Response:
 
 service.startup.append(choose_engine)
 service.startup.append(publish_sealing_keys)
+async def record_view(request: web.Request, who: api_auth.Principal | None, allowed: bool) -> None:
+    """Views of decisions and consents are recorded like the audit pages' (refusals too)."""
+    async with service.sessions() as session, session.begin():
+        session.add(AuditView(
+            username=(who.unit or who.subject) if who else "(no valid token)",
+            role=who.role if who else "-", method=request.method, path=request.path[:512],
+            query=request.query_string[:2000], allowed=allowed))  # fmt: skip
+
+
+# Decisions and consents: the privacy officer's; an operator runs the system, not the audit.
+service.access.update(dict.fromkeys(
+    ("/cases/{case_id}/decisions", "/cases/{case_id}/consents", "/cases/{case_id}/consents/fhir"),
+    api_auth.allow(api_auth.PRIVACY_OFFICER, record=True)))
+service.view_recorder = record_view
 service.routes.append(web.get("/cases/{case_id}/decisions", decisions))
 service.routes.append(web.get("/cases/{case_id}/consents", consents))
 service.routes.append(web.get("/cases/{case_id}/consents/fhir", consents_fhir))

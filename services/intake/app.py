@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from services.intake import handlers
 from services.intake.store import Base, Case, CaseHistory
+from services.kit import api_auth
 from services.kit.service import Service, route
 
 service = Service("intake", Base.metadata, migrate=True)
@@ -44,3 +45,4 @@ async def case_view(request: web.Request) -> web.Response:
 
 
 service.routes.append(web.get("/cases/{case_id}", case_view))
+service.access["/cases/{case_id}"] = api_auth.OPERATORS

@@ -15,6 +15,7 @@ from nats.js.errors import NotFoundError
 
 from contracts.envelope import HEADER_MSG_ID
 from contracts.registry import STREAMS
+from services.kit import sealing
 from services.kit.nkeys import sign_nonce
 from services.kit.signing import UnitKey
 
@@ -131,13 +132,35 @@ async def ensure_streams(
                 await asyncio.sleep(min(0.25 * attempt, 3.0))
 
 
+HEADER_DLQ_SEALED = "Ema-Dlq-Sealed"
+
+
+def dead_letter_context(consumer: str, seq: object) -> bytes:
+    """What a dead letter's body is sealed to the operator under."""
+    return sealing.context("dead-letter/v1", consumer=consumer, seq=str(seq))
+
+
+def seal_dead_letter(body: bytes, operator_key: str | None, consumer: str,
+                     seq: object) -> tuple[bytes, dict[str, str]]:  # fmt: skip
+    """A dead letter's body sealed to the operator's key (it may hold names for 90 days);
+    without a key configured, it stays as it came."""
+    if not operator_key:
+        return body, {}
+    sealed = sealing.seal(body, sealing.X25519, operator_key, dead_letter_context(consumer, seq))
+    return sealed.model_dump_json().encode(), {HEADER_DLQ_SEALED: sealed.suite}
+
+
 async def dead_letter(
-    js: JetStreamContext, service: str, consumer: str, msg: Msg, reason: str, attempts: int
-) -> None:
-    """Copy a message to the dead-letter stream with its reason (idempotent per delivery)."""
+    js: JetStreamContext, service: str, consumer: str, msg: Msg, reason: str, attempts: int,
+    operator_key: str | None = None,
+) -> None:  # fmt: skip
+    """Copy a message to the dead-letter stream with its reason (idempotent per delivery),
+    its body sealed to the operator's key."""
     headers = dict(msg.headers or {})
     original_id = headers.pop(HEADER_MSG_ID, "")
     seq = msg.metadata.sequence.stream if msg.metadata else original_id
+    body, sealed = seal_dead_letter(msg.data, operator_key, consumer, seq)
+    headers.update(sealed)
     headers.update(
         {
             HEADER_MSG_ID: f"dlq:{consumer}:{seq}",
@@ -146,9 +169,10 @@ async def dead_letter(
             HEADER_DLQ_CONSUMER: consumer,
             HEADER_DLQ_ATTEMPTS: str(attempts),
             "Ema-Dlq-Original-Msg-Id": original_id,
+            "Ema-Dlq-Stream-Seq": str(seq),
         }
     )
-    await js.publish(f"ema.dlq.{service}", msg.data, headers=headers, timeout=5)
+    await js.publish(f"ema.dlq.{service}", body, headers=headers, timeout=5)
     log.warning(
         "dead-lettered",
         extra={"subject": msg.subject, "msg_id": original_id, "consumer": consumer,

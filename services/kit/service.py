@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.envelope import CloudEvent
 from contracts.messages import UnitKind
 from contracts.registry import Contract, contract_for_type, stream_for_subject
-from services.kit import bus, migrations
+from services.kit import api_auth, bus, migrations
 from services.kit.db import InboxRow, create_tables, make_engine, sessionmaker
 from services.kit.directory import BUCKET, Directory, Unit
 from services.kit.logs import setup_logging
@@ -133,6 +133,9 @@ class Service:
     routes: list[web.RouteDef] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    # Who may call each HTTP route (by its path pattern); a route not listed: the operator.
+    access: dict[str, api_auth.Access] = field(default_factory=dict)
+    view_recorder: api_auth.ViewRecorder | None = None
 
     def handles(self, *types: str, durable: str) -> Callable[[HandlerFunc], HandlerFunc]:
         contracts = {}
@@ -415,7 +418,8 @@ class Service:
 
     async def _dead_letter(self, sub: Subscription, msg: Msg, reason: str, attempts: int) -> None:
         try:
-            await bus.dead_letter(self.js, self.name, sub.durable, msg, reason, attempts)
+            await bus.dead_letter(self.js, self.name, sub.durable, msg, reason, attempts,
+                                  self._dead_letter_key())  # fmt: skip
         except Exception:
             log.warning("dead-letter publish failed; will be redelivered", exc_info=True)
             await msg.nak(delay=1.0)
@@ -426,8 +430,19 @@ class Service:
 
     # -- health --------------------------------------------------------------------------
 
+    def _dead_letter_key(self) -> str | None:
+        path = self.settings.dead_letter_key_file
+        return path.read_text().strip() if path and path.exists() else None
+
+    def _issuers(self) -> list[Any]:
+        """The API token issuer's public keys, read again while none are there yet."""
+        if not getattr(self, "api_issuers", None):
+            self.api_issuers = api_auth.load_issuers(self.settings.api_issuer_file)
+        return self.api_issuers
+
     async def _serve_http(self) -> web.AppRunner:
-        app = web.Application()
+        sign_in = api_auth.middleware(self.access, self._issuers, lambda: self.view_recorder)
+        app = web.Application(middlewares=[sign_in])
         app.add_routes([
             web.get("/healthz", self._health),
             web.get("/readyz", self._health),

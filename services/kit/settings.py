@@ -35,6 +35,16 @@ class Settings(BaseModel):
         description="The service's NATS user JWT (issued by the operator's tooling); default: "
         "beside key_file. Without it the service connects without credentials.",
     )
+    api_issuer_file: Path | None = Field(
+        None,
+        description="Public keys of the API token issuer (base64, one a line); default: "
+        "api-issuer.pub beside key_file, written by the operator's tooling.",
+    )
+    dead_letter_key_file: Path | None = Field(
+        None,
+        description="The operator's X25519 key (base64) dead letters are sealed to; default: "
+        "dead-letter.pub beside key_file, written by the operator's tooling.",
+    )
     sealing_suite: str = Field(
         "x25519",
         pattern=r"^(x25519|mlkem768-x25519)$",
@@ -71,5 +81,9 @@ class Settings(BaseModel):
             self.key_file = self.data_dir / "keys" / f"{self.unit_id}.pem"
         if self.nats_jwt_file is None:
             self.nats_jwt_file = self.key_file.with_suffix(".jwt")
+        if self.api_issuer_file is None:
+            self.api_issuer_file = self.key_file.parent / "api-issuer.pub"
+        if self.dead_letter_key_file is None:
+            self.dead_letter_key_file = self.key_file.parent / "dead-letter.pub"
         if self.http_port == 0:
             self.http_port = DEFAULT_PORTS.get(self.service, 8100)

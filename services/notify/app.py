@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import func, select
 
 from contracts.fields import UNIT_ID_PATTERN
+from services.kit import api_auth
 from services.kit.service import Service
 from services.kit.settings import Settings
 from services.kit.verify import describe
 from services.notify import handlers
+from services.notify.channels import webhook_problem
 from services.notify.routing import EVENT_KEYS, ROLES
 from services.notify.store import Base, Delivery, Notification, Recipient
 from services.notify.worker import run_worker
@@ -25,6 +29,14 @@ class NotifySettings(Settings):
     smtp_from: str = "emaflyt@localhost"
     smtp_timeout: float = 10.0
     webhook_timeout: float = 10.0
+    webhook_hosts: str = Field(
+        "",
+        description="Hosts webhooks may go to, comma-separated (names or *.suffix); webhooks "
+        "are https only. Empty: no webhooks.",
+    )
+    webhook_ca_file: Path | None = Field(
+        None, description="Extra CA certificates for webhook hosts (an internal CA)."
+    )
     delivery_max_attempts: int = Field(8, ge=1, le=50)
     delivery_backoff: float = Field(2.0, gt=0, description="First retry after this many s.")
     delivery_backoff_max: float = Field(600.0, gt=0)
@@ -79,6 +91,10 @@ async def put_recipient(request: web.Request) -> web.Response:
         return web.json_response({"error": describe(exc)}, status=400)
     except ValueError:
         return web.json_response({"error": "body is not JSON"}, status=400)
+    if data.webhook_url:
+        problem = webhook_problem(data.webhook_url, service.settings.webhook_hosts)  # type: ignore[attr-defined]
+        if problem:
+            return web.json_response({"error": problem}, status=400)
     async with service.outbox.write_lock, service.sessions() as session, session.begin():
         row = await session.scalar(select(Recipient).where(
             Recipient.unit == data.unit, Recipient.role == data.role))  # fmt: skip
@@ -132,6 +148,13 @@ async def deliveries(request: web.Request) -> web.Response:
     })  # fmt: skip
 
 
+service.access.update({
+    # A unit reads its own inbox; recipients (who is told what, where) are an administrator's.
+    "/inbox/{unit}": api_auth.allow(api_auth.OPERATOR, api_auth.ADMINISTRATOR, unit_param="unit"),
+    "GET /recipients": api_auth.allow(api_auth.ADMINISTRATOR, api_auth.OPERATOR),
+    "POST /recipients": api_auth.allow(api_auth.ADMINISTRATOR),
+    "/deliveries": api_auth.allow(api_auth.ADMINISTRATOR, api_auth.OPERATOR),
+})
 service.routes += [
     web.get("/inbox/{unit}", inbox),
     web.get("/recipients", list_recipients),

@@ -64,13 +64,49 @@ def verify_webhook(secret: str, headers: dict[str, str], body: bytes,
     return hmac.compare_digest(expected, headers.get(SIGNATURE_HEADER, ""))
 
 
-async def post_webhook(url: str, secret: str, payload: dict, timeout: float) -> None:
+def webhook_problem(url: str, allowed_hosts: str) -> str | None:
+    """Why a webhook URL may not be used, or None: only https, only to a host the operator
+    allowed (EMA_WEBHOOK_HOSTS: names, or *.suffix), so notices cannot be redirected to an
+    attacker or into the operator's own network."""
+    from fnmatch import fnmatchcase
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        return "webhook_url: not a URL"
+    if parts.scheme != "https":
+        return "webhook_url: must be https"
+    if parts.username or parts.password:
+        return "webhook_url: no user or password in the URL; the secret signs each delivery"
+    patterns = [p.strip().lower() for p in allowed_hosts.split(",") if p.strip()]
+    if not host or not any(fnmatchcase(host, p) for p in patterns):
+        return (f"webhook_url: host {host or '(none)'} is not among the hosts the operator "
+                "allows (EMA_WEBHOOK_HOSTS)")  # fmt: skip
+    return None
+
+
+def client_ssl(ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(ca_file)
+    return context
+
+
+async def post_webhook(url: str, secret: str, payload: dict, timeout: float,
+                       allowed_hosts: str = "", ca_file: str | None = None) -> None:  # fmt: skip
+    problem = webhook_problem(url, allowed_hosts)
+    if problem:
+        raise RuntimeError(problem)
     body = json.dumps(payload, ensure_ascii=False).encode()
     timestamp = str(int(time.time()))
     headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
                SIGNATURE_HEADER: sign_webhook(secret, timestamp, body)}  # fmt: skip
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     async with aiohttp.ClientSession(timeout=client_timeout) as session:
-        async with session.post(url, data=body, headers=headers) as resp:
+        async with session.post(url, data=body, headers=headers, allow_redirects=False,
+                                ssl=client_ssl(ca_file)) as resp:  # fmt: skip
             if resp.status >= 300:
                 raise RuntimeError(f"webhook answered HTTP {resp.status}")

@@ -11,6 +11,7 @@ from prometheus_client import Gauge
 from pydantic import Field
 from sqlalchemy import func, select
 
+from services.kit import api_auth
 from services.kit.service import Service, route
 from services.kit.settings import Settings
 from services.planning.handlers import Planner, make_handlers, set_today, today
@@ -164,6 +165,8 @@ async def figures(_request: web.Request) -> web.Response:
     return web.json_response(await figures_data())
 
 
+service.access.update(dict.fromkeys(
+    ("/cases/{case_id}/tasks", "/cases/{case_id}/timeline", "/figures"), api_auth.OPERATORS))
 service.routes += [
     web.get("/cases/{case_id}/tasks", case_tasks),
     web.get("/cases/{case_id}/timeline", timeline),

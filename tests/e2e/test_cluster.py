@@ -13,9 +13,20 @@ import nats
 import pytest
 
 from contracts.messages import ArrivalV1, UnitKind
-from deploy.launcher import System, cluster, http_json
+from deploy import units
+from deploy.launcher import System, cluster
+from deploy.provision import unit_jwt_path
+from deploy.trust import Trust, connect_options
 from services.kit.outbox import build_event
-from tests.support import ARRIVAL, Partner, dead_letters, query, stream_messages, wait_for
+from tests.support import (
+    ARRIVAL,
+    Partner,
+    dead_letters,
+    http_json,
+    query,
+    stream_messages,
+    wait_for,
+)
 
 N = 300
 
@@ -33,7 +44,9 @@ async def publish_with_retry(js, subject: str, body: bytes, headers: dict) -> No
 
 @pytest.fixture
 def three_nodes(tmp_path: Path):  # noqa: ANN201
-    nodes = cluster(tmp_path / "nats")
+    # The operator's trust is made first: every node trusts it (the System below finds it in
+    # its data folder).
+    nodes = cluster(tmp_path / "nats", trust=Trust.load_or_create(tmp_path / "sys/nats/trust"))
     for node in nodes:  # start every node before waiting: each needs its peers
         node.launch()
     for node in nodes:
@@ -43,8 +56,8 @@ def three_nodes(tmp_path: Path):  # noqa: ANN201
         node.stop()
 
 
-async def meta_leader(urls: str) -> None:
-    nc = await nats.connect(servers=urls.split(","))
+async def meta_leader(urls: str, trust: Trust) -> None:
+    nc = await nats.connect(servers=urls.split(","), **trust.connect_options())
     try:
         await wait_for(lambda: _account_info(nc), timeout=30, interval=0.3)
     finally:
@@ -61,7 +74,7 @@ async def _account_info(nc) -> bool:  # noqa: ANN001
 
 async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, tmp_path) -> None:  # noqa: ANN001
     urls = ",".join(n.url for n in three_nodes)
-    await meta_leader(urls)
+    await meta_leader(urls, Trust.load_or_create(tmp_path / "sys/nats/trust"))
     system = System(tmp_path / "sys", external_nats=urls,
                     http_ports=dict.fromkeys(("intake", "planning", "consent", "notify",
                                               "municipality"), 0),
@@ -70,7 +83,7 @@ async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, 
     system.up()
     try:
         second = system.start_service("planning", replica=1)  # shares planning's consumer and DB
-        partner = await Partner.register(urls, "centre-cluster", UnitKind.CARE_CENTRE)
+        partner = await Partner.register(system, "centre-cluster", UnitKind.CARE_CENTRE)
         info = await partner.nc.jetstream().stream_info("CASE")
         assert info.config.num_replicas == 3
         js = partner.nc.jetstream()
@@ -103,9 +116,27 @@ async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, 
         task_ids = await wait_for(lambda: _at_least(scheduled(), 5 * N), timeout=120, interval=1)
         assert len(task_ids) == len(set(task_ids)) == 5 * N
         assert await stream_messages(partner.nc, "DLQ") == []
+        await _revoked_everywhere(system, partner, three_nodes[2].url)
         await partner.close()
     finally:
         system.down()
+
+
+async def _revoked_everywhere(system: System, partner: Partner, other_node: str) -> None:
+    """Revoked through one node, the unit is disconnected at another and refused there."""
+    jwt = unit_jwt_path(system.data_dir, partner.unit_id, partner.key.kid).read_text().strip()
+    login = connect_options(jwt, partner.key.private, f"_INBOX_{partner.unit_id}")
+    closed = asyncio.Event()
+
+    async def on_closed() -> None:
+        closed.set()
+
+    there = await nats.connect(other_node, allow_reconnect=False, closed_cb=on_closed, **login)
+    await units.revoke(partner.nc, [system.servers[0]], system.trust(), partner.unit_id)
+    await asyncio.wait_for(closed.wait(), timeout=10)
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        await nats.connect(other_node, allow_reconnect=False, **login)
+    assert there.is_closed
 
 
 async def _at_least(coro, n: int):  # noqa: ANN001, ANN202

@@ -8,8 +8,8 @@ import signal
 import pytest
 
 from contracts.messages import ArrivalV1, UnitKind
-from deploy.launcher import System, http_json
-from tests.support import ARRIVAL, Partner, query, stream_messages, wait_for
+from deploy.launcher import System
+from tests.support import ARRIVAL, Partner, http_json, query, stream_messages, wait_for
 
 
 async def test_sigkill_between_commit_and_publish_loses_nothing(fresh_system: System) -> None:

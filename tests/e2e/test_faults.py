@@ -27,13 +27,12 @@ import pytest
 from nats.aio.client import Client
 
 from contracts import messages as m
-from deploy.launcher import SERVICES, System, http_json
+from deploy.launcher import SERVICES, System
 from services.kit.outbox import build_event
-from services.kit.sealing import seal
 from tests.conftest import start_system
-from tests.e2e.test_consent import KOPP, broker_key, consent, flow
+from tests.e2e.test_consent import KOPP, consent, flow
 from tests.e2e.test_lifecycle import TODAY
-from tests.support import ARRIVAL, Partner, query, read_subject, wait_for
+from tests.support import ARRIVAL, Partner, http_json, query, read_subject, wait_for
 
 K = m.UnitKind
 MESSAGES = int(os.environ.get("EMA_FAULT_MESSAGES", "700"))
@@ -104,7 +103,7 @@ async def prepare(system: System, n_cases: int, n_offers: int) -> Actors:
     bufetat = await Partner.register(system, f"bufetat-{suffix}", K.BUFETAT_REGION)
     kommune = await Partner.register(system, f"kommune-{KOMMUNE}", K.MUNICIPALITY,
                                      sealing=True)  # fmt: skip
-    actors = Actors(centre, udi, bufetat, kommune, await broker_key(centre))
+    actors = Actors(centre, udi, bufetat, kommune, await centre.broker_key())
     free = n_offers + 5
     await kommune.send("no.ema.municipality.capacity.v2", m.CapacityPublishedV2(
         kommunenummer=KOMMUNE, year=TODAY.year, children=free, free_places=free,
@@ -187,13 +186,10 @@ def make_run(actors: Actors, n: int) -> Run:
                                                case_id=case_id)))  # fmt: skip
     for i in range(n_shares):
         case_id = actors.consent_cases[i % len(actors.consent_cases)]
-        request = m.ShareRequestV1(
-            request_id=str(uuid.uuid4()), case_id=case_id, source_unit=c.key.unit_id,
-            recipient_unit=actors.kommune.key.unit_id, data_category="kopp",
-            purpose="settlement", payload=seal(json.dumps(KOPP).encode(), actors.sealing_key),
-        )  # fmt: skip
+        request = c.sealed_request(case_id, actors.kommune.key.unit_id, "kopp", "settlement",
+                                   KOPP, broker=actors.sealing_key)  # fmt: skip
         run.shares.add(request.request_id)
-        run.messages.append(_strip(build_event(c.key, "no.ema.share.request.v1", request,
+        run.messages.append(_strip(build_event(c.key, "no.ema.share.request.v2", request,
                                                case_id=case_id)))  # fmt: skip
     for offer_id in actors.offers:
         answer = m.OfferAnsweredV1(

@@ -29,11 +29,12 @@ from nats.errors import MaxPayloadError
 from contracts.fields import confidential_fields
 from contracts.messages import ArrivalV1, UnitKind
 from contracts.registry import Contract
-from deploy.launcher import SERVICES, System, http_json
+from deploy.launcher import SERVICES, System
+from services.kit.nkeys import sign_nonce
 from services.kit.service import Subscription
 from services.kit.signing import UnitKey
 from services.kit.verify import MAX_BODY
-from tests.support import ARRIVAL, Partner, query, wait_for
+from tests.support import ARRIVAL, Partner, http_json, query, wait_for
 
 # Recognisable values put in every confidential field; none may ever reach a log line.
 MARK_NAME = "Fuzzmarkor Hemmeligsen"
@@ -485,11 +486,13 @@ async def test_body_over_the_server_limit_never_reaches_a_service(system: System
 async def raw_publish(system: System, subject: str, body: bytes) -> str:
     """Publish past the client's own check, as a hostile client would; return the answer."""
 
+    jwt, key = system.trust().own_user("operator")
+
     def go() -> str:
-        user, password = "operator", system.passwords()["operator"]
         with socket.create_connection(("127.0.0.1", system.nats.port), timeout=10) as s:
-            s.recv(4096)  # INFO
-            connect = {"user": user, "pass": password, "verbose": False, "pedantic": False}
+            info = json.loads(s.recv(4096).decode().removeprefix("INFO ").strip())
+            connect = {"jwt": jwt, "sig": sign_nonce(key, info["nonce"]).decode(),
+                       "verbose": False, "pedantic": False}  # fmt: skip
             s.sendall(f"CONNECT {json.dumps(connect)}\r\nPING\r\n".encode())
             s.recv(4096)
             s.sendall(f"PUB {subject} {len(body)}\r\n".encode() + body + b"\r\n")

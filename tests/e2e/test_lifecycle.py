@@ -17,9 +17,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts import messages as m
-from deploy.launcher import System, http_json
+from deploy.launcher import System
 from services.planning.calendar import add_months, add_working_days
-from tests.support import ARRIVAL, Partner, dead_letters, query, stream_messages, wait_for
+from tests.support import (
+    ARRIVAL,
+    Partner,
+    dead_letters,
+    http_json,
+    query,
+    stream_messages,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TODAY = datetime.now(UTC).astimezone(ZoneInfo("Europe/Oslo")).date()

@@ -16,11 +16,11 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from contracts.messages import ArrivalV1, UnitKind
-from deploy.launcher import System, free_port, http_json
+from deploy.launcher import System, free_port
 from services.notify.channels import verify_webhook
 from services.planning.calendar import add_working_days
 from tests.conftest import start_system
-from tests.support import ARRIVAL, Partner, dead_letters, stream_messages, wait_for
+from tests.support import ARRIVAL, Partner, dead_letters, http_json, stream_messages, wait_for
 
 MONDAY = date(2026, 5, 11)
 KOPP_DUE = add_working_days(MONDAY, 2)  # Wednesday 13 May

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from contracts.messages import UnitKind
-from deploy.launcher import System, free_port, http_json, wait_until
+from deploy.launcher import System, free_port, wait_until
 from services.consent.engine import POLICY_DIR, revision
 from tests.conftest import start_system
 from tests.e2e.test_consent import (  # noqa: F401  (collected here again, on the OPA engine)
@@ -31,7 +31,7 @@ from tests.e2e.test_consent import (  # noqa: F401  (collected here again, on th
     test_k10_concern_to_barnevern_is_delivered_on_statute_with_a_review,
     uid,
 )
-from tests.support import Partner, query
+from tests.support import Partner, http_json, query
 
 ROOT = Path(__file__).resolve().parents[2]
 

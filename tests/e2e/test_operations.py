@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nats
-
 from contracts.messages import ArrivalV1, UnitKind
 from deploy.launcher import System
 from services.kit.outbox import build_event
@@ -62,6 +60,10 @@ async def test_rotate_a_units_key(fresh_system: System) -> None:
     assert out.returncode == 0 and new.key.kid in out.stdout, out.stderr
     bad = cli(system, "unit", "revoke-key", "--id", "centre-rot", "--kid", "nope")
     assert bad.returncode == 2 and "has no key 'nope'" in bad.stderr
+    # The old key's NATS user is disconnected at once and cannot come back.
+    assert old.own is not None
+    await wait_for(lambda: old.own.is_closed, timeout=10)
+    old.own = None  # what it signed can still reach the bus another way (a replay): refused
     await asyncio.sleep(5.5)  # services trust their directory cache for at most 5 s
     await old.send("no.ema.intake.arrival.v1", ArrivalV1(
         **{**ARRIVAL, "care_centre": "centre-rot"}))  # fmt: skip

@@ -17,9 +17,9 @@ from urllib.parse import quote
 import pytest
 
 from contracts import messages as m
-from deploy.launcher import System, http_json
+from deploy.launcher import System
 from tests.e2e.test_lifecycle import TODAY, World, _more, duf
-from tests.support import Partner, dead_letters, stream_messages, wait_for
+from tests.support import Partner, dead_letters, http_json, stream_messages, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 K = m.UnitKind

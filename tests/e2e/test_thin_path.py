@@ -15,8 +15,16 @@ from pathlib import Path
 import pytest
 
 from contracts.messages import ArrivalV1, UnitKind
-from deploy.launcher import System, http_json
-from tests.support import ARRIVAL, Partner, dead_letters, query, stream_messages, wait_for
+from deploy.launcher import System
+from tests.support import (
+    ARRIVAL,
+    Partner,
+    dead_letters,
+    http_json,
+    query,
+    stream_messages,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

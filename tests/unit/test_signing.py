@@ -1,4 +1,5 @@
 import pytest
+
 from services.kit.sealing import (
     HYBRID,
     X25519,

@@ -293,7 +293,7 @@ def _pg_query(dsn: str, sql: str, params: tuple) -> list[tuple]:
 
 async def dead_letters(nc: Client) -> list[dict[str, str]]:
     msgs = await stream_messages(nc, "DLQ")
-    return [dict(m.headers or {}) for m in msgs]
+    return [{k: str(v) for k, v in (m.headers or {}).items()} for m in msgs]
 
 
 # Systems the tests started (tests.conftest.start_system), to find the one behind a URL.

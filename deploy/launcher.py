@@ -18,6 +18,7 @@ from pathlib import Path
 
 from deploy.provision import provision, trust_dir
 from deploy.trust import OPERATOR_USER, Trust, write_private
+from services.kit.private import private_dir
 
 SERVICES = ("intake", "planning", "consent", "notify", "municipality")
 
@@ -114,7 +115,7 @@ class NatsServer:
 
     def launch(self) -> None:
         store = self.data_dir / "nats"
-        store.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(store)
         with open_log(self.data_dir / "nats.log") as log:
             self.proc = subprocess.Popen(
                 [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
@@ -166,7 +167,7 @@ def cluster(data_dir: Path, size: int = 3, trust: Trust | None = None) -> list[N
     for i in range(size):
         others = ",".join(f"nats-route://127.0.0.1:{p}" for j, p in enumerate(routes) if j != i)
         node_dir = data_dir / f"node-{i}"
-        node_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(node_dir)
         node = NatsServer(node_dir, free_port(), free_port(), extra_args=[
             "--cluster_name", "emaflyt", "--cluster", f"nats://127.0.0.1:{routes[i]}",
             "--routes", others, "-n", f"ema-{i}"])  # fmt: skip
@@ -318,7 +319,7 @@ class System:
     def start_service(self, name: str, wait: bool = True, replica: int = 0,
                       **overrides: str) -> ServiceProcess:  # fmt: skip
         """Start a service; replica > 0 starts another process of it on the same database."""
-        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.data_dir / "logs")
         key = name if replica == 0 else f"{name}-{replica}"
         port = self.http_ports[name] if replica == 0 else free_port()
         env = self.service_env(name, **overrides, EMA_HTTP_PORT=str(port))
@@ -331,7 +332,7 @@ class System:
 
     def up(self) -> None:
         self.check_databases()
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.data_dir)
         os.chmod(self.data_dir, 0o700)
         trust = self.trust()
         if not self.external_nats:

@@ -23,6 +23,7 @@ from deploy import permissions
 from deploy.trust import Trust, user_public_key, write_private
 from services.kit.bus import ensure_streams
 from services.kit.directory import Directory, Unit, bucket
+from services.kit.private import private_dir
 from services.kit.settings import Settings
 from services.kit.signing import UnitKey
 
@@ -54,7 +55,7 @@ async def provision_service(
     JWT written beside the key, and its consumers as its code declares them."""
     assert settings.unit_id and settings.key_file and settings.nats_jwt_file
     assert settings.api_issuer_file
-    settings.key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(settings.key_file.parent)
     key = UnitKey.load_or_create(settings.unit_id, settings.key_file)
     await directory.add_key(
         settings.unit_id, f"emaflyt {name}", UnitKind.SERVICE, key.kid, key.public_b64

@@ -24,6 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.kit import nkeys
+from services.kit.private import private_dir, write_private
 from services.kit.sealing import X25519, SealingKey
 
 ACCOUNT_NAME = "EMA"
@@ -42,14 +43,6 @@ _UNLIMITED = {
     "leaf": -1,
 }
 _JETSTREAM = {"mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1}
-
-
-def write_private(path: Path, text: str | bytes) -> None:
-    """A file only its owner reads, in a folder only its owner lists."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(text.encode() if isinstance(text, str) else text)
 
 
 def creds_file(jwt: str, key: Ed25519PrivateKey) -> str:
@@ -84,7 +77,7 @@ class Trust:
 
     @classmethod
     def load_or_create(cls, folder: Path) -> Trust:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(folder)
         os.chmod(folder, 0o700)
         trust = cls(folder)
         for name, role in (

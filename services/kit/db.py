@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from services.kit.private import private_dir
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Stores UTC and always returns an aware datetime (SQLite would drop the offset)."""
@@ -67,7 +69,7 @@ def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_dir(Path(path).parent)
         kwargs["connect_args"] = {"timeout": 30}
     # Parameters may be personal data (a sibling's DUF number in a unique-key error): errors
     # and logs say which statement failed, never with which values.

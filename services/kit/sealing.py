@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import mlkem
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from contracts.messages import SealedPayload
+from services.kit.private import private_dir
 
 X25519 = "HPKE-X25519-SHA256-A256GCM"
 HYBRID = "HPKE-MLKEM768X25519-SHA256-A256GCM"
@@ -160,7 +161,7 @@ class SealingKey:
         )
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(self.to_json())

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from contracts.envelope import HEADER_KEY_ID, HEADER_SIGNATURE
+from services.kit.private import private_dir
 
 
 def kid_for(public_raw: bytes) -> str:
@@ -55,7 +56,7 @@ class UnitKey:
         }
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(path.parent)
         pem = self.private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

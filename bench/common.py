@@ -13,8 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import nats
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -42,11 +40,11 @@ async def read_stream(nc: Any, stream: str, subject: str) -> list[tuple[bytes, d
     return [(msg.data, msg.metadata.timestamp) for msg in await read_subject(nc, stream, subject)]
 
 
-async def jetstream_baseline(url: str, n: int, size: int = 600) -> dict[str, Any]:
+async def jetstream_baseline(system: Any, n: int, size: int = 600) -> dict[str, Any]:
     """Raw nats-py on the same server: N messages of `size` bytes published pipelined
     (publish_async, each with a Nats-Msg-Id as emaflyt sends them) while a pull consumer
     fetches and acks them; throughput of each side and the publish-to-consume latency."""
-    nc = await nats.connect(url)
+    nc = await system.connect()  # the operator's user: a stream of its own for the baseline
     js = nc.jetstream()
     stream = f"BENCHRAW{os.getpid()}"
     await js.add_stream(name=stream, subjects=[f"benchraw{os.getpid()}.>"])

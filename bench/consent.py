@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import hashlib
 import json
 import os
@@ -27,24 +26,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
 
 from bench.common import latency_ms  # noqa: E402
 from contracts.messages import (  # noqa: E402
     ArrivalV1,
     ConsentGrantedV1,
-    ShareDeliveredV1,
-    ShareRequestV1,
+    SealedPayload,
+    ShareDeliveredV2,
+    ShareRequestV2,
     UnitKind,
 )
 from deploy.launcher import System  # noqa: E402
 from services.consent.consents import policy_form  # noqa: E402
 from services.consent.domain import policy_input  # noqa: E402
 from services.consent.engine import RegopyEngine  # noqa: E402
-from services.kit.directory import Directory, bucket  # noqa: E402
 from services.kit.outbox import build_event  # noqa: E402
-from services.kit.sealing import open_sealed, seal  # noqa: E402
+from services.kit.sealing import X25519  # noqa: E402
 from tests.support import ARRIVAL, Partner, query, wait_for  # noqa: E402
 
 TIME_LIMIT_S = 600
@@ -67,22 +64,17 @@ def the_consent(case_id: str) -> ConsentGrantedV1:
     )  # fmt: skip
 
 
-def request(case_id: str, centre: str, kommune: str, broker_key: str) -> ShareRequestV1:
-    return ShareRequestV1(
-        request_id=str(uuid.uuid4()), case_id=case_id, source_unit=centre,
-        recipient_unit=kommune, data_category="kopp", purpose="settlement",
-        payload=seal(json.dumps(KOPP).encode(), broker_key),
-    )  # fmt: skip
+def request(centre: Partner, case_id: str, kommune: str, broker_key: str) -> ShareRequestV2:
+    return centre.sealed_request(case_id, kommune, "kopp", "settlement", KOPP, broker=broker_key)
 
 
 def regopy_rate(given: ConsentGrantedV1, n: int) -> dict[str, float]:
     """The embedded engine alone, on the policy input the broker builds for these requests."""
     engine = RegopyEngine()
-    public = X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    key = seal(b"{}", base64.b64encode(public).decode())  # the policy never sees the payload
-    req = ShareRequestV1(request_id="r", case_id=given.case_id, source_unit="centre-bench",
+    sealed = SealedPayload(suite=X25519, recipient_kid="0" * 16, sealed="AA==")  # not read
+    req = ShareRequestV2(request_id="r", case_id=given.case_id, source_unit="centre-bench",
                          recipient_unit="kommune-0301", data_category="kopp",
-                         purpose="settlement", payload=key)  # fmt: skip
+                         purpose="settlement", payload=sealed)  # fmt: skip
     inputs = policy_input(req, birth_date=BIRTH, birth_date_estimated=True,
                           source_kind="care_centre", recipient_kind="municipality",
                           consents=[policy_form(given)], now=datetime.now(UTC))  # fmt: skip
@@ -109,21 +101,15 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
     await centre.send("no.ema.consent.granted.v1", given, case_id=case_id)
     ack = json.loads((await acks.next_msg(timeout=30)).data)["data"]
     assert ack["status"] == "active", ack
-    directory = Directory(await bucket(centre.nc.jetstream()))
-
-    async def broker_key() -> str | None:
-        unit = await directory.get("svc-consent")
-        return unit.sealing_key if unit else None
-
-    key = await wait_for(broker_key)
+    key = await centre.broker_key()
     sent: dict[str, float] = {}
-    arrived: dict[str, tuple[float, ShareDeliveredV1]] = {}
+    arrived: dict[str, tuple[float, ShareDeliveredV2]] = {}
     withheld: list[str] = []
     done = asyncio.Event()
     expected = {"count": 0}
 
     async def on_delivered(msg: Any) -> None:
-        delivered = ShareDeliveredV1(**json.loads(msg.data)["data"])
+        delivered = ShareDeliveredV2(**json.loads(msg.data)["data"])
         arrived[delivered.request_id] = (time.perf_counter(), delivered)
         if len(arrived) + len(withheld) >= expected["count"]:
             done.set()
@@ -135,7 +121,7 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
             if len(arrived) + len(withheld) >= expected["count"]:
                 done.set()
 
-    await kommune.nc.subscribe("ema.share.delivered.kommune-0301", cb=on_delivered)
+    await kommune.nc.subscribe("ema.share.delivered.v2.kommune-0301", cb=on_delivered)
     await centre.nc.subscribe("ema.share.receipt.centre-bench", cb=on_receipt)
     await kommune.nc.flush()
     await centre.nc.flush()
@@ -144,8 +130,8 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
     # 1. Sequential: one request at a time, latency without a queue in front of it.
     single: list[float] = []
     for _ in range(sequential):
-        built = request(case_id, "centre-bench", "kommune-0301", key)
-        subject, _, body, headers = build_event(centre.key, "no.ema.share.request.v1", built,
+        built = request(centre, case_id, "kommune-0301", key)
+        subject, _, body, headers = build_event(centre.key, "no.ema.share.request.v2", built,
                                                 case_id=case_id)  # fmt: skip
         expected["count"] = len(arrived) + len(withheld) + 1
         done.clear()
@@ -157,9 +143,9 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
     # 2. Burst: n requests built and sealed first, then pipelined onto the bus.
     built_all = []
     for _ in range(n):
-        built = request(case_id, "centre-bench", "kommune-0301", key)
+        built = request(centre, case_id, "kommune-0301", key)
         built_all.append((built.request_id, build_event(
-            centre.key, "no.ema.share.request.v1", built, case_id=case_id)))  # fmt: skip
+            centre.key, "no.ema.share.request.v2", built, case_id=case_id)))  # fmt: skip
     before = len(arrived) + len(withheld)
     burst_ids = {rid for rid, _ in built_all}
     expected["count"] = before + n
@@ -182,8 +168,7 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
     # Every delivery opens with the recipient's key and holds only the settlement fields.
     opened = sum(
         1 for _, d in burst
-        if set(json.loads(open_sealed(d.payload, kommune.sealing,
-                                      aad=d.decision_id.encode()))["data"])
+        if set(kommune.open_delivery(d)["data"])
         == {"age", "languages", "care_needs", "family_ties", "recommended_measure"}
     )  # fmt: skip
     dead = (await js.stream_info("DLQ")).state.messages

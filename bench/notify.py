@@ -119,7 +119,7 @@ async def measure(system: System, n: int, box: Counter, smtp_port: int) -> dict[
         **latency_ms(latencies),
         "published_per_s": raw_pub,
         "smtp_baseline_per_s": smtp_rate,
-        "baseline": await jetstream_baseline(system.nats_url, n),
+        "baseline": await jetstream_baseline(system, n),
     }
 
 

@@ -96,7 +96,7 @@ async def measure(system: System, n: int) -> dict[str, Any]:
             "dead_letters": dlq,
         },
     }
-    figures["baseline"] = await jetstream_baseline(system.nats_url, n)
+    figures["baseline"] = await jetstream_baseline(system, n)
     return figures
 
 

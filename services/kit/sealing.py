@@ -43,46 +43,23 @@ def context(kind: str, **fields: str) -> bytes:
     )
 
 
-def request_context(
-    case_id: str,
-    request_id: str,
-    source_unit: str,
-    recipient_unit: str,
-    data_category: str,
-    purpose: str,
-) -> bytes:
-    """What a share request's payload is sealed to the broker under."""
-    return context(
-        "share-request/v2",
-        case_id=case_id,
-        request_id=request_id,
-        source_unit=source_unit,
-        recipient_unit=recipient_unit,
-        data_category=data_category,
-        purpose=purpose,
-    )
+def _share(case_id: str, request_id: str, source_unit: str, recipient_unit: str,
+           data_category: str, purpose: str) -> dict[str, str]:  # fmt: skip
+    return {"case_id": case_id, "request_id": request_id, "source_unit": source_unit,
+            "recipient_unit": recipient_unit, "data_category": data_category,
+            "purpose": purpose}  # fmt: skip
 
 
-def delivery_context(
-    decision_id: str,
-    case_id: str,
-    request_id: str,
-    source_unit: str,
-    recipient_unit: str,
-    data_category: str,
-    purpose: str,
-) -> bytes:
-    """What a delivery is sealed to its recipient under."""
-    return context(
-        "share-delivered/v2",
-        decision_id=decision_id,
-        case_id=case_id,
-        request_id=request_id,
-        source_unit=source_unit,
-        recipient_unit=recipient_unit,
-        data_category=data_category,
-        purpose=purpose,
-    )
+def request_context(*args: str, **kw: str) -> bytes:
+    """What a share request's payload is sealed to the broker under: its case, request id,
+    source, recipient, category and purpose (in that order, or by name)."""
+    return context("share-request/v2", **_share(*args, **kw))
+
+
+def delivery_context(decision_id: str, *args: str, **kw: str) -> bytes:
+    """What a delivery is sealed to its recipient under: the decision and the request's
+    context (case, request id, source, recipient, category, purpose)."""
+    return context("share-delivered/v2", decision_id=decision_id, **_share(*args, **kw))
 
 
 def key_id(public_raw: bytes) -> str:

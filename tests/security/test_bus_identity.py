@@ -177,26 +177,19 @@ async def test_a_unit_publishes_only_what_its_kind_sends_and_never_as_another(
     closing.extend([school, centre])
     nc, seen = await as_unit(system, school)
     closing.append(nc)
-    for subject in (
-        "ema.intake.arrival",
-        "ema.case.opened",
-        "ema.share.decided",
+    others = (
+        "ema.intake.arrival",  # a care centre's
+        "ema.case.opened",  # intake's
+        "ema.share.decided",  # the broker's
         f"ema.share.delivered.v2.{centre.unit_id}",
         "ema.dlq.intake",
-        "$KV.ema_units.svc-consent",
+        "$KV.ema_units.svc-consent",  # the directory is the operator's to write
         f"$KV.ema_units.{school.unit_id}",
-    ):
+    )
+    for subject in others:
         await nc.publish(subject, b"{}")
     await settle(nc)
-    for subject in (
-        "ema.intake.arrival",
-        "ema.case.opened",
-        "ema.share.decided",
-        f"ema.share.delivered.v2.{centre.unit_id}",
-        "ema.dlq.intake",
-        "$KV.ema_units.svc-consent",
-        f"$KV.ema_units.{school.unit_id}",
-    ):
+    for subject in others:
         assert seen.refused_publish(subject), subject
     # What it may send, signed as another unit: the signature gives it away.
     before = len(await dead_letters(school.nc))

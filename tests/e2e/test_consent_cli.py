@@ -75,7 +75,9 @@ async def test_grant_withdraw_and_export_as_fhir_r4(system: System, tmp_path: Pa
 
     # The service's endpoint: a collection Bundle that parses back with fhir.resources.
     url = f"{consent_service(system)}/cases/{case_id}/consents/fhir"
-    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (loopback test service)
+    token = system.api_token("privacy_officer", "ombud")
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 (loopback service)
         assert resp.headers["Content-Type"].startswith("application/fhir+json")
         text = resp.read().decode()
     parsed = Bundle.model_validate_json(text)

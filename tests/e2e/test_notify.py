@@ -20,7 +20,15 @@ from deploy.launcher import System, free_port
 from services.notify.channels import verify_webhook
 from services.planning.calendar import add_working_days
 from tests.conftest import start_system
-from tests.support import ARRIVAL, Partner, dead_letters, http_json, stream_messages, wait_for
+from tests.support import (
+    ARRIVAL,
+    Partner,
+    dead_letters,
+    http_json,
+    self_signed_tls,
+    stream_messages,
+    wait_for,
+)
 
 MONDAY = date(2026, 5, 11)
 KOPP_DUE = add_working_days(MONDAY, 2)  # Wednesday 13 May
@@ -50,7 +58,7 @@ def smtp(port: int) -> tuple[Controller, Mailbox]:
     return controller, box
 
 
-async def webhook_receiver(port: int, received: list[dict]) -> web.AppRunner:
+async def webhook_receiver(port: int, received: list[dict], tls) -> web.AppRunner:  # noqa: ANN001
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
         ok = verify_webhook(SECRET, dict(request.headers), body)
@@ -61,19 +69,14 @@ async def webhook_receiver(port: int, received: list[dict]) -> web.AppRunner:
     app.router.add_post("/hook", hook)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls).start()
     return runner
 
 
 def add_recipient(system: System, **body) -> dict:  # noqa: ANN003
-    import urllib.request
-
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{system.http_ports['notify']}/recipients",
-        data=json.dumps(body).encode(), headers={"Content-Type": "application/json"},
-        method="POST")  # fmt: skip
-    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
-        return json.loads(resp.read())
+    """POST /recipients with an administrator's token."""
+    return http_json(f"http://127.0.0.1:{system.http_ports['notify']}/recipients", timeout=5,
+                     data=body)  # fmt: skip
 
 
 def deliveries(system: System) -> dict:
@@ -89,10 +92,13 @@ def at(system: System, day: date) -> None:
 @pytest.fixture
 def mail_system(tmp_path: Path):  # noqa: ANN201
     port = free_port()
-    system = start_system(tmp_path, EMA_SMTP_PORT=str(port), EMA_WORKER_INTERVAL="0.2",
+    cert, tls = self_signed_tls(tmp_path)
+    system = start_system(tmp_path / "system", EMA_SMTP_PORT=str(port), EMA_WORKER_INTERVAL="0.2",
+                          EMA_WEBHOOK_HOSTS="127.0.0.1", EMA_WEBHOOK_CA_FILE=str(cert),
                           EMA_DELIVERY_BACKOFF="0.1", EMA_DELIVERY_BACKOFF_MAX="0.3",
                           EMA_DELIVERY_MAX_ATTEMPTS="20", EMA_TODAY=MONDAY.isoformat(),
                           EMA_DIGEST_HOUR="0")  # fmt: skip
+    system.tls = tls  # the webhook receivers' side
     yield system, port
     system.down()
 
@@ -101,7 +107,7 @@ async def test_kopp_deadline_due_soon_due_and_overdue_by_email_and_webhook(mail_
     system, port = mail_system
     controller, box = smtp(port)
     hook_port, hooks = free_port(), []
-    runner = await webhook_receiver(hook_port, hooks)
+    runner = await webhook_receiver(hook_port, hooks, system.tls)
     try:
         centre = await Partner.register(system, "centre-mail", UnitKind.CARE_CENTRE)
         add_recipient(system, unit="centre-mail", role="contact_person", email="kp@senter.no")
@@ -110,7 +116,7 @@ async def test_kopp_deadline_due_soon_due_and_overdue_by_email_and_webhook(mail_
             unit="centre-mail",
             role="centre_leader",
             email="leder@senter.no",
-            webhook_url=f"http://127.0.0.1:{hook_port}/hook",
+            webhook_url=f"https://127.0.0.1:{hook_port}/hook",
             webhook_secret=SECRET,
         )
         await centre.send(
@@ -133,7 +139,7 @@ async def test_kopp_deadline_due_soon_due_and_overdue_by_email_and_webhook(mail_
                                                    "ema.planning.task.status")
                   if json.loads(x.data)["data"]["task"] == "kopp_proposal"]  # fmt: skip
         headers = {**status[0].headers, "Nats-Msg-Id": "again-1"}
-        await centre.publish_raw(status[0].subject, status[0].data, headers)
+        await centre.nc.jetstream().publish(status[0].subject, status[0].data, headers=headers)
 
         at(system, KOPP_DUE)  # Wednesday: due today
         due = await wait_for(lambda: box.to("kp@senter.no", "KOPP sendt Bufetat er i dag"))
@@ -170,7 +176,7 @@ async def test_smtp_down_at_first_gets_the_mail_later_and_a_dead_webhook_is_dead
         unit="centre-down",
         role="centre_leader",
         email="leder@down.no",
-        webhook_url=f"http://127.0.0.1:{free_port()}/nobody",
+        webhook_url=f"https://127.0.0.1:{free_port()}/nobody",
         webhook_secret=SECRET,
     )
     await centre.send(
@@ -223,8 +229,12 @@ def test_recipient_input_is_checked(mail_system) -> None:  # noqa: ANN001
     system, _ = mail_system
     with pytest.raises(urllib.error.HTTPError) as err:
         add_recipient(system, unit="centre-x", role="contact_person",
-                      webhook_url="http://127.0.0.1:1/x")  # fmt: skip
+                      webhook_url="https://127.0.0.1:1/x")  # fmt: skip
     assert "webhook_secret" in json.loads(err.value.read())["error"]
+    with pytest.raises(urllib.error.HTTPError) as err:
+        add_recipient(system, unit="centre-x", role="contact_person", webhook_secret=SECRET,
+                      webhook_url="http://127.0.0.1:1/x")  # fmt: skip
+    assert "must be https" in json.loads(err.value.read())["error"]
     with pytest.raises(urllib.error.HTTPError) as err:
         add_recipient(system, unit="centre-x", role="janitor")
     assert "role must be one of" in json.loads(err.value.read())["error"]

@@ -173,11 +173,11 @@ async def test_capacity_to_settlement_closes_the_centre_stay(world: World) -> No
     assert "birth_date" not in sent and sent["share_request_id"] == f"settlement-{offer_id}"
     share = [
         json.loads(x.data)["data"]
-        for x in await stream_messages(oslo.nc, "SHARE", "ema.share.request")
+        for x in await stream_messages(oslo.nc, "SHARE", "ema.share.request.v2")
     ]
     req = next(r for r in share if r["request_id"] == f"settlement-{offer_id}")
     assert (req["data_category"], req["recipient_unit"]) == ("settlement", "kommune-0301")
-    assert "ciphertext" in req["payload"]  # sealed to the broker
+    assert req["payload"]["suite"].startswith("HPKE-")  # sealed to the broker, bound to it
 
     await oslo.send("no.ema.municipality.offer-answered.v1", s.accept(offer_id))
     assert (await s.outcome(oslo, offer_id))["outcome"] == "settled"

@@ -24,8 +24,8 @@ async def test_sigkill_between_commit_and_publish_loses_nothing(fresh_system: Sy
     assert intake.proc is not None and intake.proc.returncode == -signal.SIGKILL
     db = system.data_dir / "intake.db"
     assert len(query(db, "select id from intake_case")) == 1  # committed ...
-    # case opened + representative requested, both committed, neither published
-    assert query(db, "select count(*) from kit_outbox where published_at is null") == [(2,)]
+    # case opened, representative requested, the centre's receipt: committed, not published
+    assert query(db, "select count(*) from kit_outbox where published_at is null") == [(3,)]
     assert await stream_messages(partner.nc, "CASE") == []  # ... but never published
 
     system.start_service("intake")  # restart without the fault

@@ -236,10 +236,8 @@ def handled(system: System, name: str) -> int:
 async def quiet(system: System, nc: Client | None = None) -> None:
     """Until every consumer has nothing pending or unacknowledged and every outbox is empty,
     twice in a row a second apart."""
-    from nats import connect
-
     own = nc is None
-    nc = nc or await connect(system.nats_url)
+    nc = nc or await system.connect()
     js = nc.jetstream()
     streams = ("INTAKE", "CASE", "PLANNING", "NOTIFY", "SHARE", "CONSENT", "MUNICIPALITY")
 

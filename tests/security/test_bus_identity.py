@@ -118,6 +118,10 @@ async def test_a_unit_of_each_kind_reads_only_what_is_addressed_to_it(
     for subject in api:
         assert seen.refused_publish(subject), (kind, subject)
     js = nc.jetstream(timeout=5)
+    # The unit directory is readable (the services' keys, the broker's sealing keys).
+    directory = await js.key_value("ema_units")
+    broker = json.loads((await directory.get("svc-consent")).value)
+    assert broker["sealing_keys"] and broker["keys"]
     # Its own durable on the SHARE stream is there for it (provisioned at registration).
     info = await js.consumer_info("SHARE", f"unit-{me.unit_id}")
     assert set(info.config.filter_subjects or [info.config.filter_subject]) >= {

@@ -29,7 +29,7 @@ from contracts.registry import Contract, contract_for_type, stream_for_subject
 from services.kit import api_auth, bus, migrations
 from services.kit.db import InboxRow, create_tables, make_engine, sessionmaker
 from services.kit.directory import BUCKET, Directory, Unit
-from services.kit.logs import setup_logging
+from services.kit.logs import safe_error, setup_logging
 from services.kit.metrics import Metrics
 from services.kit.outbox import Outbox, current_correlation
 from services.kit.settings import Settings
@@ -348,11 +348,11 @@ class Service:
             return
         except Exception as exc:
             self.metrics.failed(sub.durable).inc()
-            reason = f"handler failed on attempt {attempts}/{max_deliver}: {type(exc).__name__}"
+            reason = f"handler failed on attempt {attempts}/{max_deliver}: {safe_error(exc)}"
             log.warning(reason, extra={"consumer": sub.durable, "msg_id": v.event.id},
                         exc_info=True)  # fmt: skip
             if attempts >= max_deliver:
-                await self._dead_letter(sub, msg, f"{reason}: {exc}", attempts)
+                await self._dead_letter(sub, msg, reason, attempts)
             else:
                 await msg.nak(delay=min(0.2 * 2**attempts, 30.0))
             return

@@ -573,6 +573,10 @@ async def _dlq(args: argparse.Namespace) -> int:
             if not subject or subject.startswith("notify.delivery"):
                 print(f"#{seq}: not a bus message ({subject}); skipped")
                 continue
+            if h.get("Ema-Dlq-Body-Omitted"):
+                print(f"#{seq}: its body was too large to keep ({h['Ema-Dlq-Body-Omitted']}); "
+                      "skipped")  # fmt: skip
+                continue
             headers = {k: v for k, v in h.items() if not k.startswith(REPLAY_DROP)}
             headers["Nats-Msg-Id"] = f"replay:{seq}"
             headers["Ema-Replayed-From"] = f"DLQ#{seq}"

@@ -203,15 +203,24 @@ class Trust:
     def open_dead_letter(self, body: bytes, headers: dict[str, str]) -> bytes:
         """A dead letter's body as it came, opened when it was sealed to the operator."""
         from contracts.messages import SealedPayload
-        from services.kit.bus import HEADER_DLQ_CONSUMER, HEADER_DLQ_SEALED, dead_letter_context
+        from services.kit.bus import (
+            HEADER_DLQ_CONSUMER,
+            HEADER_DLQ_KID,
+            HEADER_DLQ_SEALED,
+            dead_letter_context,
+        )
 
         if not headers.get(HEADER_DLQ_SEALED):
             return body
-        seq = headers.get("Ema-Dlq-Stream-Seq", "")
-        payload = SealedPayload.model_validate_json(body)
-        return self.dead_letter_key().open(
-            payload, dead_letter_context(headers.get(HEADER_DLQ_CONSUMER, ""), seq)
+        payload = SealedPayload(
+            suite=headers[HEADER_DLQ_SEALED],  # type: ignore[arg-type]
+            recipient_kid=headers.get(HEADER_DLQ_KID, ""),
+            sealed=base64.b64encode(body).decode(),
         )
+        context = dead_letter_context(
+            headers.get(HEADER_DLQ_CONSUMER, ""), headers.get("Ema-Dlq-Stream-Seq", "")
+        )
+        return self.dead_letter_key().open(payload, context)
 
     @property
     def api_issuer_public(self) -> str:

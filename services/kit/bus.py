@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
 from pathlib import Path
 
@@ -140,14 +142,26 @@ def dead_letter_context(consumer: str, seq: object) -> bytes:
     return sealing.context("dead-letter/v1", consumer=consumer, seq=str(seq))
 
 
+HEADER_DLQ_KID = "Ema-Dlq-Sealed-Kid"
+HEADER_DLQ_OMITTED = "Ema-Dlq-Body-Omitted"
+# A dead letter must fit in one NATS message (1 MiB by default) with its headers.
+DLQ_MAX_BODY = 1_040_000
+
+
 def seal_dead_letter(body: bytes, operator_key: str | None, consumer: str,
                      seq: object) -> tuple[bytes, dict[str, str]]:  # fmt: skip
-    """A dead letter's body sealed to the operator's key (it may hold names for 90 days);
-    without a key configured, it stays as it came."""
+    """A dead letter's body sealed to the operator's key (it may hold names for 90 days),
+    as raw HPKE output (encapsulated key, ciphertext, tag: 48 bytes more than the body), the
+    suite and key id in headers. Without a key configured it stays as it came; a body too
+    large to keep is left out, its size and SHA-256 said instead."""
+    if len(body) + 48 > DLQ_MAX_BODY:
+        digest = hashlib.sha256(body).hexdigest()
+        return b"", {HEADER_DLQ_OMITTED: f"{len(body)} bytes, sha256:{digest}"}
     if not operator_key:
         return body, {}
     sealed = sealing.seal(body, sealing.X25519, operator_key, dead_letter_context(consumer, seq))
-    return sealed.model_dump_json().encode(), {HEADER_DLQ_SEALED: sealed.suite}
+    raw = base64.b64decode(sealed.sealed)
+    return raw, {HEADER_DLQ_SEALED: sealed.suite, HEADER_DLQ_KID: sealed.recipient_kid}
 
 
 async def dead_letter(

@@ -40,8 +40,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     for name, proc in system.procs.items():
         print(f"  {name:14s} http://127.0.0.1:{proc.port}/healthz  "
               f"db {safe_url(system.database_url(proc.name))}  log {proc.log_path}")  # fmt: skip
-    print("\n  status: emaflyt status    stop: Ctrl-C in this terminal (or SIGINT/SIGTERM to "
-          "the emaflyt process; `make` itself does not pass a bare SIGINT on)\n", flush=True)
+    print(
+        "\n  status: emaflyt status    stop: Ctrl-C in this terminal (or SIGINT/SIGTERM to "
+        "the emaflyt process; `make` itself does not pass a bare SIGINT on)\n",
+        flush=True,
+    )
 
     stopping = False
 
@@ -515,8 +518,7 @@ def cmd_consent_export(args: argparse.Namespace) -> int:
     from services.consent.fhir import to_csv
 
     base = f"{_service_url(args, 'consent')}/cases/{args.case_id}/consents"
-    status, body = _get(base + ("/fhir" if args.format == "fhir" else ""), args,
-                        "privacy_officer")
+    status, body = _get(base + ("/fhir" if args.format == "fhir" else ""), args, "privacy_officer")
     if status != 200:
         print(f"consent service answered {status}: {body}", file=sys.stderr)
         return 1
@@ -660,8 +662,9 @@ def parser() -> argparse.ArgumentParser:
         dest="token_cmd", required=True
     )
     ti = tok.add_parser("issue", help="issue a bearer token for the services' HTTP APIs")
-    ti.add_argument("--role", required=True,
-                    choices=["operator", "privacy_officer", "administrator", "unit"])
+    ti.add_argument(
+        "--role", required=True, choices=["operator", "privacy_officer", "administrator", "unit"]
+    )
     ti.add_argument("--subject", required=True, help="who it is for (a person or system)")
     ti.add_argument("--unit", help="with --role unit: the unit id it speaks for")
     ti.add_argument("--hours", type=float, default=8.0, help="lifetime (default 8)")

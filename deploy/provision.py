@@ -136,10 +136,17 @@ def main(argv: list[str]) -> int:
     p.add_argument("--nats-url", default=os.environ.get("EMA_NATS_URL", "nats://127.0.0.1:4222"))
     p.add_argument("--replicas", type=int, default=int(os.environ.get("EMA_STREAM_REPLICAS", 1)))
     p.add_argument("--trust-dir", help="the operator's trust folder (default DATA/nats/trust)")
-    p.add_argument("--server-config", metavar="PATH", help="only write nats-server's trust "
-                   "configuration (operator mode), making the trust on first use, and stop")
-    p.add_argument("--resolver-dir", default="/data/resolver",
-                   help="with --server-config: where nats-server keeps account JWTs")
+    p.add_argument(
+        "--server-config",
+        metavar="PATH",
+        help="only write nats-server's trust "
+        "configuration (operator mode), making the trust on first use, and stop",
+    )
+    p.add_argument(
+        "--resolver-dir",
+        default="/data/resolver",
+        help="with --server-config: where nats-server keeps account JWTs",
+    )
     args = p.parse_args(argv)
     data_dir = Path(args.data_dir)
     folder = Path(args.trust_dir) if args.trust_dir else trust_dir(data_dir)

@@ -146,6 +146,8 @@ async def consents_fhir(request: web.Request) -> web.Response:
 
 service.startup.append(choose_engine)
 service.startup.append(publish_sealing_keys)
+
+
 async def record_view(request: web.Request, who: api_auth.Principal | None, allowed: bool) -> None:
     """Views of decisions and consents are recorded like the audit pages' (refusals too)."""
     async with service.sessions() as session, session.begin():
@@ -156,9 +158,16 @@ async def record_view(request: web.Request, who: api_auth.Principal | None, allo
 
 
 # Decisions and consents: the privacy officer's; an operator runs the system, not the audit.
-service.access.update(dict.fromkeys(
-    ("/cases/{case_id}/decisions", "/cases/{case_id}/consents", "/cases/{case_id}/consents/fhir"),
-    api_auth.allow(api_auth.PRIVACY_OFFICER, record=True)))
+service.access.update(
+    dict.fromkeys(
+        (
+            "/cases/{case_id}/decisions",
+            "/cases/{case_id}/consents",
+            "/cases/{case_id}/consents/fhir",
+        ),
+        api_auth.allow(api_auth.PRIVACY_OFFICER, record=True),
+    )
+)
 service.view_recorder = record_view
 service.routes.append(web.get("/cases/{case_id}/decisions", decisions))
 service.routes.append(web.get("/cases/{case_id}/consents", consents))

@@ -223,8 +223,13 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
                                  "data": redact(plaintext, fields)})  # fmt: skip
             content_hash = "sha256:" + hashlib.sha256(content).hexdigest()
             info = delivery_context(
-                decision_id, req.case_id, req.request_id, req.source_unit,
-                req.recipient_unit, req.data_category.value, req.purpose,
+                decision_id,
+                req.case_id,
+                req.request_id,
+                req.source_unit,
+                req.recipient_unit,
+                req.data_category.value,
+                req.purpose,
             )
             sealed = seal(content, suite, recipient_key.public_key, info)
         outcome = "allow" if allow else "withhold"

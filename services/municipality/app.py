@@ -257,12 +257,27 @@ async def figures(request: web.Request) -> web.Response:
     return _json(await compute_figures())
 
 
-service.access.update(dict.fromkeys(
-    ("/capacity", "/waiting", "/proposals", "/offers/{offer_id}", "/refunds/totals",
-     "/cases/{case_id}/grants", "/figures"), api_auth.OPERATORS))
+service.access.update(
+    dict.fromkeys(
+        (
+            "/capacity",
+            "/waiting",
+            "/proposals",
+            "/offers/{offer_id}",
+            "/refunds/totals",
+            "/cases/{case_id}/grants",
+            "/figures",
+        ),
+        api_auth.OPERATORS,
+    )
+)
 service.access["/municipalities/{k}/cases"] = api_auth.allow(
-    api_auth.OPERATOR, api_auth.ADMINISTRATOR, api_auth.PRIVACY_OFFICER, unit_param="k",
-    unit_of=lambda k: f"kommune-{k}")  # a municipality reads its own children
+    api_auth.OPERATOR,
+    api_auth.ADMINISTRATOR,
+    api_auth.PRIVACY_OFFICER,
+    unit_param="k",
+    unit_of=lambda k: f"kommune-{k}",
+)  # a municipality reads its own children
 service.routes += [
     web.get("/capacity", capacity),
     web.get("/waiting", waiting),

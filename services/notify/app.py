@@ -148,13 +148,17 @@ async def deliveries(request: web.Request) -> web.Response:
     })  # fmt: skip
 
 
-service.access.update({
-    # A unit reads its own inbox; recipients (who is told what, where) are an administrator's.
-    "/inbox/{unit}": api_auth.allow(api_auth.OPERATOR, api_auth.ADMINISTRATOR, unit_param="unit"),
-    "GET /recipients": api_auth.allow(api_auth.ADMINISTRATOR, api_auth.OPERATOR),
-    "POST /recipients": api_auth.allow(api_auth.ADMINISTRATOR),
-    "/deliveries": api_auth.allow(api_auth.ADMINISTRATOR, api_auth.OPERATOR),
-})
+service.access.update(
+    {
+        # A unit reads its own inbox; recipients (who is told what, where) are an administrator's.
+        "/inbox/{unit}": api_auth.allow(
+            api_auth.OPERATOR, api_auth.ADMINISTRATOR, unit_param="unit"
+        ),
+        "GET /recipients": api_auth.allow(api_auth.ADMINISTRATOR, api_auth.OPERATOR),
+        "POST /recipients": api_auth.allow(api_auth.ADMINISTRATOR),
+        "/deliveries": api_auth.allow(api_auth.ADMINISTRATOR, api_auth.OPERATOR),
+    }
+)
 service.routes += [
     web.get("/inbox/{unit}", inbox),
     web.get("/recipients", list_recipients),

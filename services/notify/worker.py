@@ -44,8 +44,12 @@ async def attempt(svc: Service, delivery: Delivery, note: Notification, who: Rec
                    "created_at": note.created_at.isoformat()}  # fmt: skip
         s = svc.settings
         await post_webhook(
-            who.webhook_url, who.webhook_secret, payload, s.webhook_timeout,  # type: ignore[attr-defined]
-            s.webhook_hosts, str(s.webhook_ca_file) if s.webhook_ca_file else None,  # type: ignore[attr-defined]
+            who.webhook_url,
+            who.webhook_secret,
+            payload,
+            s.webhook_timeout,  # type: ignore[attr-defined]
+            s.webhook_hosts,
+            str(s.webhook_ca_file) if s.webhook_ca_file else None,  # type: ignore[attr-defined]
         )
 
 

@@ -165,8 +165,11 @@ async def figures(_request: web.Request) -> web.Response:
     return web.json_response(await figures_data())
 
 
-service.access.update(dict.fromkeys(
-    ("/cases/{case_id}/tasks", "/cases/{case_id}/timeline", "/figures"), api_auth.OPERATORS))
+service.access.update(
+    dict.fromkeys(
+        ("/cases/{case_id}/tasks", "/cases/{case_id}/timeline", "/figures"), api_auth.OPERATORS
+    )
+)
 service.routes += [
     web.get("/cases/{case_id}/tasks", case_tasks),
     web.get("/cases/{case_id}/timeline", timeline),

@@ -104,9 +104,7 @@ async def withheld_and_released(system: System) -> tuple[str, str, str]:
     """A case with one withheld kopp request and one released on the representative's
     consent; returns (case_id, withheld decision id, released decision id)."""
     centre, case_id = await open_case(system)
-    kommune = await Partner.register(
-        system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True
-    )
+    kommune = await Partner.register(system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True)
     receipts = await centre.nc.subscribe(f"ema.share.receipt.{centre.key.unit_id}")
     request = await share(centre, case_id, kommune.key.unit_id, "kopp", "settlement", KOPP)
     withheld = (await receipt(centre, receipts, request.request_id))["decision_id"]
@@ -291,9 +289,7 @@ async def test_break_the_glass_review_is_recorded_and_appended_to_the_log(
 ) -> None:
     _, case_id = await open_case(system)
     health = await Partner.register(system, uid("legevakt"), UnitKind.HEALTH)
-    hospital = await Partner.register(
-        system, uid("sykehus"), UnitKind.HEALTH, sealing=True
-    )
+    hospital = await Partner.register(system, uid("sykehus"), UnitKind.HEALTH, sealing=True)
     receipts = await health.nc.subscribe(f"ema.share.receipt.{health.key.unit_id}")
     request = await share(
         health,

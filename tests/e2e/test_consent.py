@@ -220,9 +220,7 @@ async def test_k1_k11_kopp_with_written_consent_is_delivered_with_only_settlemen
     system: System,
 ) -> None:
     centre, case_id = await open_case(system)
-    kommune = await Partner.register(
-        system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True
-    )
+    kommune = await Partner.register(system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True)
     acks = await centre.nc.subscribe(f"ema.consent.recorded.{centre.key.unit_id}")
     given = consent(case_id, [flow(["kopp"], ["care_centre"], ["municipality"], ["settlement"])])
     await centre.send("no.ema.consent.granted.v1", given, case_id=case_id)
@@ -265,9 +263,7 @@ async def test_k1_kopp_without_consent_is_withheld_and_the_receipt_reveals_nothi
     system: System,
 ) -> None:
     centre, case_id = await open_case(system)
-    kommune = await Partner.register(
-        system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True
-    )
+    kommune = await Partner.register(system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True)
     receipts = await centre.nc.subscribe(f"ema.share.receipt.{centre.key.unit_id}")
     request = await share(centre, case_id, kommune.key.unit_id, "kopp", "settlement", KOPP)
     answer = await receipt(centre, receipts, request.request_id)
@@ -342,9 +338,7 @@ async def test_k10_concern_to_barnevern_is_delivered_on_statute_with_a_review(
 ) -> None:
     centre, case_id = await open_case(system)
     school = await Partner.register(system, uid("school"), UnitKind.SCHOOL)
-    barnevern = await Partner.register(
-        system, uid("barnevern"), UnitKind.BARNEVERN, sealing=True
-    )
+    barnevern = await Partner.register(system, uid("barnevern"), UnitKind.BARNEVERN, sealing=True)
     inbox = await barnevern.nc.subscribe(f"ema.share.delivered.v2.{barnevern.key.unit_id}")
     await share(
         school,
@@ -367,9 +361,7 @@ async def test_k9_anonymous_consultation_is_delivered_without_identifying_fields
     system: System,
 ) -> None:
     centre, case_id = await open_case(system)
-    barnevern = await Partner.register(
-        system, uid("barnevern"), UnitKind.BARNEVERN, sealing=True
-    )
+    barnevern = await Partner.register(system, uid("barnevern"), UnitKind.BARNEVERN, sealing=True)
     inbox = await barnevern.nc.subscribe(f"ema.share.delivered.v2.{barnevern.key.unit_id}")
     await share(
         centre,
@@ -392,9 +384,7 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
     system: System,
 ) -> None:
     centre, case_id = await open_case(system)
-    kommune = await Partner.register(
-        system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True
-    )
+    kommune = await Partner.register(system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True)
     acks = await centre.nc.subscribe(f"ema.consent.recorded.{centre.key.unit_id}")
     given = consent(case_id, [flow(["kopp"], ["care_centre"], ["municipality"], ["settlement"])])
     await centre.send("no.ema.consent.granted.v1", given, case_id=case_id)

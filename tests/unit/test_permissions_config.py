@@ -32,8 +32,10 @@ def test_broadcasts_units_may_read_carry_no_confidential_field() -> None:
 def test_a_unit_reads_only_its_own_subjects_and_its_own_inbox(kind: UnitKind) -> None:
     perms = permissions.unit_permissions("unit-a", kind)
     for subject in perms["subscribe"]:
-        assert subject == "_INBOX_unit-a.>" or subject.endswith(".unit-a") or any(
-            c.subject == subject and kind in c.readers for c in CONTRACTS
+        assert (
+            subject == "_INBOX_unit-a.>"
+            or subject.endswith(".unit-a")
+            or any(c.subject == subject and kind in c.readers for c in CONTRACTS)
         ), subject
     assert not any(p.startswith("$JS.API.STREAM.CREATE") or p.startswith("$JS.API.CONSUMER.CREATE")
                    or p == ">" or p.startswith("_INBOX.") for p in perms["publish"])  # fmt: skip

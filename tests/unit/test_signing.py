@@ -28,8 +28,14 @@ def test_signature_covers_the_exact_body(tmp_path) -> None:  # noqa: ANN001
     assert UnitKey.load("centre-a", path).kid == key.kid
 
 
-CONTEXT = {"case_id": "case-1", "request_id": "r-1", "source_unit": "centre-a",
-           "recipient_unit": "kommune-0301", "data_category": "health", "purpose": "settlement"}
+CONTEXT = {
+    "case_id": "case-1",
+    "request_id": "r-1",
+    "source_unit": "centre-a",
+    "recipient_unit": "kommune-0301",
+    "data_category": "health",
+    "purpose": "settlement",
+}
 
 
 @pytest.mark.parametrize("suite", [X25519, HYBRID])

@@ -19,15 +19,17 @@ from typing import Any
 import nats
 import pytest
 
-from contracts.messages import ArrivalV1, UnitKind
+from contracts.messages import ArrivalV1, ShareRequestV1, UnitKind
 from services.kit.directory import Directory, bucket
+from services.kit.sealing import seal
 from services.kit.signing import UnitKey
-from tests.e2e.test_consent import born_years_ago, broker_key, open_delivery, receipt, share
+from tests.e2e.test_consent import born_years_ago, open_delivery, receipt
 from tests.support import ARRIVAL, Partner, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("intake", "planning", "consent", "notify", "municipality")
 PROJECT = os.environ.get("EMA_COMPOSE_PROJECT", "emaflyt-local")
+os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "deploy/containers/containers.conf"))
 ENV = dict(
     line.split("=", 1)
     for line in Path(os.environ.get("EMA_COMPOSE_ENV", "/nonexistent")).read_text().splitlines()
@@ -224,6 +226,33 @@ def test_a_partner_on_its_own_credentials_opens_a_case_with_deadlines_on_postgre
     assert deadlines(case_id) >= len(shown["deadlines"])
 
 
+async def broker_key() -> str:
+    """The consent broker's sealing key from the unit directory, read as the operator: a unit's
+    own user may not read the directory with nats-py (the bucket has no direct get)."""
+    operator = await nats.connect(nats_url("operator"))
+    directory = Directory(await bucket(operator.jetstream()))
+
+    async def key() -> str | None:
+        unit = await directory.get("svc-consent")
+        return unit.sealing_key if unit else None
+
+    try:
+        return await wait_for(key, 60)
+    finally:
+        await operator.close()
+
+
+async def share(sender: Partner, case_id: str, recipient: str, payload: dict) -> ShareRequestV1:
+    """An anonymous consultation with barnevern (released on statute, no consent needed)."""
+    request = ShareRequestV1(
+        request_id=str(uuid.uuid4()), case_id=case_id, source_unit=sender.key.unit_id,
+        recipient_unit=recipient, data_category="barnevern", purpose="anonymous_consultation",
+        payload=seal(json.dumps(payload).encode(), await broker_key()),
+    )  # fmt: skip
+    await sender.send("no.ema.share.request.v1", request, case_id=case_id)
+    return request
+
+
 async def test_a_share_request_is_decided_through_the_opa_container() -> None:
     centre = await partner(UnitKind.CARE_CENTRE)
     barnevern = await partner(UnitKind.BARNEVERN, sealing=True)
@@ -231,14 +260,13 @@ async def test_a_share_request_is_decided_through_the_opa_container() -> None:
     case_id = await wait_for(lambda: case_of(number), 60)
     await wait_for(lambda: sql("consent", "select 1 from consent_case where case_id = :'p0'",
                                case_id), 60)  # fmt: skip
-    await broker_key(centre)
     inbox = await barnevern.nc.subscribe(f"ema.share.delivered.{barnevern.key.unit_id}")
     receipts = await centre.nc.subscribe(f"ema.share.receipt.{centre.key.unit_id}")
     payload = {"age_band": "10-12", "question": "hva gjør vi?", "name": "Zahra"}
+    to = barnevern.key.unit_id
 
-    request = await share(centre, case_id, barnevern.key.unit_id, "barnevern",
-                          "anonymous_consultation", payload)  # fmt: skip
-    assert (await receipt(centre, receipts, request.request_id))["outcome"] == "delivered"
+    request = await share(centre, case_id, to, payload)
+    assert (await receipt(centre, receipts, request.request_id))["outcome"] == "released"
     delivered, data = open_delivery(barnevern, await inbox.next_msg(timeout=30))
     assert data == {"age_band": "10-12", "question": "hva gjør vi?"}
     assert delivered.legal_basis == "statute:fvl-13a-2"
@@ -246,8 +274,7 @@ async def test_a_share_request_is_decided_through_the_opa_container() -> None:
     # Without the OPA container nothing is released; once it is back (empty), the broker loads
     # the policies into it again and decides as before.
     podman("stop", "-t", "2", container("opa"))
-    request = await share(centre, case_id, barnevern.key.unit_id, "barnevern",
-                          "anonymous_consultation", payload)  # fmt: skip
+    request = await share(centre, case_id, to, payload)
     answer = await receipt(centre, receipts, request.request_id)
     assert answer["outcome"] == "withheld"
     reasons = json.loads(sql("consent", "select reasons from consent_decision where id = :'p0'",
@@ -256,9 +283,17 @@ async def test_a_share_request_is_decided_through_the_opa_container() -> None:
     podman("start", container("opa"))
     await wait_for(lambda: podman("healthcheck", "run", container("opa"), check=False)
                    .returncode == 0, 60)  # fmt: skip
-    request = await share(centre, case_id, barnevern.key.unit_id, "barnevern",
-                          "anonymous_consultation", payload)  # fmt: skip
-    assert (await receipt(centre, receipts, request.request_id))["outcome"] == "delivered"
+    # The restarted container has a new address behind the same name: the broker may time out
+    # on it for a while (a stale neighbour entry), withholding, until it reaches it again.
+    outcomes = []
+    for _ in range(30):
+        request = await share(centre, case_id, to, payload)
+        outcomes.append((await receipt(centre, receipts, request.request_id))["outcome"])
+        if outcomes[-1] == "released":
+            break
+        await asyncio.sleep(3)
+    assert outcomes[-1] == "released", outcomes
+    print(f"after OPA's restart: {outcomes}")
     await centre.nc.close()
     await barnevern.nc.close()
 

@@ -38,15 +38,16 @@ die() { log "error: $*"; exit 1; }
 # -- tools ----------------------------------------------------------------------------------
 
 need_tools() {
-  local missing=()
-  command -v podman >/dev/null || missing+=(podman)
-  command -v runc >/dev/null || missing+=(runc)
-  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  local missing=() pkg
+  # netavark and aardvark-dns: container networks, and names (nats, postgres, opa) on them.
+  for pkg in podman runc debootstrap netavark aardvark-dns; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} (Debian)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
-      podman runc debootstrap >/dev/null
+      "${missing[@]}" >/dev/null
   fi
   # Debian's podman-compose 1.0.3 ignores `name:` and dependency conditions: PyPI's.
   PC_VENV="$CACHE/podman-compose"
@@ -117,7 +118,17 @@ build_standin() {  # tag containerfile [build-arg...]
 
 registry_reachable() {
   [ "${EMA_STANDIN:-0}" = 1 ] && return 1
-  timeout 60 podman pull -q "$(lock_value PYTHON_IMAGE python:3.11-slim)" >/dev/null 2>&1
+  local ref
+  ref="$(qualify "$(lock_value PYTHON_IMAGE "$(default_image PYTHON_IMAGE)")")"
+  timeout 120 podman pull -q "$ref" >/dev/null 2>&1
+}
+
+qualify() {  # a Docker Hub short name as podman needs it without a search list
+  case "$1" in
+    localhost/* | *.*/* | *:*/*) echo "$1" ;;
+    */*) echo "docker.io/$1" ;;
+    *) echo "docker.io/library/$1" ;;
+  esac
 }
 
 # images.lock: IMAGE_VAR=name:tag@sha256:... written on the first pull where a registry is
@@ -130,7 +141,7 @@ lock_value() {  # var default
 registry_images() {
   local lock="$HERE/images.lock" var ref digest
   for var in PYTHON_IMAGE NATS_IMAGE POSTGRES_IMAGE OPA_IMAGE; do
-    ref="$(lock_value "$var" "$(default_image "$var")")"
+    ref="$(qualify "$(lock_value "$var" "$(default_image "$var")")")"
     podman pull -q "$ref" >/dev/null
     if [[ "$ref" != *@sha256:* ]]; then
       digest="$(podman image inspect --format '{{.Digest}}' "$ref")"
@@ -291,17 +302,28 @@ test_stack() {
   up; phases+=("up $((SECONDS - t))s"); t=$SECONDS
   local python="$ROOT/.venv/bin/python" rc=0
   [ -x "$python" ] || python=python3
+  local report
+  report="$(mktemp)"
   EMA_COMPOSE_PROJECT="$PROJECT" EMA_COMPOSE_ENV="$STATE/compose.env" \
     CONTAINERS_CONF="$CONTAINERS_CONF" \
-    "$python" -m pytest -q -p no:cacheprovider "$ROOT/tests/containers" || rc=$?
+    "$python" -m pytest -q -p no:cacheprovider "$ROOT/tests/containers" 2>&1 | tee "$report" \
+    || rc=$?
   phases+=("tests $((SECONDS - t))s")
+  local used
+  used="$(disk_mb)"
   trap - EXIT
   t=$SECONDS
   [ "${EMA_KEEP:-0}" = 1 ] || down
   phases+=("down $((SECONDS - t))s")
+  # Images of earlier runs that this run's tags replaced (build cache of a day is kept).
+  podman image prune -f --filter until=24h >/dev/null 2>&1 || true
   log "compose test: $(IFS=,; echo "${phases[*]}"); total $((SECONDS - t0))s"
-  log "disk: /var/lib/containers $(disk_mb) MB (was $before MB before this run)"
+  log "disk: /var/lib/containers ${used} MB with the stack up, $(disk_mb) MB after down" \
+      "(${before} MB before this run); $(df -h --output=avail /var/lib/containers | tail -1 |
+      tr -d ' ') free"
   podman system df >&2 || true
+  tail -1 "$report"  # pytest's closing line, last
+  rm -f "$report"
   return $rc
 }
 

@@ -2,7 +2,12 @@
 service named literally by its image's target (deploy/Dockerfile). Reads the service's own
 credentials (/secrets/env, written by deploy/containers/provision.py) into the environment and
 runs the service. Refuses to start when those credentials belong to another service: then the
-image is not the service the container was meant to run."""
+image is not the service the container was meant to run.
+
+    python -m deploy.containers.start intake                 # the service (the image's command)
+    python -m deploy.containers.start intake emaflyt db current --service intake
+                                                             # a command with its credentials
+"""
 
 from __future__ import annotations
 
@@ -23,10 +28,10 @@ def read_env(path: Path) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m deploy.containers.start SERVICE", file=sys.stderr)
+    if not argv:
+        print("usage: python -m deploy.containers.start SERVICE [COMMAND ...]", file=sys.stderr)
         return 2
-    service = argv[0]
+    service, command = argv[0], argv[1:]
     env_file = SECRETS / "env"
     if env_file.exists():
         values = read_env(env_file)
@@ -36,6 +41,8 @@ def main(argv: list[str]) -> int:
                   f"{owner}'s: the container has the wrong image", file=sys.stderr)  # fmt: skip
             return 78
         os.environ.update(values)
+    if command:
+        os.execvp(command[0], command)
     os.execv(sys.executable, [sys.executable, "-m", f"services.{service}"])
     return 0  # not reached
 

@@ -179,13 +179,20 @@ bases() {
 
 # -- settings -------------------------------------------------------------------------------
 
-free_ports() {  # n
+free_ports() {  # n: free ports below the ephemeral range, so no client connection takes one
   python3 - "$1" <<'PY'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
+import random, socket, sys
+found = []
+while len(found) < int(sys.argv[1]):
+    port = random.randrange(20000, 32000)
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    if port not in found:
+        found.append(port)
+print(" ".join(map(str, found)))
 PY
 }
 
@@ -284,10 +291,9 @@ up() {
 }
 
 down() {
-  if [ -f "$STATE/compose.env" ]; then
-    log "removing project $PROJECT with its volumes"
-    compose down -v -t 5 >>"$STATE/down.log" 2>&1 || true
-  fi
+  [ -f "$STATE/compose.env" ] || write_env
+  log "removing project $PROJECT with its volumes"
+  compose down -v -t 5 >"$STATE/down.log" 2>&1 || { tail -20 "$STATE/down.log" >&2; }
   rm -rf "$STATE"
 }
 

@@ -322,13 +322,13 @@ test_stack() {
   t=$SECONDS
   [ "${EMA_KEEP:-0}" = 1 ] || down
   phases+=("down $((SECONDS - t))s")
-  # Images of earlier runs that this run's tags replaced (build cache of a day is kept).
-  podman image prune -f --filter until=24h >/dev/null 2>&1 || true
+  # Images of earlier runs that this run's tags replaced; the layers of the images tagged now
+  # (the next run's build cache) are not dangling and stay.
+  podman image prune -f >/dev/null 2>&1 || true
   log "compose test: $(IFS=,; echo "${phases[*]}"); total $((SECONDS - t0))s"
   log "disk: /var/lib/containers ${used} MB with the stack up, $(disk_mb) MB after down" \
-      "(${before} MB before this run); $(df -h --output=avail /var/lib/containers | tail -1 |
-      tr -d ' ') free"
-  podman system df >&2 || true
+      "and pruning (${before} MB before this run); $(df -h --output=avail /var/lib/containers |
+      tail -1 | tr -d ' ') free"
   tail -1 "$report"  # pytest's closing line, last
   rm -f "$report"
   return $rc

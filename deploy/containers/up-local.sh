@@ -6,6 +6,7 @@
 #   deploy/containers/up-local.sh down    stop and remove the project with its volumes
 #   deploy/containers/up-local.sh bases   only the base images
 #   deploy/containers/up-local.sh env     print the settings the run uses
+#   deploy/containers/up-local.sh compose ARGS...   podman-compose on the project (ps, logs ...)
 #
 # Base images: pulled where a registry is reachable (and pinned by digest in
 # deploy/containers/images.lock); where none is (these machines), stand-ins are built from
@@ -15,7 +16,8 @@
 # Settings (environment): EMA_COMPOSE_PROJECT (default emaflyt-local), EMA_COMPOSE_PORTS=auto
 # (free host ports, the default, so it runs beside `make up`) or =default (4222, 8222,
 # 8101-8105), EMA_CONTAINERS_STATE (default /var/tmp/emaflyt-containers/<project>),
-# EMA_STANDIN=1 to build stand-ins even where a registry answers.
+# EMA_STANDIN=1 to build stand-ins even where a registry answers, EMA_KEEP=1 to leave the
+# stack up after `test`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -1,8 +1,10 @@
 """Entry point of every service container: `python -m deploy.containers.start <service>`, the
 service named literally by its image's target (deploy/Dockerfile). Reads the service's own
-credentials (/secrets/env, written by deploy/containers/provision.py) into the environment and
-runs the service. Refuses to start when those credentials belong to another service: then the
-image is not the service the container was meant to run.
+database credentials (/secrets/env, written by deploy/containers/provision.py) into the
+environment and runs the service; it logs in to NATS as itself with the key and user JWT the
+provision step put in its own keys volume (/data/keys). Refuses to start when those
+credentials belong to another service: then the image is not the service the container was
+meant to run.
 
     python -m deploy.containers.start intake                 # the service (the image's command)
     python -m deploy.containers.start intake emaflyt db current --service intake

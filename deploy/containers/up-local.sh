@@ -7,6 +7,8 @@
 #   deploy/containers/up-local.sh bases   only the base images
 #   deploy/containers/up-local.sh env     print the settings the run uses
 #   deploy/containers/up-local.sh compose ARGS...   podman-compose on the project (ps, logs ...)
+#   deploy/containers/up-local.sh ops COMMAND...    a command in the operator's container (the
+#                                  provision image with the trust), e.g. emaflyt unit register ...
 #
 # Base images: pulled where a registry is reachable (and pinned by digest in
 # deploy/containers/images.lock); where none is (these machines), stand-ins are built from
@@ -265,13 +267,13 @@ wait_healthy() {  # service [timeout]: run the container's own health check unti
   log "$1 healthy"
 }
 
-run_provision() {
+run_init() {  # provision | provision-bus: start the init container, wait for it to finish
   local name code
-  name="$(container provision)"
-  compose up -d --no-deps provision >>"$STATE/up.log" 2>&1
+  name="$(container "$1")"
+  compose up -d --no-deps "$1" >>"$STATE/up.log" 2>&1
   code="$(podman wait "$name")"
-  podman logs "$name" 2>&1 | sed 's/^/  provision: /' >&2
-  [ "$code" = 0 ] || die "provision exited with $code"
+  podman logs "$name" 2>&1 | sed "s/^/  $1: /" >&2
+  [ "$code" = 0 ] || die "$1 exited with $code"
 }
 
 up() {
@@ -279,9 +281,10 @@ up() {
   compose up -d --no-deps postgres opa >>"$STATE/up.log" 2>&1
   wait_healthy postgres
   wait_healthy opa
-  run_provision
+  run_init provision        # the trust (first time), nats-server's config, database roles
   compose up -d --no-deps nats >>"$STATE/up.log" 2>&1
   wait_healthy nats
+  run_init provision-bus    # streams, directory, consumers, every identity
   compose up -d --no-deps "${SERVICES[@]}" >>"$STATE/up.log" 2>&1
   local s
   for s in "${SERVICES[@]}"; do wait_healthy "$s"; done
@@ -347,5 +350,8 @@ case "$cmd" in
   down) need_tools; down ;;
   env) write_env; cat "$STATE/compose.env" ;;
   compose) shift; need_tools; compose "$@" ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  # The operator's console: the provision image with the trust and the operator's folder, on
+  # the stack's network (run.json there names NATS and the services). Nothing else starts.
+  ops) shift; need_tools; compose run --rm --no-deps -T provision "$@" ;;
+  *) sed -n '2,22p' "$0"; exit 2 ;;
 esac

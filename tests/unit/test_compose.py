@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy import permissions
 from deploy.containers import provision, start
 from deploy.launcher import SERVICES
+from deploy.trust import Trust
 from services.consent.app import ConsentSettings
 from services.kit.settings import DEFAULT_PORTS, Settings
 from services.notify.app import NotifySettings
@@ -40,7 +40,9 @@ def stages(text: str) -> dict[str, str]:
 
 
 def test_every_part_of_the_system_is_there() -> None:
-    assert {"provision", "nats", "opa", "postgres", *SERVICES} <= set(COMPOSE["services"])
+    assert {"provision", "provision-bus", "nats", "opa", "postgres", *SERVICES} <= set(
+        COMPOSE["services"]
+    )
 
 
 def test_every_variable_is_documented_in_env_example() -> None:
@@ -58,13 +60,27 @@ def test_services_read_only_settings_that_exist_and_only_their_own_volumes() -> 
         assert svc["ports"] == [f"127.0.0.1:${{{name.upper()}_HTTP_PORT:-{port}}}:{port}"]
         assert svc["build"]["target"] == name
         assert svc["image"] == f"emaflyt/{name}:${{EMA_IMAGE_TAG:-local}}"
-        # Credentials come from the service's own secrets volume, never from this file.
-        assert not {"EMA_NATS_URL", "EMA_DATABASE_URL"} & set(svc["environment"])
-        assert svc["volumes"] == [f"data-{name}:/data", f"secrets-{name}:/secrets:ro"]
-        assert (
-            f"secrets-{name}:/provision/secrets/{name}"
-            in COMPOSE["services"]["provision"]["volumes"]
+        # Credentials come from the service's own volumes, never from this file: NATS needs
+        # no password (the service logs in with its key and JWT), the database URL is secret.
+        assert svc["environment"]["EMA_NATS_URL"] == "nats://nats:4222"
+        assert not {"EMA_DATABASE_URL", "EMA_KEY_FILE", "EMA_NATS_JWT_FILE"} & set(
+            svc["environment"]
         )
+        assert svc["volumes"] == [f"keys-{name}:/data/keys", f"secrets-{name}:/secrets:ro"]
+        for step in ("provision", "provision-bus"):
+            volumes = COMPOSE["services"][step]["volumes"]
+            assert f"secrets-{name}:/provision/secrets/{name}" in volumes
+            assert f"keys-{name}:/provision/keys/{name}" in volumes
+
+
+def test_the_trust_is_mounted_in_the_provision_steps_alone() -> None:
+    for name, svc in COMPOSE["services"].items():
+        mounted = {v.split(":")[0] for v in svc.get("volumes", [])}
+        assert ("trust" in mounted) == (name in ("provision", "provision-bus")), name
+        assert ("operator" in mounted) == (name in ("provision", "provision-bus")), name
+    assert "trust:/trust" in COMPOSE["services"]["provision"]["volumes"]
+    # nats-server reads only its config (public JWTs) and keeps its own store.
+    assert COMPOSE["services"]["nats"]["volumes"] == ["nats-config:/etc/nats:ro", "nats-data:/data"]
 
 
 def test_each_image_target_states_its_service_literally() -> None:
@@ -101,13 +117,25 @@ def test_infrastructure_has_health_checks_and_services_wait_for_provisioning() -
     for name in ("nats", "opa", "postgres"):
         assert "healthcheck" in COMPOSE["services"][name]
     assert "HEALTHCHECK" in DOCKERFILE
+    done = {"condition": "service_completed_successfully"}
+    healthy = {"condition": "service_healthy"}
     assert COMPOSE["services"]["provision"]["restart"] == "no"
-    assert COMPOSE["services"]["nats"]["depends_on"]["provision"]["condition"] == (
-        "service_completed_successfully"
-    )
+    assert COMPOSE["services"]["provision-bus"]["restart"] == "no"
+    # provision (trust, server config) → nats → provision-bus (streams, identities) → services
+    assert COMPOSE["services"]["nats"]["depends_on"]["provision"] == done
+    assert COMPOSE["services"]["provision-bus"]["depends_on"] == {"provision": done,
+                                                                  "nats": healthy}  # fmt: skip
+    assert COMPOSE["services"]["provision"]["command"][-1] == "config"
+    assert COMPOSE["services"]["provision-bus"]["command"][-1] == "bus"
+    # provision-bus makes the consumers with the services' consumer settings.
+    env = COMPOSE["services"]["provision-bus"]["environment"]
+    for name in SERVICES:
+        assert {k: v for k, v in COMPOSE["services"][name]["environment"].items()
+                if k in ("EMA_ACK_WAIT", "EMA_NATS_URL")} == {
+            k: env[k] for k in ("EMA_ACK_WAIT", "EMA_NATS_URL")}  # fmt: skip
     for name in SERVICES:
         deps = COMPOSE["services"][name]["depends_on"]
-        assert deps["provision"]["condition"] == "service_completed_successfully"
+        assert deps["provision-bus"]["condition"] == "service_completed_successfully"
         assert deps["nats"]["condition"] == "service_healthy"
         assert deps["postgres"]["condition"] == "service_healthy"
     assert COMPOSE["services"]["consent"]["depends_on"]["opa"]["condition"] == "service_healthy"
@@ -148,36 +176,60 @@ def test_every_database_and_role_is_created_and_every_file_exists() -> None:
                 assert source in COMPOSE["volumes"], source
 
 
-def test_provision_writes_one_config_and_each_service_only_its_own_credentials(
+def test_provision_config_writes_operator_mode_and_each_service_only_its_own_secrets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(provision, "SERVICE_UID", os.getuid())
-    pw = provision.passwords(tmp_path / "state")
-    assert provision.passwords(tmp_path / "state") == pw  # kept, not regenerated
-    provision.write_nats(tmp_path, pw)
-    provision.write_secrets(tmp_path, pw)
-    auth = (tmp_path / "nats/auth.conf").read_text()
-    for user in permissions.users():
-        assert f'user: "{user}", password: "{pw[user]}"' in auth
-    assert "include ./auth.conf" in (tmp_path / "nats/nats.conf").read_text()
+    monkeypatch.setattr(provision, "OPERATOR", tmp_path / "operator")
+    monkeypatch.setattr(provision, "TRUST", tmp_path / "trust")
+    pw = provision.passwords(tmp_path / "operator")
+    assert provision.passwords(tmp_path / "operator") == pw  # kept, not regenerated
+    operator_key = provision.write_nats(tmp_path, tmp_path / "trust")
+    provision.write_secrets(pw, tmp_path, uid=os.getuid())
+    conf = (tmp_path / "nats/nats.conf").read_text()
+    trust_conf = (tmp_path / "nats/trust.conf").read_text()
+    assert "include ./trust.conf" in conf and "authorization" not in conf
+    assert "resolver: {" in trust_conf and "type: full" in trust_conf
+    assert f'dir: "{provision.RESOLVER_DIR}"' in trust_conf
+    assert Trust.load_or_create(tmp_path / "trust").operator_key == operator_key
+    # The trust is made once: a second start keeps the same operator.
+    assert provision.write_nats(tmp_path, tmp_path / "trust") == operator_key
+    assert (tmp_path / "trust").stat().st_mode & 0o777 == 0o700
     for name in SERVICES:
         env = start.read_env(tmp_path / "secrets" / name / "env")
         assert env == {
             "EMAFLYT_SERVICE": name,
-            "EMA_NATS_URL": f"nats://svc-{name}:{pw[f'svc-{name}']}@nats:4222",
-            "EMA_DATABASE_URL": f"postgresql+asyncpg://{name}:{pw[f'postgres-{name}']}"
-            f"@postgres:5432/{name}",
+            "EMA_DATABASE_URL": f"postgresql+asyncpg://{name}:{pw[name]}@postgres:5432/{name}",
         }
-        others = [u for u in pw if u not in (f"svc-{name}", f"postgres-{name}")]
         text = (tmp_path / "secrets" / name / "env").read_text()
-        assert not any(pw[u] in text for u in others)
+        assert not any(pw[other] in text for other in SERVICES if other != name)
         assert (tmp_path / "secrets" / name / "env").stat().st_mode & 0o777 == 0o400
+        assert (tmp_path / "keys" / name).stat().st_mode & 0o777 == 0o700
+
+
+def test_provision_bus_puts_each_services_identity_in_its_own_keys_volume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The settings deploy/provision.py provisions each service under: key, JWT, api-issuer.pub
+    # and dead-letter.pub in /provision/keys/<service>, which the service mounts as /data/keys
+    # (where its own settings look, with EMA_DATA_DIR=/data).
+    for name in SERVICES:
+        there = Settings.from_env(name, provision.bus_env(name, tmp_path))
+        here = Settings.from_env(name, {"EMA_DATA_DIR": "/data"})
+        folder = tmp_path / "keys" / name
+        assert there.unit_id == here.unit_id == f"svc-{name}"
+        for field in ("key_file", "nats_jwt_file", "api_issuer_file", "dead_letter_key_file"):
+            made, read = getattr(there, field), getattr(here, field)
+            assert made.parent == folder and read.parent == Path("/data/keys"), field
+            assert made.name == read.name, field
+    info = provision.run_info(Path("/operator"))
+    assert info["trust_dir"] == str(provision.TRUST) and info["nats_url"] == "nats://nats:4222"
+    assert set(info["services"]) == set(SERVICES)
 
 
 def test_a_service_image_refuses_another_services_credentials(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    (tmp_path / "env").write_text("EMAFLYT_SERVICE=intake\nEMA_NATS_URL=nats://x@nats:4222\n")
+    (tmp_path / "env").write_text("EMAFLYT_SERVICE=intake\nEMA_DATABASE_URL=sqlite://\n")
     monkeypatch.setattr(start, "SECRETS", tmp_path)
     assert start.main(["planning"]) == 78
     assert "wrong image" in capsys.readouterr().err

@@ -146,7 +146,7 @@ async def postgres_roles(pw: Mapping[str, str], timeout: float = 120.0) -> None:
         except (OSError, asyncpg.PostgresError) as exc:
             if time.monotonic() > deadline:
                 raise
-            print(f"provision: waiting for PostgreSQL at {host}: {type(exc).__name__}", flush=True)
+            print(f"waiting for PostgreSQL at {host}: {type(exc).__name__}", flush=True)
             await asyncio.sleep(1)
     try:
         for service in SERVICES:
@@ -173,8 +173,8 @@ def config(root: Path = ROOT) -> None:
     pw = passwords()
     asyncio.run(postgres_roles(pw))
     write_secrets(pw, root)
-    print(f"provision: NATS in operator mode (operator {operator_key}); a database role and "
-          f"credentials for each of {', '.join(SERVICES)}", flush=True)  # fmt: skip
+    print(f"NATS in operator mode (operator {operator_key}); a database role and credentials "
+          f"for each of {', '.join(SERVICES)}", flush=True)  # fmt: skip
 
 
 # -- once NATS answers ------------------------------------------------------------------------
@@ -211,7 +211,7 @@ async def _provision(root: Path, timeout: float) -> None:
         except Exception as exc:
             if time.monotonic() > deadline:
                 raise
-            print(f"provision: waiting for NATS at {NATS_URL}: {type(exc).__name__}", flush=True)
+            print(f"waiting for NATS at {NATS_URL}: {type(exc).__name__}", flush=True)
             await asyncio.sleep(1)
 
 
@@ -221,7 +221,7 @@ def bus(root: Path = ROOT, uid: int = SERVICE_UID, timeout: float = 120.0) -> No
         _own(keys_dir(service, root), uid)
     _write(OPERATOR / "run.json", json.dumps(run_info(), indent=2))
     units = sorted(p.name for p in (OPERATOR / "nats" / "users").glob("*"))
-    print(f"provision: streams, unit directory and consumers on {NATS_URL}; each service's key "
+    print(f"streams, unit directory and consumers on {NATS_URL}; each service's key "
           f"and NATS user in its own keys volume; {len(units)} unit(s) with their NATS users "
           f"under {OPERATOR / 'nats' / 'users'}", flush=True)  # fmt: skip
 

@@ -318,7 +318,7 @@ test_stack() {
   report="$(mktemp)"
   EMA_COMPOSE_PROJECT="$PROJECT" EMA_COMPOSE_ENV="$STATE/compose.env" \
     CONTAINERS_CONF="$CONTAINERS_CONF" \
-    "$python" -m pytest -q -p no:cacheprovider "$ROOT/tests/containers" 2>&1 | tee "$report" \
+    "$python" -m pytest -q -p no:cacheprovider --durations=5 "$ROOT/tests/containers" 2>&1 | tee "$report" \
     || rc=$?
   phases+=("tests $((SECONDS - t))s")
   local used

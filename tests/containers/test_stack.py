@@ -389,6 +389,13 @@ async def test_a_sealed_share_request_is_decided_through_the_opa_container(
     found = http(url, tokens["privacy_officer"])
     rows = found["decisions"] if isinstance(found, dict) else found
     assert sorted({d["outcome"] for d in rows}) == ["allow", "withhold"], rows
+
+    # Revoked by the operator (`emaflyt unit revoke`, pushed through the system account),
+    # the unit is cut off and refused at its next login.
+    ops("emaflyt", "unit", "revoke", "--id", to)
+    await wait_for(lambda: not barnevern.nc.is_connected, 30)
+    options = connect_options(barnevern_jwt, barnevern_key.private, f"_INBOX_{to}")
+    assert "uthorization" in await refusal(NATS_URL, **options)
     await sender.close()
     await barnevern.close()
 

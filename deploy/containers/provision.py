@@ -200,6 +200,8 @@ async def _provision(root: Path, timeout: float) -> None:
     from deploy.provision import provision
     from deploy.trust import Trust
 
+    if not Trust.exists(TRUST):  # a trust made here would not be the one NATS trusts
+        raise SystemExit(f"no NATS trust in {TRUST}: the `provision` step makes it, before NATS")
     trust = Trust.load_or_create(TRUST)
     servers = [u.strip() for u in NATS_URL.split(",") if u.strip()]
     replicas = int(os.environ.get("EMA_STREAM_REPLICAS", "1"))

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: up test status bench stress lint schemas clean
+.PHONY: up test status bench stress lint schemas clean compose-test compose-up compose-down
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,17 @@ bench: $(STAMP)
 # The fault tests with 10,000 mixed messages (the suite runs them with fewer).
 stress: $(STAMP)
 	EMA_FAULT_MESSAGES=10000 $(VENV)/bin/python -m pytest -q tests/e2e/test_faults.py
+
+# The compose stack on podman (deploy/containers/up-local.sh): build, start, run tests/containers,
+# remove it with its volumes. Beside `make up`: its own project name and free host ports.
+compose-test: $(STAMP)
+	deploy/containers/up-local.sh test
+
+compose-up: $(STAMP)
+	deploy/containers/up-local.sh up
+
+compose-down:
+	deploy/containers/up-local.sh down
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -144,15 +144,28 @@ class SelectedEngine:
     """The engine EMA_POLICY_ENGINE names (regopy, the default, or opa), behind one call."""
 
     def __init__(self) -> None:
-        self.current: RegopyEngine | OpaEngine = RegopyEngine()
+        # Built when first needed: with EMA_POLICY_ENGINE=opa regopy is never loaded, so the
+        # OPA path does not depend on rego-cpp's native library (or its libatomic).
+        self._current: RegopyEngine | OpaEngine | None = None
         self.latency: Any = None  # a Prometheus histogram, set when the service starts
+
+    @property
+    def current(self) -> RegopyEngine | OpaEngine:
+        if self._current is None:
+            self._current = RegopyEngine()
+        return self._current
+
+    @current.setter
+    def current(self, value: RegopyEngine | OpaEngine) -> None:
+        self._current = value
 
     async def configure(self, name: str, opa_url: str | None) -> None:
         if name == "opa":
             if not opa_url:
                 raise ValueError("EMA_POLICY_ENGINE=opa needs EMA_OPA_URL")
-            self.current = OpaEngine(opa_url)
-            await self.current.load()
+            opa = OpaEngine(opa_url)
+            self.current = opa
+            await opa.load()
 
     @property
     def name(self) -> str:

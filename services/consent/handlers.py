@@ -69,7 +69,13 @@ async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any]) 
     if row is not None and row.version >= data.version:
         raise Rejected(f"version: version {row.version} is recorded; raise version to change it")
     try:
-        validate_grant(data, birth_date=case.birth_date, now=datetime.now(UTC), legal=legal)
+        validate_grant(
+            data,
+            birth_date=case.birth_date,
+            now=datetime.now(UTC),
+            legal=legal,
+            estimated=case.birth_date_estimated,
+        )
     except InvalidConsent as exc:
         raise Rejected(str(exc)) from None
     policy = policy_form(data)

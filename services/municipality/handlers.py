@@ -175,17 +175,26 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         unit = await ctx.directory.get(CONSENT_UNIT)
         if unit is None or not unit.sealing_key:
             raise NotYet("the consent broker's sealing key is not published yet")
-        # What settlement needs (K11), sealed to the broker: it decides what is released.
-        payload = {"case_id": child.case_id, "age": age, "languages": child.languages,
-                   "recommended_measure": child.measure, "care_needs": child.care_needs,
-                   "family_ties_here": data.kommunenummer in child.family,
-                   "network_here": data.kommunenummer in child.network,
-                   "siblings_together": len(child.siblings)}  # fmt: skip
+        # What settlement needs (K11), sealed to the broker: it decides what is released. The
+        # care needs, measure, family ties, network and siblings come from the KOPP, so the
+        # flow is category kopp and needs written consent (bvl § 5A-6); its source is the
+        # Bufetat region whose settlement profile it is (ADR 0010).
+        payload = domain.offer_payload(
+            child.case_id,
+            age,
+            child.languages,
+            child.measure,
+            child.care_needs,
+            child.family,
+            child.network,
+            child.siblings,
+            data.kommunenummer,
+        )
         request_id = f"settlement-{data.offer_id}"
         ctx.emit("no.ema.share.request.v1", m.ShareRequestV1(
             request_id=request_id, case_id=child.case_id,
-            source_unit=ctx.settings.unit_id or "svc-municipality",
-            recipient_unit=unit_of(data.kommunenummer), data_category=m.DataCategory.SETTLEMENT,
+            source_unit=child.profile_from or ctx.sender.id,
+            recipient_unit=unit_of(data.kommunenummer), data_category=m.DataCategory.KOPP,
             purpose="settlement", payload=seal(json.dumps(payload).encode(), unit.sealing_key),
         ), case_id=child.case_id)  # fmt: skip
         answer_by = data.answer_by or datetime.now(UTC) + timedelta(hours=deps.answer_hours)

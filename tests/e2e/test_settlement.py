@@ -176,7 +176,7 @@ async def test_capacity_to_settlement_closes_the_centre_stay(world: World) -> No
         for x in await stream_messages(oslo.nc, "SHARE", "ema.share.request")
     ]
     req = next(r for r in share if r["request_id"] == f"settlement-{offer_id}")
-    assert (req["data_category"], req["recipient_unit"]) == ("settlement", "kommune-0301")
+    assert (req["data_category"], req["recipient_unit"]) == ("kopp", "kommune-0301")
     assert "ciphertext" in req["payload"]  # sealed to the broker
 
     await oslo.send("no.ema.municipality.offer-answered.v1", s.accept(offer_id))

@@ -198,8 +198,9 @@ async def _unit_register(args: argparse.Namespace) -> int:
         print(f"refused: {exc}", file=sys.stderr)
         await nc.close()
         return 2
-    if args.sealing_key:
-        unit.sealing_key = args.sealing_key
+    if args.sealing_key or args.kommunenummer:
+        unit.sealing_key = args.sealing_key or unit.sealing_key
+        unit.kommunenummer = args.kommunenummer or unit.kommunenummer
         await directory.put(unit)
     await nc.close()
     print(f"unit {unit.id} ({unit.kind.value}) registered; key id {unit.id}/{kid}")
@@ -719,6 +720,11 @@ def parser() -> argparse.ArgumentParser:
     reg.add_argument("--generate-key", action="store_true", help="create a key pair")
     reg.add_argument("--key-out", help="where to write the private key (with --generate-key)")
     reg.add_argument("--sealing-key", help="base64 raw X25519 key to receive released data")
+    reg.add_argument(
+        "--kommunenummer",
+        help="where the unit lies (a care centre: its host municipality, which holds the TB "
+        "screening and school duties)",
+    )
     reg.set_defaults(func=lambda a: asyncio.run(_unit_register(a)))
     ls = unit.add_parser("list", help="list registered units")
     ls.set_defaults(func=lambda a: asyncio.run(_unit_list(a)))

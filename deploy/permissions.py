@@ -23,15 +23,18 @@ KV_STREAM = "KV_ema_units"
 
 # The message types each service emits (a unit test checks this against the code).
 EMITS: dict[str, tuple[str, ...]] = {
-    "intake": ("no.ema.case.opened.v1", "no.ema.case.representative.v1",
-               "no.ema.case.residence-decided.v1", "no.ema.case.transferred.v1",
-               "no.ema.intake.representative-requested.v1"),
+    "intake": ("no.ema.case.appealed.v1", "no.ema.case.departed.v1", "no.ema.case.opened.v1",
+               "no.ema.case.opened.v2", "no.ema.case.representative.v1",
+               "no.ema.case.residence-decided.v1", "no.ema.case.residence-decided.v2",
+               "no.ema.case.transferred.v1", "no.ema.intake.representative-requested.v1"),
     "planning": ("no.ema.case.closed.v1", "no.ema.planning.deadline-scheduled.v1",
-                 "no.ema.planning.task-status.v1"),
+                 "no.ema.planning.deadline-scheduled.v2", "no.ema.planning.task-status.v1",
+                 "no.ema.planning.task-status.v2"),
     "consent": ("no.ema.consent.recorded.v1", "no.ema.share.decided.v1",
                 "no.ema.share.delivered.v1", "no.ema.share.receipt.v1"),
     "notify": ("no.ema.notify.notification-recorded.v1",),
-    "municipality": ("no.ema.case.settled.v1", "no.ema.municipality.offer-escalated.v1",
+    "municipality": ("no.ema.case.settled.v1", "no.ema.case.settlement-planned.v1",
+                     "no.ema.municipality.offer-escalated.v1",
                      "no.ema.municipality.offer-outcome.v1", "no.ema.municipality.offer.v1",
                      "no.ema.municipality.refund-decided.v1", "no.ema.share.request.v1"),
 }  # fmt: skip
@@ -42,7 +45,8 @@ UNIT_KINDS = tuple(k for k in UnitKind if k is not UnitKind.SERVICE)
 # deadlines; Bufetat follows every case, deadline and unanswered offer.
 READS: dict[UnitKind, tuple[str, ...]] = {
     UnitKind.CARE_CENTRE: ("ema.case.>", "ema.planning.deadline.scheduled",
-                           "ema.planning.task.status"),
+                           "ema.planning.deadline.scheduled.v2", "ema.planning.task.status",
+                           "ema.planning.task.status.v2"),
     UnitKind.BUFETAT_REGION: ("ema.case.>", "ema.planning.>", "ema.municipality.offer.escalated"),
 }  # fmt: skip
 

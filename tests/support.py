@@ -47,10 +47,16 @@ class Partner:
     sealing: X25519PrivateKey | None = None
 
     @classmethod
-    async def register(cls, nats_url: str, unit_id: str, kind: UnitKind,
-                       sealing: bool = False) -> Partner:  # fmt: skip
+    async def register(
+        cls,
+        nats_url: str,
+        unit_id: str,
+        kind: UnitKind,
+        sealing: bool = False,
+        kommunenummer: str | None = None,
+    ) -> Partner:
         """Register a unit; with sealing=True it also publishes an X25519 key to receive
-        released data."""
+        released data; `kommunenummer` says where it lies (a care centre's municipality)."""
         nc = await nats.connect(servers=nats_url.split(","))
         js = nc.jetstream()
         await ensure_streams(js, update=False)
@@ -62,6 +68,9 @@ class Partner:
             private = X25519PrivateKey.generate()
             raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
             unit.sealing_key = base64.b64encode(raw).decode()
+        if kommunenummer:
+            unit.kommunenummer = kommunenummer
+        if sealing or kommunenummer:
             await directory.put(unit)
         return cls(nc, key, private)
 

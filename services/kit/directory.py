@@ -31,6 +31,11 @@ class Unit(BaseModel):
     kind: UnitKind
     keys: list[PublicKey] = Field(default_factory=list)
     sealing_key: str | None = Field(None, description="Base64 raw X25519 key for sealed payloads.")
+    kommunenummer: str | None = Field(
+        None,
+        pattern=r"^[0-9]{4}$",
+        description="Where the unit lies, e.g. a care centre's host municipality (vertskommune).",
+    )
 
     def key(self, kid: str) -> PublicKey | None:
         return next((k for k in self.keys if k.kid == kid and not k.revoked), None)

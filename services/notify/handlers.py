@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from contracts.messages import NotificationRecordedV1
 from services.kit.service import Context
-from services.notify.routing import ROUTES, event_key, hears
+from services.notify.routing import event_key, hears, recipients
 from services.notify.store import Delivery, Notification, Recipient
 from services.notify.templates import render
 
@@ -18,20 +18,21 @@ log = logging.getLogger("notify")
 
 async def on_planning_event(ctx: Context) -> None:
     data = ctx.data
-    key = event_key(ctx.event.type, getattr(data, "status", None))
+    key = event_key(ctx.event.type, getattr(data, "status", None), data.kind)
     if key is None:
         return
     # One notice per task and state, however often the event arrives (redelivered, or sent
     # again under a new id).
     dedupe = f"{key}:{data.task_id}"
-    for role in ROUTES[key]:
+    copies = [(c.unit, c.role) for c in data.copies]
+    for unit, role in recipients(key, data.responsible_unit, data.role, copies):
         seen = await ctx.session.scalar(select(Notification.id).where(
-            Notification.unit == data.responsible_unit, Notification.role == role,
+            Notification.unit == unit, Notification.role == role,
             Notification.dedupe_key == dedupe))  # fmt: skip
         if seen:
             continue
         note = Notification(
-            id=str(uuid.uuid4()), unit=data.responsible_unit, role=role, case_ref=data.case_ref,
+            id=str(uuid.uuid4()), unit=unit, role=role, case_ref=data.case_ref,
             event_type=key, dedupe_key=dedupe, source_event_id=ctx.event.id,
             text_nb=render(key, data, "nb"), text_en=render(key, data, "en"),
         )  # fmt: skip

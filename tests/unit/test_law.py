@@ -4,7 +4,7 @@ and the weekend rule (item 10). The bus scenarios are tests/e2e/test_law.py."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from services.municipality.domain import (
@@ -15,6 +15,9 @@ from services.municipality.domain import (
     load_grant_rates,
     load_refund_rules,
 )
+from services.planning.calendar import due_date, move_off_non_working_day, step_due
+from services.planning.domain import Facts, applies, load_list, load_places, school_level
+from services.planning.pathway import Offset, load_all
 
 BORN = date(2010, 6, 15)
 
@@ -60,3 +63,97 @@ def test_item_9_grant_years_only_while_the_scheme_is_in_force() -> None:
     }
     est = grant_estimate(BORN, date(2026, 3, 1), ended)
     assert [y["year"] for y in est["years"] if y["grant"] == "integration"] == [2026, 2027]
+
+
+# -- item 10: dates ------------------------------------------------------------------------------
+
+
+def test_item_10_week_n_is_the_last_day_of_the_nth_week_of_the_stay() -> None:
+    week8 = Offset(unit="week_of_stay", value=8)
+    start = date(2026, 1, 14)  # a Wednesday: week 1 is 14-20 January
+    assert due_date(start, week8) == start + timedelta(days=55)  # not + 56, week 9's first day
+    assert due_date(start, Offset(unit="week_of_stay", value=1)) == date(2026, 1, 20)
+    assert due_date(start, Offset(unit="weeks", value=3)) == date(2026, 2, 4)  # "innen 3 uker"
+
+
+def test_item_10_weekend_and_holiday_rules() -> None:
+    sunday, may17 = date(2026, 3, 8), date(2027, 5, 17)  # 17 May 2027 is a Monday holiday
+    assert move_off_non_working_day(sunday, "previous_working_day") == date(2026, 3, 6)
+    assert move_off_non_working_day(sunday, "next_working_day") == date(2026, 3, 9)
+    assert move_off_non_working_day(sunday, "keep") == sunday
+    assert move_off_non_working_day(may17, "next_working_day") == date(2027, 5, 18)
+    assert move_off_non_working_day(date(2026, 4, 3), "next_working_day") == date(2026, 4, 7)
+
+
+def test_item_10_counting_is_pathway_data_with_its_source() -> None:
+    pathways = load_all()
+    ema = pathways["ema-care-centre"].counting
+    assert ema.non_working_day == "next_working_day" and ema.verify
+    assert "domstolloven § 148" in ema.source
+    for name in ("care-institution", "treatment-institution", "emergency-institution"):
+        counting = pathways[name].counting
+        assert counting.non_working_day == "previous_working_day" and counting.verify
+        assert "L792-798" in counting.source and "week 1 begins on the move-in day" in (
+            counting.weeks
+        )
+    care = pathways["care-institution"]
+    assert care.step("mapping_report").offset == Offset(unit="week_of_stay", value=8)
+
+
+def test_item_10_statutory_deadline_on_a_saturday_runs_to_monday() -> None:
+    ema = load_all()["ema-care-centre"]
+    kopp = ema.step("kopp_proposal")
+    # Arrival Saturday 7 March 2026: three weeks later is Saturday 28 March -> Monday 30 March.
+    assert step_due(date(2026, 3, 7), kopp, ema.counting.non_working_day) == date(2026, 3, 30)
+    # Arrival Thursday 12 March: 2 April is Maundy Thursday, Easter follows -> Tuesday 7 April.
+    assert step_due(date(2026, 3, 12), kopp, ema.counting.non_working_day) == date(2026, 4, 7)
+
+
+def test_item_10_recurrence_counts_from_the_unmoved_date() -> None:
+    care = load_all()["care-institution"]
+    step = care.step("evaluation_meeting")
+    start = date(2026, 1, 12)
+    first, second = (step_due(start, step, "previous_working_day", n) for n in (1, 2))
+    assert (first, second) == (date(2026, 5, 29), date(2026, 8, 31))  # not 29 August
+
+
+# -- item 6: who holds the duty ----------------------------------------------------------------
+
+
+def test_item_6_school_level_follows_the_school_year() -> None:
+    rules = load_all()["ema-care-centre"].school_year
+    assert rules is not None and rules.verify
+    on = date(2026, 11, 20)
+    assert school_level(date(2022, 3, 1), on, rules) == "barnehage"  # four years old
+    assert school_level(date(2020, 12, 31), on, rules) == "grunnskole"  # turned 6 this year
+    assert school_level(date(2011, 6, 1), on, rules) == "grunnskole"  # 10th grade at 15
+    assert school_level(date(2010, 6, 1), on, rules) == "videregaende"  # 16
+    assert school_level(date(2020, 9, 1), date(2026, 6, 1), rules) == "barnehage"  # before August
+
+
+def test_item_6_tb_and_school_are_the_municipality_s_and_apply_by_nationality_and_age() -> None:
+    ema = load_all()["ema-care-centre"]
+    tb, school = ema.step("tb_screening"), ema.step("school_start")
+    assert (tb.responsible, school.responsible) == ("host_municipality", "host_municipality")
+    assert tb.applies_if.nationality_in == "tb_high_incidence"
+    assert ema.step("health_mapping_offer").strength == "anbefales"  # voluntary, not TB
+    lists = {"tb_high_incidence": load_list("tb_high_incidence")}
+    day = date(2026, 11, 20)
+    afghan, syrian = Facts(date(2014, 1, 1), "AFG"), Facts(date(2014, 1, 1), "SYR")
+    assert applies(tb.applies_if, afghan, day, ema.school_year, lists)
+    assert not applies(tb.applies_if, syrian, day, ema.school_year, lists)
+    four = Facts(date(2022, 3, 1), "AFG")
+    assert not applies(school.applies_if, four, day, ema.school_year, lists)
+    assert applies(ema.step("kindergarten_offer").applies_if, four, day, ema.school_year, lists)
+
+
+def test_item_6_regions_and_statsforvalter_by_the_centre_s_county() -> None:
+    places = load_places()
+    assert places.region_unit("3201") == "bufetat-ost"  # Bærum, Akershus
+    assert places.region_unit("4601") == "bufetat-vest"  # Bergen
+    assert places.region_unit("5501") == "bufetat-nord"  # Tromsø
+    assert places.statsforvalter("4601") == "statsforvalter-vestland"
+    assert places.region_unit(None) == "bufetat-ost"  # unknown: data's unknown_location
+    ema = load_all()["ema-care-centre"]
+    assert ema.step("settlement").responsible == "bufetat_region"
+    assert ema.step("settlement").role == "settlement_coordinator"

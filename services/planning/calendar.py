@@ -21,11 +21,12 @@ def is_working_day(day: date) -> bool:
 
 
 def add_working_days(start: date, count: int) -> date:
-    """The count-th working day after `start` (start itself never counts)."""
-    day = start
-    remaining = count
+    """The count-th working day after `start` (start itself never counts); before it when
+    `count` is negative."""
+    day, step = start, 1 if count >= 0 else -1
+    remaining = abs(count)
     while remaining > 0:
-        day += timedelta(days=1)
+        day += timedelta(days=step)
         if is_working_day(day):
             remaining -= 1
     return day

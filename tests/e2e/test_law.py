@@ -15,10 +15,11 @@ from contracts import messages as m
 from deploy.launcher import System, http_json
 from services.kit.sealing import open_sealed, seal
 from services.municipality.domain import age_on
+from services.planning.calendar import move_off_non_working_day
 from tests.e2e.test_consent import broker_key
-from tests.e2e.test_lifecycle import TODAY, World, at_noon, duf
+from tests.e2e.test_lifecycle import TODAY, World, at_noon, due_of, duf
 from tests.e2e.test_settlement import BIRTH, Settlement
-from tests.support import ARRIVAL, Partner, query, stream_messages, wait_for
+from tests.support import ARRIVAL, Partner, dead_letters, query, stream_messages, wait_for
 
 K = m.UnitKind
 
@@ -404,4 +405,373 @@ async def test_item_3_offer_carries_family_ties_network_and_siblings(world: Worl
     await kommune.nc.close()
 
 
-_ = (ARRIVAL, at_noon, duf, http_json)
+# -- item 4: accepting is not moving in -----------------------------------------------------------
+
+
+async def test_item_4_accept_now_move_in_three_weeks_later(world: World) -> None:
+    s = Settlement(world, "nord")
+    kommune = await s.capacity("1804", 2)  # Bodø
+    case_id = await s.ready_child()
+    offer_id = await s.offer(case_id, "1804")
+    move_in = TODAY + timedelta(days=21)
+    await kommune.send(
+        "no.ema.municipality.offer-answered.v1",
+        m.OfferAnsweredV1(
+            offer_id=offer_id, answer="accept", settle_on=move_in, measure="bofellesskap"
+        ),
+    )
+    outcome = await s.outcome(kommune, offer_id)
+    assert outcome["outcome"] == "settled" and move_in.isoformat() in outcome["message_en"]
+    timeline = await wait_for(
+        lambda: (
+            (t := _timeline(world, case_id))
+            and any(e["kind"] == "settlement_planned" for e in t["happened"])
+            and t
+        )
+    )
+    planned = next(e for e in timeline["happened"] if e["kind"] == "settlement_planned")
+    assert planned["on"] == move_in.isoformat()
+    # Nothing dead-lettered, the centre stay still open, the settlement task not done.
+    assert timeline["case"]["closed"] is None
+    assert world.tasks(case_id)["settlement"]["status"] not in ("done", "cancelled")
+    assert not [
+        x
+        for x in await stream_messages(world.centre.nc, "CASE", "ema.case.settled")
+        if json.loads(x.data)["data"]["case_id"] == case_id
+    ]
+    assert not [d for d in await dead_letters(world.centre.nc) if case_id in json.dumps(d)]
+    (placement,) = [
+        c for c in http_json(s.url("/municipalities/1804/cases")) if c["case_id"] == case_id
+    ]
+    assert (placement["status"], placement["moved_in"]) == ("accepted", False)
+    assert case_id not in s.waiting()
+    await kommune.nc.close()
+
+
+# -- item 5: a UDI refusal does not close the case -----------------------------------------------
+
+
+async def decide(
+    world: World, number: str, authority: str, outcome: str, final: bool, on: date = TODAY
+) -> None:
+    await world.udi.send(
+        "no.ema.intake.residence-decided.v2",
+        m.ResidenceDecisionV2(
+            duf_number=number,
+            authority=authority,
+            outcome=outcome,
+            final=final,
+            decided_on=on,
+            reference=f"{authority.upper()}-{uuid.uuid4().hex[:6]}",
+        ),
+    )
+
+
+async def test_item_5_refusal_appeal_une_return_and_departure(world: World) -> None:
+    """'I UDI – og ved klage i UNE' (seed 000 L57-58); the place lasts until the child is
+    settled 'eller forlater landet' (L104-105)."""
+    case_id, number = await world.arrive(TODAY - timedelta(days=12))
+    rep = await world.appoint_representative(case_id)
+    representative = await Partner.register(world.system.nats_url, rep, K.REPRESENTATIVE)
+    await decide(world, number, "udi", "refused", False)
+    appeal = await wait_for(lambda: world.tasks(case_id).get("appeal"))
+    assert (appeal["responsible_unit"], appeal["strength"]) == (rep, "kan")
+    tasks = world.tasks(case_id)
+    for open_task in ("follow_up_decision", "school_start", "kopp_proposal"):
+        assert tasks[open_task]["status"] not in ("cancelled", "done"), open_task
+    assert _timeline(world, case_id)["case"]["closed"] is None
+
+    await representative.send(
+        "no.ema.intake.appeal-lodged.v1", m.AppealLodgedV1(case_id=case_id, lodged_on=TODAY)
+    )
+    await world.task_is(case_id, "appeal", "done")
+    await decide(world, number, "une", "refused", True)
+    prep = await wait_for(lambda: world.tasks(case_id).get("return_preparation"))
+    assert prep["responsible_unit"] == world.centre.key.unit_id
+    assert _timeline(world, case_id)["case"]["closed"] is None  # still in care
+    assert world.tasks(case_id)["school_start"]["status"] != "cancelled"
+    case = http_json(world.url("intake", f"/cases/{case_id}"))
+    assert case["closed"] is None and [
+        h["detail"]["authority"] for h in case["history"] if h["kind"] == "residence"
+    ] == ["udi", "une"]
+
+    await world.centre.send(
+        "no.ema.intake.departed.v1",
+        m.DepartedV1(case_id=case_id, departed_on=TODAY, how="voluntary_return"),
+    )
+    await wait_for(lambda: _timeline(world, case_id)["case"]["closed"] == "returned")
+    await representative.nc.close()
+
+
+async def test_item_5_une_grants_on_appeal_and_a_limited_permit_settles_nobody(
+    world: World,
+) -> None:
+    case_id, number = await world.arrive(TODAY - timedelta(days=30))
+    rep = await world.appoint_representative(case_id)
+    representative = await Partner.register(world.system.nats_url, rep, K.REPRESENTATIVE)
+    await decide(world, number, "udi", "refused", False, TODAY - timedelta(days=5))
+    await wait_for(lambda: world.tasks(case_id).get("appeal"))
+    await representative.send(
+        "no.ema.intake.appeal-lodged.v1", m.AppealLodgedV1(case_id=case_id, lodged_on=TODAY)
+    )
+    await world.task_is(case_id, "appeal", "done")
+    await decide(world, number, "une", "granted", True)
+    settlement = await wait_for(lambda: world.tasks(case_id).get("settlement"))
+    assert settlement["due"] == due_of(TODAY, "settlement").isoformat()
+    assert "new_kopp" in world.tasks(case_id)
+    await representative.nc.close()
+
+    limited, number = await world.arrive(TODAY - timedelta(days=30))
+    await decide(world, number, "udi", "limited", False)
+    await wait_for(
+        lambda: any(e["kind"] == "residence_limited" for e in _timeline(world, limited)["happened"])
+    )
+    assert "settlement" not in world.tasks(limited)
+    assert _timeline(world, limited)["case"]["closed"] is None
+
+
+def _timeline(world: World, case_id: str) -> dict:
+    return http_json(world.url("planning", f"/cases/{case_id}/timeline"))
+
+
+async def arrive_at(world: World, centre: Partner, arrived: date, **overrides: Any) -> tuple:
+    """An arrival reported by `centre` itself (World.arrive signs as the world's centre)."""
+    number = duf()
+    data = m.ArrivalV1(
+        **{
+            **ARRIVAL,
+            "duf_number": number,
+            "care_centre": centre.key.unit_id,
+            "arrived_at": at_noon(arrived),
+            **overrides,
+        }
+    )
+    await centre.send("no.ema.intake.arrival.v1", data)
+    rows = await wait_for(
+        lambda: query(
+            world.system.database_url("intake"),
+            "select id from intake_case where duf_number = ?",
+            number,
+        )
+    )
+    await wait_for(lambda: world.tasks(rows[0][0]))
+    return rows[0][0], number
+
+
+# -- item 6: the units that hold the duty ---------------------------------------------------------
+
+
+async def test_item_6_municipality_region_and_institution_units_hold_their_duties(
+    world: World,
+) -> None:
+    bergen_centre = await Partner.register(
+        world.system.nats_url,
+        "centre-bgo-" + uuid.uuid4().hex[:4],
+        K.CARE_CENTRE,
+        kommunenummer="4601",
+    )
+    bergen = await Partner.register(world.system.nats_url, "kommune-4601", K.MUNICIPALITY)
+    afghan, number = await arrive_at(world, bergen_centre, TODAY - timedelta(days=3))
+    tasks = world.tasks(afghan)
+    # TB screening and school: the municipality where the centre lies (seed 004).
+    assert tasks["tb_screening"]["responsible_unit"] == "kommune-4601"
+    assert tasks["school_start"]["responsible_unit"] == "kommune-4601"
+    assert tasks["health_mapping_offer"]["responsible_unit"] == bergen_centre.key.unit_id
+    assert tasks["representative_appointment"]["responsible_unit"] == "statsforvalter-vestland"
+    # The municipality reports its task done.
+    await bergen.send(
+        "no.ema.planning.task-completed.v1",
+        m.TaskCompletedV1(case_id=afghan, task="tb_screening", completed_on=TODAY),
+    )
+    await world.task_is(afghan, "tb_screening", "done")
+    # Settlement by the region of the centre (vest), not one unit for the whole country.
+    await world.udi.send(
+        "no.ema.intake.residence-decided.v2",
+        m.ResidenceDecisionV2(
+            duf_number=number,
+            authority="udi",
+            outcome="granted",
+            final=True,
+            decided_on=TODAY,
+            reference="UDI-6",
+        ),
+    )
+    settlement = await wait_for(lambda: world.tasks(afghan).get("settlement"))
+    assert (settlement["responsible_unit"], settlement["role"]) == (
+        "bufetat-vest",
+        "settlement_coordinator",
+    )
+
+    # TB only for high-incidence countries; a four-year-old gets kindergarten, not school.
+    syrian, _ = await arrive_at(world, bergen_centre, TODAY - timedelta(days=3), nationality="SYR")
+    assert "tb_screening" not in world.tasks(syrian)
+    four = date(TODAY.year - 4, 3, 1)
+    small, _ = await arrive_at(world, bergen_centre, TODAY - timedelta(days=3), birth_date=four)
+    assert "school_start" not in world.tasks(small)
+    assert world.tasks(small)["kindergarten_offer"]["strength"] == "kan"
+
+    # An institution stay: the municipal service holds the responsibility-group meeting, the
+    # Bufetat region of the institution the emergency clarification meeting.
+    institution = await Partner.register(
+        world.system.nats_url, "inst-" + uuid.uuid4().hex[:4], K.CARE_CENTRE, kommunenummer="4601"
+    )
+    cws = "barnevern-" + uuid.uuid4().hex[:4]
+    for pathway in ("care-institution", "emergency-institution"):
+        await institution.send(
+            "no.ema.planning.pathway-started.v2",
+            m.PathwayStartedV2(
+                case_id=syrian if pathway == "care-institution" else small,
+                pathway=pathway,
+                started_on=TODAY - timedelta(days=1),
+                institution=institution.key.unit_id,
+                child_welfare_service=cws,
+            ),
+        )
+    meeting = await wait_for(lambda: world.tasks(syrian).get("responsibility_group_meeting"))
+    assert meeting["responsible_unit"] == cws
+    assert world.tasks(syrian)["mapping_report"]["responsible_unit"] == institution.key.unit_id
+    clarification = await wait_for(lambda: world.tasks(small).get("clarification_meeting"))
+    assert clarification["responsible_unit"] == "bufetat-vest"
+    for p in (bergen_centre, bergen, institution):
+        await p.nc.close()
+
+
+# -- item 7: the representative is asked for, and followed -------------------------------------
+
+
+async def test_item_7_statsforvalter_task_and_warning_to_centre_and_bufetat(world: World) -> None:
+    centre = await Partner.register(
+        world.system.nats_url,
+        "centre-osl-" + uuid.uuid4().hex[:4],
+        K.CARE_CENTRE,
+        kommunenummer="0301",
+    )
+    arrived = TODAY - timedelta(days=40)  # the warning, 5 working days before the decision, passed
+    case_id, _ = await arrive_at(world, centre, arrived)
+    task = world.tasks(case_id)["representative_appointment"]
+    ref = http_json(world.url("intake", f"/cases/{case_id}"))["case_ref"]
+    assert (task["responsible_unit"], task["role"]) == (
+        "statsforvalter-oslo-viken",
+        "statsforvalter_case_officer",
+    )
+    warning = world.tasks(case_id)["representative_missing"]
+    assert (
+        warning["kind"] == "frame"
+        and warning["due"] == due_of(arrived, "representative_missing").isoformat()
+    )
+    for unit, role in (
+        (centre.key.unit_id, "contact_person"),
+        ("bufetat-ost", "bufetat_case_officer"),
+    ):
+        url = world.url("notify", f"/inbox/{unit}?role={role}")
+        notes = await wait_for(
+            lambda u=url: [
+                n
+                for n in http_json(u)
+                if n["case_ref"] == ref and "ingen representant" in n["text_nb"]
+            ]
+        )
+        assert notes[0]["event_type"] == "frame.overdue", unit
+    sf = world.url("notify", "/inbox/statsforvalter-oslo-viken?role=statsforvalter_case_officer")
+    assert await wait_for(lambda: [n for n in http_json(sf) if "representant" in n["text_nb"]])
+    await world.statsforvalter.send(
+        "no.ema.intake.representative-appointed.v1",
+        m.RepresentativeAppointedV1(
+            case_id=case_id,
+            representative_unit="rep-7",
+            name="Rita Representant",
+            appointed_on=TODAY,
+        ),
+    )
+    await world.task_is(case_id, "representative_appointment", "done")
+    await world.task_is(case_id, "representative_missing", "done")
+    await centre.nc.close()
+
+
+# -- item 8: notices for everyone the law names ----------------------------------------------------
+
+
+async def test_item_8_notices_reach_named_roles_with_force_and_reference(world: World) -> None:
+    case_id, number = await world.arrive(TODAY - timedelta(days=2))
+    rep = await world.appoint_representative(case_id)
+    await decide(world, number, "udi", "granted", True, TODAY - timedelta(days=100))
+
+    def inbox(unit: str, role: str) -> list[dict]:
+        return http_json(world.url("notify", f"/inbox/{unit}?role={role}"))
+
+    officer = await wait_for(
+        lambda: [
+            n
+            for n in inbox("bufetat-ost", "bufetat_case_officer")
+            if "Oppfølgingsvedtak" in n["text_nb"]
+        ]
+    )
+    assert "skal være gjennomført innen" in officer[0]["text_nb"]
+    assert "barnevernsloven (2021)" in officer[0]["text_nb"]
+    coordinator = await wait_for(
+        lambda: [
+            n
+            for n in inbox("bufetat-ost", "settlement_coordinator")
+            if n["event_type"] == "task.overdue"
+        ]
+    )
+    assert "St.meld. nr. 17" in coordinator[0]["text_nb"]
+    assert await wait_for(lambda: inbox("bufetat-ost", "unit_leader"))  # escalated
+    centre = world.centre.key.unit_id
+    offer = await wait_for(
+        lambda: [n for n in inbox(centre, "contact_person") if "helsekartlegging" in n["text_nb"]]
+    )
+    assert "anbefales gjennomført innen" in offer[0]["text_nb"]
+    assert "skal være" not in offer[0]["text_nb"]
+    copied = await wait_for(
+        lambda: [n for n in inbox(centre, "contact_person") if "Oppfølgingsvedtak" in n["text_nb"]]
+    )
+    assert copied and rep
+
+
+# -- item 9: sources with dates ------------------------------------------------------------------
+
+
+async def test_item_9_the_rule_in_force_on_the_day(world: World) -> None:
+    old, _ = await world.arrive(date(2022, 11, 1), birth_date=date(2012, 3, 1))
+    new, _ = await world.arrive(TODAY - timedelta(days=1))
+    assert world.tasks(old)["kopp_proposal"]["legal_ref"] == "barnevernloven (1992) § 5A-4"
+    assert world.tasks(new)["kopp_proposal"]["legal_ref"].startswith(
+        "barnevernsloven (2021) kapittel 11"
+    )
+    assert "verify" in world.tasks(new)["kopp_proposal"]["legal_ref"]
+
+
+# -- item 10: dates ------------------------------------------------------------------------------
+
+
+async def test_item_10_week_8_and_weekend_rules_over_the_bus(world: World) -> None:
+    # A Saturday arrival: three weeks later is a Saturday, the KOPP falls due on Monday.
+    saturday = TODAY - timedelta(days=(TODAY.weekday() - 5) % 7 + 35)
+    case_id, _ = await world.arrive(saturday)
+    kopp = world.tasks(case_id)["kopp_proposal"]
+    assert kopp["due"] == due_of(saturday, "kopp_proposal").isoformat()
+    # Not the Saturday three weeks on: Monday, or later after a holiday.
+    assert date.fromisoformat(kopp["due"]) >= saturday + timedelta(days=23)
+    # A care institution from a Monday: week 8 ends on Sunday, day 55; the Friday before.
+    monday = TODAY - timedelta(days=TODAY.weekday() + 14)
+    cws = await Partner.register(world.system.nats_url, "bv-" + uuid.uuid4().hex[:6], K.BARNEVERN)
+    await cws.send(
+        "no.ema.planning.pathway-started.v2",
+        m.PathwayStartedV2(
+            case_id=case_id,
+            pathway="care-institution",
+            started_on=monday,
+            institution="inst-x",
+            child_welfare_service=cws.key.unit_id,
+        ),
+    )
+    report = await wait_for(lambda: world.tasks(case_id).get("mapping_report"))
+    day55 = monday + timedelta(days=55)
+    assert day55.weekday() == 6
+    assert report["due"] == move_off_non_working_day(day55, "previous_working_day").isoformat()
+    assert date.fromisoformat(report["due"]) < day55
+    await cws.nc.close()
+
+
+_ = (ARRIVAL, at_noon, duf)

@@ -157,3 +157,14 @@ def test_item_6_regions_and_statsforvalter_by_the_centre_s_county() -> None:
     ema = load_all()["ema-care-centre"]
     assert ema.step("settlement").responsible == "bufetat_region"
     assert ema.step("settlement").role == "settlement_coordinator"
+
+
+def test_item_7_warning_five_working_days_before_the_decision() -> None:
+    ema = load_all()["ema-care-centre"]
+    arrival = date(2026, 3, 2)  # decision due Monday 13 April (after Easter)
+    rule = ema.counting.non_working_day
+    decision = step_due(arrival, ema.step("follow_up_decision"), rule)
+    warning = step_due(arrival, ema.step("representative_missing"), rule)
+    assert decision == date(2026, 4, 13)
+    # Five working days back: 10, 9, 8, 7 April, then over Easter (6, 3, 2 April) to 1 April.
+    assert warning == date(2026, 4, 1)

@@ -135,6 +135,9 @@ class Step(BaseModel):
     )
     source: str = Field(min_length=1, description="Where the rule comes from, with lines.")
     note: str | None = Field(None, description="Why a choice was made where the source wavers.")
+    verify: bool = Field(
+        False, description="The rule is our reading where the source is silent or unsure."
+    )
     applies_if: Condition | None = Field(
         None, description="Only for children who meet this on the day the step starts."
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from services.municipality.domain import (
     DATA,
@@ -168,3 +169,28 @@ def test_item_7_warning_five_working_days_before_the_decision() -> None:
     assert decision == date(2026, 4, 13)
     # Five working days back: 10, 9, 8, 7 April, then over Easter (6, 3, 2 April) to 1 April.
     assert warning == date(2026, 4, 1)
+
+
+# -- every legal choice and every rule marked verify is recorded ---------------------------------
+
+
+def test_every_rule_marked_verify_is_recorded_with_its_source() -> None:
+    root = Path(__file__).resolve().parents[2]
+    adr = (root / "docs/decisions/0010-the-law-as-the-seeds-state-it.md").read_text()
+    for pathway in load_all().values():
+        assert pathway.id in adr
+        for step in pathway.steps:
+            if step.verify:
+                assert f"`{step.task}`" in adr, (pathway.id, step.task)
+                assert "seed" in step.source and " L" in step.source, (pathway.id, step.task)
+                assert step.note, (pathway.id, step.task)
+    data_files = [
+        "services/consent/policies/data.json",
+        "services/planning/data/units.json",
+        "services/planning/data/tb_high_incidence.json",
+        "services/municipality/data/refunds.json",
+        "services/municipality/data/grants.json",
+    ]
+    for name in data_files:
+        assert '"verify": true' in (root / name).read_text(), name
+        assert f"`{name}`" in adr or f"`{name.rsplit('/', 1)[1]}`" in adr, name

@@ -10,6 +10,7 @@ import re
 import sqlite3
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,25 @@ ARRIVAL = {
     "languages": ["prs", "ps"],
     "arrived_at": "2026-04-02T10:00:00+02:00",
 }
+
+
+def tasks_on_arrival(arrival: dict[str, Any] = ARRIVAL) -> int:
+    """How many tasks planning schedules when this child arrives: the care-centre pathway's
+    steps that start on arrival and apply to the child (TB by nationality, school by age)."""
+    from datetime import datetime
+
+    from services.planning.domain import Facts, applies, load_list
+    from services.planning.pathway import load_all
+
+    ema = load_all()["ema-care-centre"]
+    on = datetime.fromisoformat(str(arrival["arrived_at"])).date()
+    facts = Facts(date.fromisoformat(str(arrival["birth_date"])), arrival["nationality"])
+    lists = {"tb_high_incidence": load_list("tb_high_incidence")}
+    steps = ema.steps_started_by("arrival")
+    return sum(applies(s.applies_if, facts, on, ema.school_year, lists) for s in steps)
+
+
+TASKS_ON_ARRIVAL = tasks_on_arrival()
 
 
 @dataclass

@@ -15,7 +15,15 @@ import pytest
 from contracts.messages import ArrivalV1, UnitKind
 from deploy.launcher import System, cluster, http_json
 from services.kit.outbox import build_event
-from tests.support import ARRIVAL, Partner, dead_letters, query, stream_messages, wait_for
+from tests.support import (
+    ARRIVAL,
+    TASKS_ON_ARRIVAL,
+    Partner,
+    dead_letters,
+    query,
+    stream_messages,
+    wait_for,
+)
 
 N = 300
 
@@ -84,7 +92,7 @@ async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, 
         planning_db = system.data_dir / "planning.db"
         try:
             await wait_for(lambda: query(planning_db, "select count(*) from planning_task")
-                           == [(5 * N,)], timeout=240)  # fmt: skip
+                           == [(TASKS_ON_ARRIVAL * N,)], timeout=240)  # fmt: skip
         except TimeoutError:
             raise AssertionError(await _where_it_stopped(partner, system)) from None
         assert query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(N,)]
@@ -100,8 +108,9 @@ async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, 
             return [json.loads(m.data)["data"]["task_id"] for m in msgs]
 
         # Every deadline reaches the bus once, though both replicas relay the outbox.
-        task_ids = await wait_for(lambda: _at_least(scheduled(), 5 * N), timeout=120, interval=1)
-        assert len(task_ids) == len(set(task_ids)) == 5 * N
+        total = TASKS_ON_ARRIVAL * N
+        task_ids = await wait_for(lambda: _at_least(scheduled(), total), timeout=120, interval=1)
+        assert len(task_ids) == len(set(task_ids)) == total
         assert await stream_messages(partner.nc, "DLQ") == []
         await partner.nc.close()
     finally:

@@ -194,3 +194,61 @@ def test_every_rule_marked_verify_is_recorded_with_its_source() -> None:
     for name in data_files:
         assert '"verify": true' in (root / name).read_text(), name
         assert f"`{name}`" in adr or f"`{name.rsplit('/', 1)[1]}`" in adr, name
+
+
+# -- item 4: the move-in day ---------------------------------------------------------------------
+
+
+async def test_item_4_the_move_in_day_settles_the_child_once(tmp_path: Path) -> None:
+    """The municipality's timer sends case.settled on the agreed day, not before, and once."""
+    import asyncio
+
+    from services.kit.db import create_tables, make_engine, sessionmaker
+    from services.municipality.handlers import move_in_due
+    from services.municipality.store import Base, Child, Placement
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    await create_tables(engine, Base.metadata)
+    sessions = sessionmaker(engine)
+    sent: list[tuple[str, object]] = []
+
+    class Outbox:
+        def add(self, session, type_, data, **kw) -> None:  # noqa: ANN001, ANN003
+            sent.append((type_, data))
+
+    move_in = date(2026, 12, 23)
+    async with sessions() as session, session.begin():
+        session.add(
+            Child(
+                case_id="c1",
+                status="accepted",
+                kommunenummer="1804",
+                settled_on=move_in,
+                languages=[],
+                care_needs=[],
+                family=[],
+                network=[],
+                siblings=[],
+            )
+        )
+        session.add(
+            Placement(
+                case_id="c1",
+                offer_id="o1",
+                kommunenummer="1804",
+                year=2026,
+                measure="bofellesskap",
+                settled_on=move_in,
+                within_deadline=True,
+                days_waited=40,
+            )
+        )
+    lock = asyncio.Lock()
+    assert await move_in_due(sessions, Outbox(), lock, move_in - timedelta(days=1)) == 0
+    assert await move_in_due(sessions, Outbox(), lock, move_in) == 1
+    assert await move_in_due(sessions, Outbox(), lock, move_in + timedelta(days=1)) == 0
+    ((type_, data),) = sent
+    assert type_ == "no.ema.case.settled.v1" and data.settled_on == move_in
+    async with sessions() as session:
+        assert (await session.get(Child, "c1")).status == "settled"
+    await engine.dispose()

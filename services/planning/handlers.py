@@ -210,16 +210,31 @@ class Planner:
         session.add(TimelineEntry(case_id=case.case_id, on=on, kind=milestone,
                                   detail={"pathway": pathway.ref}))  # fmt: skip
         rule = pathway.counting.non_working_day
+        # The case's tasks in this pathway, read once: open ones by task, the last seq of each.
+        tasks = (
+            await session.scalars(
+                select(Task)
+                .where(Task.case_id == case.case_id, Task.pathway == pathway.id)
+                .order_by(Task.due)
+            )
+        ).all()
+        last_seq: dict[str, int] = {}
+        for t in tasks:
+            last_seq[t.task] = max(last_seq.get(t.task, 0), t.seq)
+
+        def open_of(task: str) -> list[Task]:
+            return [t for t in tasks if t.task == task and t.status in OPEN]
+
         for step in pathway.steps_completed_by(milestone):
-            for task in await self.open_tasks(session, case.case_id, pathway.id, step.task):
+            for task in open_of(step.task):
                 await self.complete(session, outbox, case, task, on, pathway)
         for step in pathway.steps:
             ends = step.recurrence and step.recurrence.until == milestone
             if ends or milestone in step.cancelled_by:
-                for task in await self.open_tasks(session, case.case_id, pathway.id, step.task):
+                for task in open_of(step.task):
                     await self.cancel(session, outbox, task)
         for step in pathway.steps_started_by(milestone):
-            open_ = await self.open_tasks(session, case.case_id, pathway.id, step.task)
+            open_ = open_of(step.task)
             if open_:
                 for task in open_:
                     task.due = step_due(on, step, rule, task.seq)
@@ -228,14 +243,12 @@ class Planner:
                 continue
             if not applies(step.applies_if, facts, on, pathway.school_year, self.lists):
                 continue
-            seq = await session.scalar(select(func.max(Task.seq)).where(
-                Task.case_id == case.case_id, Task.pathway == pathway.id,
-                Task.task == step.task))  # fmt: skip
+            seq = last_seq.get(step.task, 0)
             unit = await self.responsible(
                 session, directory, case, pathway, step.responsible, starter
             )
             copies = await self.copies(session, directory, case, pathway, step, starter)
-            due = step_due(on, step, rule, (seq or 0) + 1)
+            due = step_due(on, step, rule, seq + 1)
             self.schedule(
                 session,
                 outbox,
@@ -243,7 +256,7 @@ class Planner:
                 pathway,
                 step,
                 due,
-                (seq or 0) + 1,
+                seq + 1,
                 unit,
                 copies,
                 step.legal_ref_on(on),

@@ -413,6 +413,9 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
             ctx.session, ctx.outbox, case, pathway, name, on, starter, ctx.directory
         )
 
+    def note(ctx: Context, case: PlanningCase, on: date, kind: str, detail: dict) -> None:
+        ctx.session.add(TimelineEntry(case_id=case.case_id, on=on, kind=kind, detail=detail))
+
     def from_centre(ctx: Context, case: PlanningCase) -> None:
         if ctx.sender.id != case.care_centre:
             raise Rejected(f"source: {ctx.sender.id!r} is not the care centre of case "
@@ -488,14 +491,8 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
                 await milestone(ctx, case, "residence_refused", data.decided_on)
             if data.final:
                 await milestone(ctx, case, "final_refusal", data.decided_on)
-        ctx.session.add(
-            TimelineEntry(
-                case_id=case.case_id,
-                on=data.decided_on,
-                kind="residence_decision",
-                detail={"authority": data.authority, "outcome": data.outcome, "final": data.final},
-            )
-        )
+        detail = {"authority": data.authority, "outcome": data.outcome, "final": data.final}
+        note(ctx, case, data.decided_on, "residence_decision", detail)
 
     async def appealed(ctx: Context) -> None:
         data: m.CaseAppealedV1 = ctx.data
@@ -507,14 +504,7 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         data: m.CaseDepartedV1 = ctx.data
         case = await case_of(ctx, data.case_id)
         await milestone(ctx, case, "departed", data.departed_on)
-        ctx.session.add(
-            TimelineEntry(
-                case_id=case.case_id,
-                on=data.departed_on,
-                kind="departure",
-                detail={"how": data.how},
-            )
-        )
+        note(ctx, case, data.departed_on, "departure", {"how": data.how})
         await planner.close(ctx.session, ctx.outbox, case, "returned", data.departed_on)
 
     async def settlement_planned(ctx: Context) -> None:
@@ -522,14 +512,7 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         data: m.CaseSettlementPlannedV1 = ctx.data
         case = await case_of(ctx, data.case_id)
         await milestone(ctx, case, "settlement_planned", data.settle_on)
-        ctx.session.add(
-            TimelineEntry(
-                case_id=case.case_id,
-                on=data.settle_on,
-                kind="move_in_agreed",
-                detail={"kommunenummer": data.kommunenummer},
-            )
-        )
+        note(ctx, case, data.settle_on, "move_in_agreed", {"kommunenummer": data.kommunenummer})
 
     async def settled(ctx: Context) -> None:
         data: m.CaseSettledV1 = ctx.data

@@ -9,37 +9,17 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from contracts import messages as m
 from deploy.launcher import System, http_json
-from services.kit.sealing import open_sealed, seal
+from services.kit.sealing import open_sealed
 from services.municipality.domain import age_on
 from services.planning.calendar import move_off_non_working_day
-from tests.e2e.test_consent import broker_key
-from tests.e2e.test_lifecycle import TODAY, World, at_noon, due_of, duf
+from tests.e2e.test_consent import share as share_request
+from tests.e2e.test_lifecycle import TODAY, World, at_noon, due_of, duf, world
 from tests.e2e.test_settlement import BIRTH, Settlement
 from tests.support import ARRIVAL, Partner, dead_letters, query, stream_messages, wait_for
 
 K = m.UnitKind
-
-
-@pytest.fixture
-async def world(system: System) -> World:
-    suffix = uuid.uuid4().hex[:6]
-    parts = [
-        await Partner.register(system.nats_url, f"{name}-{suffix}", kind)
-        for name, kind in (
-            ("centre", K.CARE_CENTRE),
-            ("bufetat", K.BUFETAT_REGION),
-            ("sf", K.STATSFORVALTER),
-            ("udi", K.UDI),
-        )
-    ]
-    w = World(system, *parts)
-    yield w
-    for p in parts:
-        await p.nc.close()
 
 
 def consent(
@@ -147,17 +127,8 @@ async def share(
     payload: dict,
     **kw: Any,
 ) -> str:
-    request = m.ShareRequestV1(
-        request_id=str(uuid.uuid4()),
-        case_id=case_id,
-        source_unit=sender.key.unit_id,
-        recipient_unit=recipient,
-        data_category=category,
-        purpose=purpose,
-        payload=seal(json.dumps(payload).encode(), await broker_key(sender)),
-        **kw,
-    )
-    await sender.send("no.ema.share.request.v1", request, case_id=case_id)
+    """Send a share request (tests/e2e/test_consent.py); its request id."""
+    request = await share_request(sender, case_id, recipient, category, purpose, payload, **kw)
     return request.request_id
 
 
@@ -774,4 +745,4 @@ async def test_item_10_week_8_and_weekend_rules_over_the_bus(world: World) -> No
     await cws.nc.close()
 
 
-_ = (ARRIVAL, at_noon, duf)
+_ = (ARRIVAL, at_noon, duf, world)  # world: the fixture these tests use

@@ -567,7 +567,16 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         if not tasks:
             raise Rejected(f"task: no open task {data.task!r} in case {case.case_ref}")
         task = tasks[0]
-        if ctx.sender.id != task.responsible_unit and ctx.sender.kind != "bufetat_region":
+        step = planner.pathway(task.pathway).step(task.task)
+        # A Statsforvalter's task is known by the county's unit id in units.json; any
+        # Statsforvalter may report it, as any Bufetat region may report Bufetat's.
+        statsforvalter = step is not None and step.responsible == "statsforvalter"
+        allowed = (
+            ctx.sender.id == task.responsible_unit
+            or ctx.sender.kind == m.UnitKind.BUFETAT_REGION
+            or (statsforvalter and ctx.sender.kind == m.UnitKind.STATSFORVALTER)
+        )
+        if not allowed:
             raise Rejected(
                 f"source: {ctx.sender.id!r} is not responsible for {data.task!r}; "
                 f"{task.responsible_unit!r} is"

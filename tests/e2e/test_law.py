@@ -656,6 +656,13 @@ async def test_item_7_statsforvalter_task_and_warning_to_centre_and_bufetat(worl
     )
     await world.task_is(case_id, "representative_appointment", "done")
     await world.task_is(case_id, "representative_missing", "done")
+    # Another case: the Statsforvalter, under its own unit id, reports the task done itself.
+    other, _ = await arrive_at(world, centre, TODAY - timedelta(days=1))
+    await world.statsforvalter.send(
+        "no.ema.planning.task-completed.v1",
+        m.TaskCompletedV1(case_id=other, task="representative_appointment", completed_on=TODAY),
+    )
+    await world.task_is(other, "representative_appointment", "done")
     await centre.nc.close()
 
 

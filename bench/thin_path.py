@@ -1,11 +1,11 @@
-"""Arrival burst: N signed arrivals through intake → planning (5 deadlines each) → notify,
+"""Arrival burst: N signed arrivals through intake → planning (8 deadlines each) → notify,
 beside raw nats-py JetStream publish and consume on the same server in the same run. Prints
 figures and the counts that show nothing was lost; asserts nothing about time.
 
     .venv/bin/python bench/thin_path.py [N]      (default 10000)
 
 `run(n)` returns the figures as a dict (bench/run_all.py). Latency of an arrival: from the
-moment the server stored it to the moment it stored the last of its 5 deadline messages
+moment the server stored it to the moment it stored the last of its deadline messages
 (both server timestamps), in a burst, so queueing is included.
 """
 
@@ -27,7 +27,7 @@ from bench.common import jetstream_baseline, latency_ms, read_stream  # noqa: E4
 from contracts.messages import ArrivalV1, UnitKind  # noqa: E402
 from deploy.launcher import SERVICES, System  # noqa: E402
 from services.kit.outbox import build_event  # noqa: E402
-from tests.support import ARRIVAL, Partner  # noqa: E402
+from tests.support import ARRIVAL, TASKS_ON_ARRIVAL, Partner  # noqa: E402
 
 TIME_LIMIT_S = 1200
 
@@ -61,7 +61,7 @@ async def measure(system: System, n: int) -> dict[str, Any]:
     while time.perf_counter() - t0 < TIME_LIMIT_S:
         if (
             "deadlines" not in marks
-            and count(planning_db, "select count(*) from planning_task") >= 5 * n
+            and count(planning_db, "select count(*) from planning_task") >= TASKS_ON_ARRIVAL * n
         ):
             marks["deadlines"] = time.perf_counter() - t0
         if "deadlines" in marks and await drained(js, "PLANNING", "notify-deadlines"):
@@ -80,7 +80,7 @@ async def measure(system: System, n: int) -> dict[str, Any]:
     latencies = [(last[k] - stored[k]).total_seconds() for k in last]
     await partner.close()
     figures: dict[str, Any] = {
-        "path": "arrival → case → 5 deadlines",
+        "path": f"arrival → case → {TASKS_ON_ARRIVAL} deadlines",
         "n": n,
         "published_per_s": n / published,
         "seconds": marks.get("deadlines"),
@@ -122,7 +122,8 @@ def report(f: dict[str, Any]) -> None:
     print(f"# arrival burst, {n} arrivals ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
     print(f"publish {n} signed arrivals (publish_async): {f['published_per_s']:,.0f} msg/s")
     if f["seconds"]:
-        print(f"arrival -> case opened -> 5 deadlines, all {n}: {f['seconds']:.1f} s, "
+        print(f"arrival -> case opened -> {TASKS_ON_ARRIVAL} deadlines, all {n}: "
+              f"{f['seconds']:.1f} s, "
               f"{f['per_s']:,.0f}/s; latency p50 {f['p50_ms']:,.0f} ms, "
               f"p99 {f['p99_ms']:,.0f} ms")  # fmt: skip
     if f["notified_seconds"]:
@@ -130,7 +131,7 @@ def report(f: dict[str, Any]) -> None:
     else:
         print(f"not finished within {TIME_LIMIT_S} s")
     c = f["counts"]
-    print(f"counts: cases {c['cases']}/{n}, deadlines {c['deadlines']}/{5 * n}, "
+    print(f"counts: cases {c['cases']}/{n}, deadlines {c['deadlines']}/{TASKS_ON_ARRIVAL * n}, "
           f"notifications {c['notifications']}, dead letters {c['dead_letters']}")  # fmt: skip
     print(f"raw nats-py JetStream, same server, same run: publish {raw['publish_per_s']:,.0f} "
           f"msg/s pipelined, {raw['sequential_publish_per_s']:,.0f} sequential; publish+consume "

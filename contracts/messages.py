@@ -102,6 +102,19 @@ class CaseOpenedV1(Message):
     birth_date_estimated: bool
 
 
+class CaseOpenedV2(Message):
+    """Intake opened a case for an arrival, with what planning needs to choose the steps that
+    apply (TB screening by nationality, school level by age). v1 stays for its readers."""
+
+    case_id: str = Field(description="Stable id of the child's case (UUID).")
+    case_ref: str = Field(description="Short reference used in notifications, e.g. EMA-7K2Q9D.")
+    care_centre: str = unit_id("The care centre where the child stays.")
+    arrived_at: datetime
+    birth_date: date = confidential("Birth date as known.")
+    birth_date_estimated: bool
+    nationality: str = confidential("ISO 3166-1 alpha-3, or XXX.", pattern=r"^[A-Z]{3}$")
+
+
 class DeadlineScheduledV1(Message):
     """Planning scheduled a task with a legal deadline for a case."""
 
@@ -116,6 +129,38 @@ class DeadlineScheduledV1(Message):
     strength: Literal["skal", "bør", "anbefales", "kan"]
     legal_ref: str
     pathway: str = Field(description="Pathway id and version, e.g. ema-care-centre@1.")
+
+
+Strength = Literal["skal", "bør", "anbefales", "kan"]
+
+
+class Copy(Message):
+    """Another unit and the role there that hears of a task."""
+
+    unit: str = unit_id("The unit told.")
+    role: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
+
+
+class DeadlineScheduledV2(Message):
+    """Planning scheduled a task or a frame, with the role that carries it out, who else hears
+    of it, its force (the verb of its source) and the legal reference in force on the day."""
+
+    task_id: str
+    case_id: str
+    case_ref: str
+    task: str = Field(description="Task code from the pathway, e.g. arrival_talk.")
+    kind: Literal["task", "frame"] = Field(
+        description="task: something to do by the date; frame: flagged when passed."
+    )
+    title_nb: str
+    title_en: str
+    due: date
+    responsible_unit: str = unit_id("Unit that must carry out the task.")
+    role: str = Field(description="The role at the responsible unit, e.g. contact_person.")
+    copies: list[Copy] = Field(default_factory=list, description="Others who hear of it.")
+    strength: Strength
+    legal_ref: str
+    pathway: str = Field(description="Pathway id and version, e.g. ema-care-centre@3.")
 
 
 class NotificationRecordedV1(Message):
@@ -448,6 +493,65 @@ class ResidenceDecisionV1(Message):
     udi_reference: str = Field(min_length=1, max_length=64)
 
 
+class ResidenceDecisionV2(Message):
+    """UDI's decision, or UNE's on appeal (relayed by UDI), by DUF number. A refusal is final
+    when UNE decided it, or when UDI reports that no appeal came in time."""
+
+    duf_number: str = confidential("The child's DUF number.", pattern=DUF_PATTERN)
+    authority: Literal["udi", "une"]
+    outcome: Literal["granted", "limited", "refused"] = Field(
+        description="granted: residence; limited: a limited permit (begrenset tillatelse); "
+        "refused: avslag."
+    )
+    final: bool = Field(description="No further appeal within the administration.")
+    decided_on: date
+    reference: str = Field(min_length=1, max_length=64)
+    valid_until: date | None = Field(None, description="End of a limited permit, if any.")
+
+
+class AppealLodgedV1(Message):
+    """The representative appealed UDI's refusal to UNE (klage, through UDI)."""
+
+    case_id: str
+    lodged_on: date
+
+
+class DepartedV1(Message):
+    """The child left the country: the centre place ends (seed 000 L104-105)."""
+
+    case_id: str
+    departed_on: date
+    how: Literal["voluntary_return", "forced_return", "left_unknown"]
+
+
+class CaseResidenceDecidedV2(Message):
+    """The case's residence decision: authority, outcome and whether it is final."""
+
+    case_id: str
+    case_ref: str
+    authority: Literal["udi", "une"]
+    outcome: Literal["granted", "limited", "refused"]
+    final: bool
+    decided_on: date
+
+
+class CaseAppealedV1(Message):
+    """The refusal of the case was appealed to UNE."""
+
+    case_id: str
+    case_ref: str
+    lodged_on: date
+
+
+class CaseDepartedV1(Message):
+    """The child left the country; the stay ends."""
+
+    case_id: str
+    case_ref: str
+    departed_on: date
+    how: Literal["voluntary_return", "forced_return", "left_unknown"]
+
+
 class CaseResidenceDecidedV1(Message):
     """Intake matched UDI's decision to the case; the residence status stays with the case."""
 
@@ -508,6 +612,21 @@ class PathwayStartedV1(Message):
     started_on: date
 
 
+class PathwayStartedV2(Message):
+    """Start a further pathway for a case, naming the units that hold its roles: the
+    institution, the municipal child-welfare service that placed the child, and Bufetat's
+    intake unit where the pathway gives it a task."""
+
+    case_id: str
+    pathway: str = Field(pattern=r"^[a-z0-9-]+$")
+    started_on: date
+    institution: str = unit_id("The institution where the child stays.")
+    child_welfare_service: str = unit_id("The municipal child-welfare service (barnevern).")
+    bufetat_intake_unit: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="Bufetat's intake unit."
+    )
+
+
 class MilestoneReportedV1(Message):
     """A milestone of a running pathway was reached or planned, e.g. move_out_planned."""
 
@@ -526,6 +645,16 @@ class CaseSettledV1(Message):
     measure: str = Field(min_length=1, max_length=64)
 
 
+class CaseSettlementPlannedV1(Message):
+    """A municipality accepted the child: the move-in is agreed for `settle_on`. The centre
+    stay ends on that day (case.settled), not at the acceptance."""
+
+    case_id: str
+    kommunenummer: str = Field(pattern=r"^[0-9]{4}$")
+    settle_on: date
+    measure: str = Field(min_length=1, max_length=64)
+
+
 class TaskStatusV1(Message):
     """A task's status changed: due_soon, due, overdue, done (with days late) or cancelled."""
 
@@ -540,6 +669,28 @@ class TaskStatusV1(Message):
     status: Literal["due_soon", "due", "overdue", "done", "cancelled"]
     days_late: int = Field(0, ge=0, description="Calendar days past the due date.")
     responsible_unit: str = unit_id("Unit that must carry out the task.")
+    pathway: str
+
+
+class TaskStatusV2(Message):
+    """A task's status changed, with its force, legal reference, role and copies, so every
+    notice can say what the step is and who it is for. v1 stays for its readers."""
+
+    task_id: str
+    case_id: str
+    case_ref: str
+    task: str
+    title_nb: str
+    title_en: str
+    kind: Literal["task", "frame"]
+    due: date
+    status: Literal["due_soon", "due", "overdue", "done", "cancelled"]
+    days_late: int = Field(0, ge=0, description="Calendar days past the due date.")
+    responsible_unit: str = unit_id("Unit that must carry out the task.")
+    role: str
+    copies: list[Copy] = Field(default_factory=list)
+    strength: Strength
+    legal_ref: str
     pathway: str
 
 

@@ -32,9 +32,13 @@ UNIT_CONSUMER_PREFIX = "unit-"
 # The message types each service emits (a unit test checks this against the code).
 EMITS: dict[str, tuple[str, ...]] = {
     "intake": (
+        "no.ema.case.appealed.v1",
+        "no.ema.case.departed.v1",
         "no.ema.case.opened.v1",
+        "no.ema.case.opened.v2",
         "no.ema.case.representative.v1",
         "no.ema.case.residence-decided.v1",
+        "no.ema.case.residence-decided.v2",
         "no.ema.case.transferred.v1",
         "no.ema.intake.arrival-registered.v1",
         "no.ema.intake.representative-requested.v1",
@@ -42,7 +46,9 @@ EMITS: dict[str, tuple[str, ...]] = {
     "planning": (
         "no.ema.case.closed.v1",
         "no.ema.planning.deadline-scheduled.v1",
+        "no.ema.planning.deadline-scheduled.v2",
         "no.ema.planning.task-status.v1",
+        "no.ema.planning.task-status.v2",
     ),
     "consent": (
         "no.ema.consent.recorded.v1",
@@ -53,6 +59,7 @@ EMITS: dict[str, tuple[str, ...]] = {
     "notify": ("no.ema.notify.notification-recorded.v1", "no.ema.notify.task-notice.v1"),
     "municipality": (
         "no.ema.case.settled.v1",
+        "no.ema.case.settlement-planned.v1",
         "no.ema.municipality.offer-escalated.v1",
         "no.ema.municipality.offer-outcome.v1",
         "no.ema.municipality.offer.v1",

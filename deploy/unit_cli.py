@@ -50,6 +50,7 @@ async def _register(args: argparse.Namespace) -> int:
             public_b64,
             args.sealing_key,
             args.pq_sealing_key,
+            kommunenummer=args.kommunenummer,
         )
     finally:
         await nc.close()
@@ -225,6 +226,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--pq-sealing-key",
         type=_b64_key,
         help="base64 ML-KEM-768 + X25519 public key (post-quantum hybrid)",
+    )
+    reg.add_argument(
+        "--kommunenummer",
+        help="where the unit lies (a care centre: its host municipality, which holds the TB "
+        "screening and school duties)",
     )
     reg.add_argument("--force", action="store_true", help="overwrite existing key files")
     reg.set_defaults(func=run(_register))

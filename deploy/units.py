@@ -6,6 +6,7 @@ every server of a cluster as an account update (deploy/trust.py)."""
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,7 @@ async def register(
     public_b64: str,
     sealing_key: str | None = None,
     pq_sealing_key: str | None = None,
+    kommunenummer: str | None = None,
 ) -> Registered:
     """Register a unit or add a key to it (rotation), and issue its NATS user."""
     kid = kid_for(check_public_key(public_b64))
@@ -72,6 +74,11 @@ async def register(
         unit = await directory.add_key(unit_id, name, kind, kid, public_b64)
     except ValueError as exc:
         raise Refused(str(exc)) from None
+    if kommunenummer and unit.kommunenummer != kommunenummer:
+        if not re.fullmatch(r"[0-9]{4}", kommunenummer):
+            raise Refused("--kommunenummer: four digits, e.g. 0301")
+        unit.kommunenummer = kommunenummer
+        await directory.put(unit)
     if sealing_key or pq_sealing_key:
         try:
             if sealing_key:

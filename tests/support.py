@@ -9,6 +9,7 @@ import re
 import sqlite3
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,25 @@ ARRIVAL = {
 }
 
 
+def tasks_on_arrival(arrival: dict[str, Any] = ARRIVAL) -> int:
+    """How many tasks planning schedules when this child arrives: the care-centre pathway's
+    steps that start on arrival and apply to the child (TB by nationality, school by age)."""
+    from datetime import datetime
+
+    from services.planning.domain import Facts, applies, load_list
+    from services.planning.pathway import load_all
+
+    ema = load_all()["ema-care-centre"]
+    on = datetime.fromisoformat(str(arrival["arrived_at"])).date()
+    facts = Facts(date.fromisoformat(str(arrival["birth_date"])), arrival["nationality"])
+    lists = {"tb_high_incidence": load_list("tb_high_incidence")}
+    steps = ema.steps_started_by("arrival")
+    return sum(applies(s.applies_if, facts, on, ema.school_year, lists) for s in steps)
+
+
+TASKS_ON_ARRIVAL = tasks_on_arrival()
+
+
 @dataclass
 class Partner:
     """A registered unit that signs what it sends, as a partner system would. `nc` is the
@@ -58,11 +78,18 @@ class Partner:
 
     @classmethod
     async def register(
-        cls, target: Any, unit_id: str, kind: UnitKind, sealing: bool = False, suite: str = X25519
+        cls,
+        target: Any,
+        unit_id: str,
+        kind: UnitKind,
+        sealing: bool = False,
+        suite: str = X25519,
+        kommunenummer: str | None = None,
     ) -> Partner:
         """Register a unit; with sealing=True it also publishes a sealing key (of `suite`) to
-        receive released data. `target` is a System (the unit gets its own NATS user) or the
-        URL of a server without auth."""
+        receive released data; `kommunenummer` says where it lies (a care centre's
+        municipality). `target` is a System (the unit gets its own NATS user) or the URL of a
+        server without auth."""
         key = UnitKey.generate(unit_id)
         private = SealingKey.generate(suite) if sealing else None
         if isinstance(target, str):
@@ -73,7 +100,8 @@ class Partner:
             unit = await directory.add_key(unit_id, unit_id, kind, key.kid, key.public_b64)
             if private is not None:
                 unit.add_sealing_key(private.suite, private.public_b64)
-                await directory.put(unit)
+            unit.kommunenummer = kommunenummer or unit.kommunenummer
+            await directory.put(unit)
             return cls(nc, key, private)
         nc = await target.connect()
         if kind is UnitKind.SERVICE:  # a test posing as a service: directory entry only
@@ -92,6 +120,7 @@ class Partner:
             key.public_b64,
             x25519,
             hybrid,
+            kommunenummer=kommunenummer,
         )
         own = None
         if done.jwt_path is not None:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from contracts.messages import ConsentGrantedV1, Flow
-from services.consent.domain import age_on
+from services.consent.domain import months_on
 
 
 class InvalidConsent(ValueError):
@@ -15,7 +15,12 @@ class InvalidConsent(ValueError):
 
 
 def validate_grant(
-    consent: ConsentGrantedV1, *, birth_date: date, now: datetime, legal: dict[str, Any]
+    consent: ConsentGrantedV1,
+    *,
+    birth_date: date,
+    now: datetime,
+    legal: dict[str, Any],
+    estimated: bool = False,
 ) -> None:
     for name in ("granted_at", "valid_from", "valid_to"):
         if getattr(consent, name).tzinfo is None:
@@ -43,27 +48,64 @@ def validate_grant(
         raise InvalidConsent("form.document_sha256: a written consent needs the document's hash")
     if consent.form.kind == "oral" and not consent.form.witness_unit:
         raise InvalidConsent("form.witness_unit: an oral consent needs who witnessed it")
-    age = age_on(birth_date, consent.granted_at.date())
-    role = consent.grantor.role.value
-    grantors = legal["grantors"]
-    if age < legal["health_consent_age"]:
-        if role not in grantors["under_16"]:
-            raise InvalidConsent(
-                f"grantor.role: under {legal['health_consent_age']} the representative or "
-                "guardian consents, not the young person (K3)"
-            )
-    else:
-        if "health" in categories and role not in grantors["from_16_health"]:
-            raise InvalidConsent(
-                f"grantor.role: from {legal['health_consent_age']} the young person consents "
-                "to health matters, not the representative or guardian (K3)"
-            )
-        other = categories - {"health"}
-        if other and role not in grantors["from_16_other"]:
-            raise InvalidConsent(
-                f"grantor.role: {', '.join(sorted(other))} needs the representative or "
-                "guardian (K3)"
-            )
+    months = months_on(birth_date, consent.granted_at.date())
+    for category in sorted(categories):
+        problem = grantor_problem(
+            legal["consent_age"], category, consent.grantor.role.value, months, estimated
+        )
+        if problem:
+            raise InvalidConsent(problem)
+
+
+def bands(rules: dict[str, Any], months: int, estimated: bool) -> list[str]:
+    """The age bands (K3) the child may be in: one, or both sides of a threshold when an
+    estimated age lies within the margin of it."""
+
+    def band_of(m: int) -> str:
+        return max(
+            (b for b in rules["bands"] if m >= b["from_age"] * 12), key=lambda b: b["from_age"]
+        )["band"]
+
+    found = [band_of(months)]
+    if estimated:
+        for b in rules["bands"]:
+            t = b["from_age"] * 12
+            if t > 0 and abs(months - t) < rules["estimated_margin_months"]:
+                found += [band_of(t - 1), band_of(t)]
+    return sorted(set(found))
+
+
+def grantor_problem(
+    rules: dict[str, Any], category: str, role: str, months: int, estimated: bool
+) -> str | None:
+    """Why `role` may not consent to `category` at this age (K3), or None. Near a threshold
+    with an estimated age, a grantor of either side is accepted: the policy then asks for both
+    signatures at decision time."""
+    grantors = rules["grantors"].get(category, rules["grantors"]["*"])
+    possible = bands(rules, months, estimated)
+    if any(role in grantors.get(b, []) for b in possible):
+        return None
+    band = next(b for b in rules["bands"] if b["band"] == possible[0])
+    frm = band["from_age"]
+    later = sorted(b["from_age"] for b in rules["bands"] if b["from_age"] > frm)
+    allowed = grantors.get(band["band"], [])
+    who = "the young person" if allowed == ["young_person"] else "the representative or guardian"
+    if frm == 0:
+        return (
+            f"grantor.role: under {later[0]} the representative or guardian consents to "
+            f"{category} matters, not the young person (K3)"
+        )
+    if not later:
+        return (
+            f"grantor.role: from {frm} the young person consents to {category} matters; "
+            f"a representative's or guardian's role ends at {frm} (K3)"
+        )
+    if allowed == ["young_person"]:
+        return (
+            f"grantor.role: from {frm} the young person consents to {category} matters, "
+            "not the representative or guardian (K3)"
+        )
+    return f"grantor.role: {category} needs {who} (K3)"
 
 
 def _flow(flow: Flow) -> dict[str, Any]:

@@ -15,6 +15,12 @@ def age_on(birth_date: date, day: date) -> int:
     return day.year - birth_date.year - before_birthday
 
 
+def months_on(birth_date: date, day: date) -> int:
+    """Whole months of age on a day (K3: how near a threshold an estimated age lies)."""
+    months = (day.year - birth_date.year) * 12 + day.month - birth_date.month
+    return months - (day.day < birth_date.day)
+
+
 def policy_input(
     request: ShareRequestV1,
     *,
@@ -39,7 +45,11 @@ def policy_input(
         req["claimed_basis"] = request.claimed_basis
     return {
         "request": req,
-        "child": {"age": age_on(birth_date, now.date()), "age_estimated": birth_date_estimated},
+        "child": {
+            "age": age_on(birth_date, now.date()),
+            "age_months": months_on(birth_date, now.date()),
+            "age_estimated": birth_date_estimated,
+        },
         "units": {
             "source": {"id": request.source_unit, "kind": source_kind},
             "recipient": {"id": request.recipient_unit, "kind": recipient_kind},

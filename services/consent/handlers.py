@@ -27,6 +27,7 @@ from contracts.messages import (
     ShareDeliveredV2,
     ShareReceiptV1,
     ShareRequestV2,
+    UnitKind,
 )
 from services.consent import log as merkle_log
 from services.consent.consents import InvalidConsent, policy_form, validate_grant
@@ -115,7 +116,13 @@ async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any]) 
     if row is not None and row.version >= data.version:
         raise Rejected(f"version: version {row.version} is recorded; raise version to change it")
     try:
-        validate_grant(data, birth_date=case.birth_date, now=datetime.now(UTC), legal=legal)
+        validate_grant(
+            data,
+            birth_date=case.birth_date,
+            now=datetime.now(UTC),
+            legal=legal,
+            estimated=case.birth_date_estimated,
+        )
     except InvalidConsent as exc:
         raise Rejected(str(exc)) from None
     policy = policy_form(data)
@@ -180,7 +187,9 @@ async def on_share_request_v1(ctx: Context) -> None:
 def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> HandlerFunc:
     async def on_share_request(ctx: Context) -> None:
         req: ShareRequestV2 = ctx.data
-        if ctx.sender.id != req.source_unit:
+        # A unit speaks for itself; emaflyt's own services may send on a unit's behalf (the
+        # settlement offer, for the Bufetat region whose profile it carries).
+        if ctx.sender.id != req.source_unit and ctx.sender.kind != UnitKind.SERVICE:
             raise Rejected(f"source_unit: {req.source_unit!r} is not the signing unit")
         # The payload must open under this very request's context before anything else: a
         # payload copied from another request, sender, case or purpose never does.

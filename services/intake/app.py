@@ -9,20 +9,15 @@ from services.kit import api_auth
 from services.kit.service import Service, route
 
 service = Service("intake", Base.metadata, migrate=True)
-service.handles(
-    "no.ema.intake.arrival.v1",
-    "no.ema.intake.representative-appointed.v1",
-    "no.ema.intake.residence-decided.v1",
-    durable="intake-inbound",
-)(
-    route(
-        {
-            "no.ema.intake.arrival.v1": handlers.on_arrival,
-            "no.ema.intake.representative-appointed.v1": handlers.on_representative_appointed,
-            "no.ema.intake.residence-decided.v1": handlers.on_residence_decided,
-        }
-    )
-)
+INBOUND = {
+    "no.ema.intake.arrival.v1": handlers.on_arrival,
+    "no.ema.intake.representative-appointed.v1": handlers.on_representative_appointed,
+    "no.ema.intake.residence-decided.v1": handlers.on_residence_decided,
+    "no.ema.intake.residence-decided.v2": handlers.on_residence_decided_v2,
+    "no.ema.intake.appeal-lodged.v1": handlers.on_appeal_lodged,
+    "no.ema.intake.departed.v1": handlers.on_departed,
+}
+service.handles(*INBOUND, durable="intake-inbound")(route(INBOUND))
 service.handles("no.ema.case.closed.v1", durable="intake-cases")(handlers.on_case_closed)
 
 

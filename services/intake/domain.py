@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
@@ -58,3 +59,30 @@ def classify_arrival(
     if existing_centre == reporting_centre:
         return ArrivalOutcome.REPEAT
     return ArrivalOutcome.TRANSFER
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A residence decision as the case holds it: who decided, the outcome, and whether it is
+    final (UNE's always are; UDI's refusal when no appeal came in time)."""
+
+    authority: str  # udi | une
+    outcome: str  # granted | limited | refused
+    final: bool
+
+
+def decision_problem(earlier: list[Decision], new: Decision) -> str | None:
+    """Why a decision cannot follow the earlier ones, or None. UDI decides first; after a
+    refusal that is not final, UDI may reverse or close it (final) and UNE decides the
+    appeal; after a grant, a limited permit or a final refusal nothing more comes here."""
+    if not earlier:
+        if new.authority == "une":
+            return "authority: UNE decides an appeal; the case has no decision from UDI yet"
+        return None
+    last = earlier[-1]
+    if last.outcome != "refused" or last.final:
+        return (
+            f"outcome: the case already has a {'final ' if last.final else ''}residence "
+            f"decision ({last.authority}: {last.outcome})"
+        )
+    return None

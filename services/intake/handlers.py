@@ -3,30 +3,40 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from contracts.messages import (
+    AppealLodgedV1,
     ArrivalRegisteredV1,
     ArrivalV1,
+    CaseAppealedV1,
     CaseClosedV1,
+    CaseDepartedV1,
     CaseOpenedV1,
+    CaseOpenedV2,
     CaseRepresentativeV1,
     CaseResidenceDecidedV1,
+    CaseResidenceDecidedV2,
     CaseTransferredV1,
+    DepartedV1,
     RepresentativeAppointedV1,
     RepresentativeRequestedV1,
     ResidenceDecisionV1,
+    ResidenceDecisionV2,
+    UnitKind,
 )
 from services.intake.domain import (
     CENTRE_AGE_LIMIT,
     ArrivalOutcome,
+    Decision,
     admission_problem,
     age_on,
     case_ref,
     classify_arrival,
+    decision_problem,
     new_case_id,
 )
 from services.intake.store import Case, CaseHistory, SiblingLink
@@ -94,11 +104,20 @@ async def on_arrival(ctx: Context) -> None:
                                     relation=sibling.relation))  # fmt: skip
     ctx.session.add(CaseHistory(case_id=case_id, kind="opened",
                                 detail={"care_centre": data.care_centre}))  # fmt: skip
-    ctx.emit("no.ema.case.opened.v1", CaseOpenedV1(
-        case_id=case.id, case_ref=case.case_ref, care_centre=case.care_centre,
-        arrived_at=data.arrived_at, birth_date=data.birth_date,
+    opened = dict(
+        case_id=case.id,
+        case_ref=case.case_ref,
+        care_centre=case.care_centre,
+        arrived_at=data.arrived_at,
+        birth_date=data.birth_date,
         birth_date_estimated=data.birth_date_estimated,
-    ), case_id=case.id)  # fmt: skip
+    )
+    ctx.emit("no.ema.case.opened.v1", CaseOpenedV1(**opened), case_id=case.id)
+    ctx.emit(
+        "no.ema.case.opened.v2",
+        CaseOpenedV2(**opened, nationality=data.nationality),
+        case_id=case.id,
+    )
     ctx.emit("no.ema.intake.representative-requested.v1", RepresentativeRequestedV1(
         case_id=case.id, case_ref=case.case_ref, care_centre=case.care_centre,
         requested_on=arrival_day,
@@ -153,24 +172,144 @@ async def on_representative_appointed(ctx: Context) -> None:
 
 
 async def on_residence_decided(ctx: Context) -> None:
+    """UDI's decision in the first version: granted, or a refusal that may still be appealed."""
     data: ResidenceDecisionV1 = ctx.data
-    case = await ctx.session.scalar(select(Case).where(Case.duf_number == data.duf_number))
+    await _decided(
+        ctx,
+        data.duf_number,
+        Decision("udi", data.outcome, False),
+        data.decided_on,
+        data.udi_reference,
+    )
+
+
+async def on_residence_decided_v2(ctx: Context) -> None:
+    """UDI's decision, or UNE's on appeal: "i UDI – og ved klage i UNE" (seed 000 L57-58)."""
+    data: ResidenceDecisionV2 = ctx.data
+    final = data.final or data.authority == "une"
+    await _decided(
+        ctx,
+        data.duf_number,
+        Decision(data.authority, data.outcome, final),
+        data.decided_on,
+        data.reference,
+    )
+
+
+async def _decisions(ctx: Context, case: Case) -> list[Decision]:
+    rows = (
+        await ctx.session.scalars(
+            select(CaseHistory)
+            .where(CaseHistory.case_id == case.id, CaseHistory.kind == "residence")
+            .order_by(CaseHistory.id)
+        )
+    ).all()
+    return [
+        Decision(r.detail.get("authority", "udi"), r.detail["outcome"], bool(r.detail.get("final")))
+        for r in rows
+    ]
+
+
+async def _decided(
+    ctx: Context, duf_number: str, new: Decision, decided_on: date, reference: str
+) -> None:
+    case = await ctx.session.scalar(select(Case).where(Case.duf_number == duf_number))
     if case is None:
         raise NotYet("duf_number: no case has this DUF number")
     if case.closed:
         raise Rejected(f"duf_number: case {case.case_ref} is closed ({case.closed})")
-    if case.residence is not None:
-        raise Rejected(f"outcome: case {case.case_ref} already has a residence decision "
-                       f"({case.residence} on {case.residence_decided_on})")  # fmt: skip
-    if data.decided_on > datetime.now(UTC).astimezone(OSLO).date():
+    if decided_on > datetime.now(UTC).astimezone(OSLO).date():
         raise Rejected("decided_on: lies in the future")
-    case.residence, case.residence_decided_on = data.outcome, data.decided_on
-    ctx.session.add(CaseHistory(case_id=case.id, kind="residence",
-                                detail={"outcome": data.outcome, "on": str(data.decided_on),
-                                        "udi_reference": data.udi_reference}))  # fmt: skip
-    ctx.emit("no.ema.case.residence-decided.v1", CaseResidenceDecidedV1(
-        case_id=case.id, case_ref=case.case_ref, outcome=data.outcome,
-        decided_on=data.decided_on,
+    problem = decision_problem(await _decisions(ctx, case), new)
+    if problem:
+        raise Rejected(f"{problem} (case {case.case_ref})")
+    case.residence, case.residence_decided_on = new.outcome, decided_on
+    ctx.session.add(
+        CaseHistory(
+            case_id=case.id,
+            kind="residence",
+            detail={
+                "authority": new.authority,
+                "outcome": new.outcome,
+                "final": new.final,
+                "on": str(decided_on),
+                "reference": reference,
+            },
+        )
+    )
+    ctx.emit(
+        "no.ema.case.residence-decided.v2",
+        CaseResidenceDecidedV2(
+            case_id=case.id,
+            case_ref=case.case_ref,
+            authority=new.authority,
+            outcome=new.outcome,
+            final=new.final,
+            decided_on=decided_on,
+        ),
+        case_id=case.id,
+    )
+    if new.outcome in ("granted", "refused"):  # what v1's readers can hold
+        ctx.emit(
+            "no.ema.case.residence-decided.v1",
+            CaseResidenceDecidedV1(
+                case_id=case.id,
+                case_ref=case.case_ref,
+                outcome=new.outcome,
+                decided_on=decided_on,
+            ),
+            case_id=case.id,
+        )
+
+
+async def on_appeal_lodged(ctx: Context) -> None:
+    """The representative, who has the right of appeal (seed 000 L287-288), appealed."""
+    data: AppealLodgedV1 = ctx.data
+    case = await _case(ctx, data.case_id)
+    if case.closed:
+        raise Rejected(f"case_id: case {case.case_ref} is closed ({case.closed})")
+    if ctx.sender.id != case.representative_unit:
+        raise Rejected(
+            f"source: {ctx.sender.id!r} is not the representative of case {case.case_ref}"
+        )
+    decisions = await _decisions(ctx, case)
+    if not decisions or decisions[-1].outcome != "refused" or decisions[-1].final:
+        raise Rejected(f"case_id: case {case.case_ref} has no refusal open to appeal")
+    if any(
+        h.kind == "appealed"
+        for h in (
+            await ctx.session.scalars(select(CaseHistory).where(CaseHistory.case_id == case.id))
+        ).all()
+    ):
+        raise Rejected(f"case_id: the refusal of case {case.case_ref} is already appealed")
+    ctx.session.add(
+        CaseHistory(case_id=case.id, kind="appealed", detail={"on": str(data.lodged_on)})
+    )
+    ctx.emit(
+        "no.ema.case.appealed.v1",
+        CaseAppealedV1(case_id=case.id, case_ref=case.case_ref, lodged_on=data.lodged_on),
+        case_id=case.id,
+    )
+
+
+async def on_departed(ctx: Context) -> None:
+    """The child left the country: the place ends (seed 000 L104-105). Reported by the care
+    centre, or by UDI for a return it carried out."""
+    data: DepartedV1 = ctx.data
+    case = await _case(ctx, data.case_id)
+    if case.closed:
+        raise Rejected(f"case_id: case {case.case_ref} is closed ({case.closed})")
+    if ctx.sender.id != case.care_centre and ctx.sender.kind != UnitKind.UDI:
+        raise Rejected(f"source: {ctx.sender.id!r} is not the care centre of case {case.case_ref}")
+    if data.departed_on > datetime.now(UTC).astimezone(OSLO).date():
+        raise Rejected("departed_on: lies in the future")
+    ctx.session.add(
+        CaseHistory(
+            case_id=case.id, kind="departed", detail={"on": str(data.departed_on), "how": data.how}
+        )
+    )
+    ctx.emit("no.ema.case.departed.v1", CaseDepartedV1(
+        case_id=case.id, case_ref=case.case_ref, departed_on=data.departed_on, how=data.how,
     ), case_id=case.id)  # fmt: skip
 
 

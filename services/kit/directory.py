@@ -43,6 +43,11 @@ class Unit(BaseModel):
         default_factory=list, description="Keys to seal to, per HPKE suite (newest last)."
     )
     revoked_at: datetime | None = Field(None, description="When the unit was revoked, if it was.")
+    kommunenummer: str | None = Field(
+        None,
+        pattern=r"^[0-9]{4}$",
+        description="Where the unit lies, e.g. a care centre's host municipality (vertskommune).",
+    )
 
     def key(self, kid: str) -> PublicKey | None:
         if self.revoked_at is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from aiohttp import web
 from pydantic import Field
@@ -16,7 +16,14 @@ from services.kit import api_auth
 from services.kit.service import Service, route
 from services.kit.settings import Settings
 from services.municipality import domain
-from services.municipality.handlers import Deps, escalate_due, make_handlers, today
+from services.municipality.handlers import (
+    Deps,
+    escalate_due,
+    make_handlers,
+    move_in_due,
+    set_today,
+    today,
+)
 from services.municipality.reference import load_register
 from services.municipality.store import Base, Capacity, Child, Offer, Placement, RefundClaim
 
@@ -29,6 +36,7 @@ GRANTS = domain.load_grant_rates()
 class MunicipalitySettings(Settings):
     offer_answer_hours: float = Field(168.0, gt=0, description="Answer time for an offer.")
     timer_interval: float = Field(30.0, gt=0, description="Seconds between escalation checks.")
+    today: date | None = Field(None, description="Pin today's date: demos and tests only.")
 
 
 service = Service("municipality", Base.metadata, MunicipalitySettings, migrate=True)
@@ -42,7 +50,7 @@ def _on(*types: str, durable: str) -> None:
 
 _on("no.ema.municipality.capacity.v1", "no.ema.municipality.capacity.v2",
     durable="municipality-capacity")  # fmt: skip
-_on("no.ema.case.residence-decided.v1", "no.ema.case.closed.v1", durable="municipality-cases")
+_on("no.ema.case.residence-decided.v2", "no.ema.case.closed.v1", durable="municipality-cases")
 _on("no.ema.municipality.settlement-profile.v1", "no.ema.municipality.offer-requested.v1",
     "no.ema.municipality.offer-answered.v1", durable="municipality-settlement")  # fmt: skip
 _on("no.ema.municipality.refund-claimed.v1", durable="municipality-refunds")
@@ -50,6 +58,7 @@ _on("no.ema.municipality.refund-claimed.v1", durable="municipality-refunds")
 
 async def configure(svc: Service) -> None:
     DEPS.answer_hours = svc.settings.offer_answer_hours  # type: ignore[attr-defined]
+    set_today(svc.settings.today)  # type: ignore[attr-defined]
 
 
 async def escalation_timer(svc: Service) -> None:
@@ -57,6 +66,8 @@ async def escalation_timer(svc: Service) -> None:
         try:
             if await escalate_due(svc.sessions, svc.outbox, svc.outbox.write_lock,
                                   datetime.now(UTC)):  # fmt: skip
+                svc.outbox.wake()
+            if await move_in_due(svc.sessions, svc.outbox, svc.outbox.write_lock, today()):
                 svc.outbox.wake()
         except asyncio.CancelledError:
             raise
@@ -168,8 +179,19 @@ async def municipality_cases(request: web.Request) -> web.Response:
     async with service.sessions() as session:
         rows = (await session.scalars(select(Placement).where(Placement.kommunenummer == k)
                                       .order_by(Placement.settled_on))).all()  # fmt: skip
+        status = {
+            c.case_id: c.status
+            for c in (
+                await session.scalars(
+                    select(Child).where(Child.case_id.in_([r.case_id for r in rows]))
+                )
+            ).all()
+        }
+    # "accepted": the move-in day is agreed but has not come; "settled": the child lives here.
     return _json([{"case_id": r.case_id, "offer_id": r.offer_id, "measure": r.measure,
-                   "settled_on": r.settled_on, "within_deadline": r.within_deadline}
+                   "settled_on": r.settled_on, "status": status.get(r.case_id),
+                   "moved_in": status.get(r.case_id) == "settled",
+                   "within_deadline": r.within_deadline}
                   for r in rows])  # fmt: skip
 
 

@@ -350,13 +350,34 @@ def assign_greedy(children: Sequence[Child], places: Sequence[Place],
 
 @dataclass(frozen=True)
 class RefundRules:
+    """One refund scheme: the share refunded until the child turns `age_limit`, in force from
+    `valid_from` up to (not including) `valid_to` (item 9: the rule in force on the day)."""
+
     share: Decimal
     age_limit: int
+    valid_from: date = date.min
+    valid_to: date | None = None
+    id: str = "refund"
+    verify: bool = False
+
+    def in_force(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day < self.valid_to)
 
 
-def load_refund_rules(path: Path = DATA / "refunds.json") -> RefundRules:
+def load_refund_rules(path: Path = DATA / "refunds.json") -> tuple[RefundRules, ...]:
+    """The refund schemes, each with its period (refunds.json)."""
     raw = json.loads(path.read_text(encoding="utf-8"))
-    return RefundRules(Decimal(raw["share"]), int(raw["age_limit"]))
+    return tuple(
+        RefundRules(
+            Decimal(x["share"]),
+            int(x["age_limit"]),
+            date.fromisoformat(x["valid_from"]),
+            date.fromisoformat(x["valid_to"]) if x.get("valid_to") else None,
+            x["id"],
+            bool(x.get("verify")),
+        )
+        for x in raw["schemes"]
+    )
 
 
 def birthday(birth_date: date, years: int) -> date:
@@ -376,29 +397,78 @@ class RefundDecision:
     reason: str
 
 
-def decide_refund(birth_date: date, period_from: date, period_to: date, expenses: Decimal,
-                  rules: RefundRules) -> RefundDecision:  # fmt: skip
-    """Refund `share` of the expenses for the days before the child turns `age_limit`; the
-    birthday itself is the first day not refunded. A period across it is prorated by days."""
+def decide_refund(
+    birth_date: date,
+    period_from: date,
+    period_to: date,
+    expenses: Decimal,
+    schemes: RefundRules | Sequence[RefundRules],
+) -> RefundDecision:
+    """Refund each day's share of the expenses under the scheme in force that day, for the days
+    before the child turns the scheme's `age_limit` (the birthday is the first day not
+    refunded). A period across the birthday, or partly outside every scheme, is prorated."""
     if period_to < period_from:
         raise ValueError("period_to: the period ends before it starts")
-    limit = birthday(birth_date, rules.age_limit)
+    schemes = (schemes,) if isinstance(schemes, RefundRules) else tuple(schemes)
     days = (period_to - period_from).days + 1
-    last = min(period_to, limit - timedelta(days=1))
-    refundable = max(0, (last - period_from).days + 1)
-    pct = f"{rules.share * 100:.0f} %"
+    shares: list[Decimal] = []
+    used: dict[str, RefundRules] = {}
+    outside = too_old = 0
+    for i in range(days):
+        day = period_from + timedelta(days=i)
+        scheme = next((x for x in schemes if x.in_force(day)), None)
+        if scheme is None:
+            outside += 1
+        elif day >= birthday(birth_date, scheme.age_limit):
+            too_old += 1
+        else:
+            shares.append(scheme.share)
+            used[scheme.id] = scheme
+    refundable = len(shares)
+    limit = max((x.age_limit for x in schemes), default=0)
     if refundable == 0:
-        return RefundDecision("refused", Decimal("0.00"), days, 0,
-                              f"period_from: the period starts on or after the child's "
-                              f"{rules.age_limit}th birthday; Bufetat refunds until the child "
-                              f"turns {rules.age_limit}")  # fmt: skip
-    amount = (expenses * rules.share * refundable / days).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    if refundable < days:
-        return RefundDecision("prorated", amount, days, refundable,
-                              f"period_to: the period crosses the child's {rules.age_limit}th "
-                              f"birthday; {pct} refunded for the {refundable} of {days} days "
-                              "before it")  # fmt: skip
-    return RefundDecision("approved", amount, days, days, f"{pct} of refundable expenses")
+        if outside == days:
+            return RefundDecision(
+                "refused",
+                Decimal("0.00"),
+                days,
+                0,
+                "period_from: no refund scheme is in force for the period; see refunds.json",
+            )
+        return RefundDecision(
+            "refused",
+            Decimal("0.00"),
+            days,
+            0,
+            f"period_from: the period starts on or after the child's "
+            f"{limit}th birthday; Bufetat refunds until the child "
+            f"turns {limit}",
+        )
+    amount = (expenses * sum(shares) / days).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    rates = " / ".join(sorted({f"{x.share * 100:.0f} %" for x in used.values()}))
+    named = ", ".join(f"{x.id}{' (verify)' if x.verify else ''}" for x in used.values())
+    if too_old:
+        return RefundDecision(
+            "prorated",
+            amount,
+            days,
+            refundable,
+            f"period_to: the period crosses the child's {limit}th "
+            f"birthday; {rates} refunded for the {refundable} of {days} days "
+            f"before it; scheme {named}",
+        )
+    if outside:
+        return RefundDecision(
+            "prorated",
+            amount,
+            days,
+            refundable,
+            f"period_to: {rates} refunded for the {refundable} of {days} days "
+            f"a refund scheme is in force; scheme {named}",
+        )
+    return RefundDecision(
+        "approved", amount, days, days, f"{rates} of refundable expenses; scheme {named}"
+    )
 
 
 # -- grants ----------------------------------------------------------------------------------
@@ -417,17 +487,35 @@ def _rates_for(rates: dict, year: int) -> tuple[dict, bool]:
     return rates[str(earlier[-1])], True
 
 
+def _scheme_in_force(scheme: dict, day: date) -> bool:
+    starts = date.fromisoformat(scheme.get("valid_from") or "0001-01-01")
+    ends = scheme.get("valid_to")
+    return starts <= day and (ends is None or day < date.fromisoformat(ends))
+
+
 def grant_estimate(birth_date: date, settled_on: date, grants: dict) -> dict:
     """IMDi's integration grant for the settlement year and the next four, and the special
-    grant for every year from settlement to the year the child turns 20, inclusive."""
+    grant for every year from settlement to the year the child turns 20, inclusive; each year
+    only while its scheme is in force (grants.json `schemes`, item 9)."""
     rates = grants["rates"]
+    schemes = grants.get("schemes", {})
+    integration = schemes.get("integration", {"years": 5})
+    special = schemes.get("special_minor", {"until_age": 20})
+
+    def in_force(scheme: dict, year: int) -> bool:
+        return _scheme_in_force(scheme, max(date(year, 1, 1), settled_on))
+
     years: list[dict] = []
-    for i in range(5):
+    for i in range(int(integration["years"])):
         y = settled_on.year + i
+        if not in_force(integration, y):
+            continue
         r, carried = _rates_for(rates, y)
         years.append({"year": y, "grant": "integration", "settlement_year": i + 1,
                       "nok": r["integration"][i], "rate_carried_forward": carried})  # fmt: skip
-    for y in range(settled_on.year, birth_date.year + 20 + 1):
+    for y in range(settled_on.year, birth_date.year + int(special["until_age"]) + 1):
+        if not in_force(special, y):
+            continue
         r, carried = _rates_for(rates, y)
         years.append({"year": y, "grant": "special_minor", "nok": r["special_minor"],
                       "rate_carried_forward": carried})  # fmt: skip
@@ -436,6 +524,31 @@ def grant_estimate(birth_date: date, settled_on: date, grants: dict) -> dict:
             "special_total": sum(x["nok"] for x in years if x["grant"] == "special_minor"),
             "total": sum(x["nok"] for x in years),
             "verify": bool(grants.get("verify"))}  # fmt: skip
+
+
+def offer_payload(
+    case_id: str,
+    age: int,
+    languages: list[str],
+    measure: str | None,
+    care_needs: list[str],
+    family: list[str],
+    network: list[str],
+    siblings: list[str],
+    kommunenummer: str,
+) -> dict:
+    """What an offered municipality needs to know (seed 001 L115-121: care needs, family ties
+    and network, age), under the field names the broker's minimisation lists (K11)."""
+    return {
+        "case_id": case_id,
+        "age": age,
+        "languages": list(languages),
+        "recommended_measure": measure,
+        "care_needs": list(care_needs),
+        "family_ties": {"here": kommunenummer in family, "municipalities": sorted(family)},
+        "network": {"here": kommunenummer in network, "municipalities": sorted(network)},
+        "siblings": {"settled_together": len(siblings), "case_ids": sorted(siblings)},
+    }
 
 
 def deadline_for(decided_on: date) -> date:

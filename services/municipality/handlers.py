@@ -26,8 +26,17 @@ OSLO = ZoneInfo("Europe/Oslo")
 CONSENT_UNIT = "svc-consent"
 
 
+_fixed_today: date | None = None
+
+
+def set_today(day: date | None) -> None:
+    """Pin "today" (EMA_TODAY), as planning does, so a move-in day can be stepped to."""
+    global _fixed_today
+    _fixed_today = day
+
+
 def today() -> date:
-    return datetime.now(UTC).astimezone(OSLO).date()
+    return _fixed_today or datetime.now(UTC).astimezone(OSLO).date()
 
 
 def unit_of(kommunenummer: str) -> str:
@@ -107,18 +116,19 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         return child
 
     async def residence(ctx: Context) -> None:
-        data: m.CaseResidenceDecidedV1 = ctx.data
+        """A refusal closes nothing: the case may be appealed and granted by UNE, and only
+        settlement or departure ends the stay (case.closed). Only a grant makes the child
+        ready; a limited permit does not lead to settlement (ADR 0011, verify)."""
+        data: m.CaseResidenceDecidedV2 = ctx.data
         child = await child_row(ctx, data.case_id)
         child.case_ref, child.residence = data.case_ref, data.outcome
         child.residence_decided_on = data.decided_on
         child.deadline = domain.deadline_for(data.decided_on)
-        if data.outcome == "refused" and child.status == "open":
-            child.status = "closed"
 
     async def closed(ctx: Context) -> None:
         data: m.CaseClosedV1 = ctx.data
         child = await ctx.session.get(Child, data.case_id)
-        if child is not None and child.status == "open":
+        if child is not None and child.status in ("open", "accepted"):
             child.status = "closed"
 
     async def profile(ctx: Context) -> None:
@@ -177,15 +187,27 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         broker_key = unit.sealing_for(suite) if unit else None
         if broker_key is None:
             raise NotYet("the consent broker's sealing key is not published yet")
-        # What settlement needs (K11), sealed to the broker: it decides what is released.
-        payload = {"case_id": child.case_id, "age": age, "languages": child.languages,
-                   "recommended_measure": child.measure, "care_needs": child.care_needs,
-                   "family_ties_here": data.kommunenummer in child.family,
-                   "network_here": data.kommunenummer in child.network,
-                   "siblings_together": len(child.siblings)}  # fmt: skip
+        # What settlement needs (K11), sealed to the broker: it decides what is released. The
+        # care needs, measure, family ties, network and siblings come from the KOPP, so the
+        # flow is category kopp and needs written consent (bvl § 5A-6); its source is the
+        # Bufetat region whose settlement profile it is (ADR 0011).
+        payload = domain.offer_payload(
+            child.case_id,
+            age,
+            child.languages,
+            child.measure,
+            child.care_needs,
+            child.family,
+            child.network,
+            child.siblings,
+            data.kommunenummer,
+        )
         request_id = f"settlement-{data.offer_id}"
-        source, recipient = ctx.settings.unit_id or "svc-municipality", unit_of(data.kommunenummer)
-        category, purpose = m.DataCategory.SETTLEMENT, "settlement"
+        # The request speaks for the Bufetat region whose profile it is; the municipality
+        # service sends it on the region's behalf (a service may; units speak for themselves).
+        source = child.profile_from or ctx.sender.id
+        recipient = unit_of(data.kommunenummer)
+        category, purpose = m.DataCategory.KOPP, "settlement"
         info = request_context(child.case_id, request_id, source, recipient, category, purpose)
         ctx.emit("no.ema.share.request.v2", m.ShareRequestV2(
             request_id=request_id, case_id=child.case_id, source_unit=source,
@@ -262,7 +284,7 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         took_child = await ctx.session.execute(
             update(Child)
             .where(Child.case_id == offer.case_id, Child.status == "open")
-            .values(status="settled", kommunenummer=offer.kommunenummer, settled_on=data.settle_on)
+            .values(status="accepted", kommunenummer=offer.kommunenummer, settled_on=data.settle_on)
         )
         if took_child.rowcount != 1:
             await refuse(ctx, offer, "Barnet er allerede bosatt eller saken er lukket; "
@@ -303,15 +325,31 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
             answer(ctx, other, "refused", "Tilbudet er trukket: barnet er bosatt i en annen "
                    "kommune.", "The offer is withdrawn: the child was settled in another "
                    "municipality.")  # fmt: skip
-        ctx.emit("no.ema.case.settled.v1", m.CaseSettledV1(
-            case_id=offer.case_id, kommunenummer=offer.kommunenummer, settled_on=data.settle_on,
+        # Accepting is not moving in: the move-in day is agreed now, and the centre stay ends
+        # on that day (case.settled then, from the move-in timer, or now if it has come).
+        ctx.emit("no.ema.case.settlement-planned.v1", m.CaseSettlementPlannedV1(
+            case_id=offer.case_id, kommunenummer=offer.kommunenummer, settle_on=data.settle_on,
             measure=data.measure), case_id=offer.case_id)  # fmt: skip
+        if data.settle_on <= today():
+            await ctx.session.execute(
+                update(Child).where(Child.case_id == offer.case_id).values(status="settled")
+            )
+            move_in(
+                ctx.session,
+                ctx.outbox,
+                offer.case_id,
+                offer.kommunenummer,
+                data.settle_on,
+                data.measure,
+            )
+        when = data.settle_on.strftime("%d.%m.%Y")
         answer(
             ctx,
             offer,
             "settled",
-            "Aksepten er registrert; barnet bosettes hos dere.",
-            "The acceptance is recorded; the child is settled with you.",
+            f"Aksepten er registrert; barnet bosettes hos dere og flytter inn {when}.",
+            f"The acceptance is recorded; the child is settled with you and moves in on "
+            f"{data.settle_on.isoformat()}.",
         )
         log.info("child settled", extra={"offer": offer.offer_id, "case": offer.case_id,
                                          "kommunenummer": offer.kommunenummer})  # fmt: skip
@@ -371,13 +409,55 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
     return {
         "no.ema.municipality.capacity.v1": capacity_v1,
         "no.ema.municipality.capacity.v2": capacity_v2,
-        "no.ema.case.residence-decided.v1": residence,
+        "no.ema.case.residence-decided.v2": residence,
         "no.ema.case.closed.v1": closed,
         "no.ema.municipality.settlement-profile.v1": profile,
         "no.ema.municipality.offer-requested.v1": offer_requested,
         "no.ema.municipality.offer-answered.v1": offer_answered,
         "no.ema.municipality.refund-claimed.v1": refund_claimed,
     }
+
+
+def move_in(session, outbox, case_id: str, kommunenummer: str, on: date, measure: str) -> None:  # noqa: ANN001
+    """The child moves in: the centre stay ends (planning closes it on case.settled)."""
+    outbox.add(
+        session,
+        "no.ema.case.settled.v1",
+        m.CaseSettledV1(
+            case_id=case_id, kommunenummer=kommunenummer, settled_on=on, measure=measure
+        ),
+        case_id=case_id,
+    )
+
+
+async def move_in_due(sessions, outbox, write_lock, day: date) -> int:  # noqa: ANN001
+    """Children whose agreed move-in day has come: settled once (conditional update)."""
+    async with write_lock, sessions() as session, session.begin():
+        due = (
+            await session.scalars(
+                select(Child).where(Child.status == "accepted", Child.settled_on <= day)
+            )
+        ).all()
+        moved = 0
+        for child in due:
+            took = await session.execute(
+                update(Child)
+                .where(Child.case_id == child.case_id, Child.status == "accepted")
+                .values(status="settled")
+            )
+            placement = await session.get(Placement, child.case_id)
+            if took.rowcount != 1 or placement is None:
+                continue
+            move_in(
+                session,
+                outbox,
+                child.case_id,
+                placement.kommunenummer,
+                placement.settled_on,
+                placement.measure,
+            )
+            moved += 1
+    return moved
 
 
 async def escalate_due(sessions, outbox, write_lock, now: datetime) -> int:  # noqa: ANN001

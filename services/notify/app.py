@@ -46,8 +46,8 @@ class NotifySettings(Settings):
 
 service = Service("notify", Base.metadata, NotifySettings, migrate=True)
 service.handles(
-    "no.ema.planning.deadline-scheduled.v1",
-    "no.ema.planning.task-status.v1",
+    "no.ema.planning.deadline-scheduled.v2",
+    "no.ema.planning.task-status.v2",
     durable="notify-deadlines",
 )(handlers.on_planning_event)
 service.background.append(run_worker)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from contracts.messages import NotificationRecordedV1, TaskNoticeV1
 from services.kit.service import Context
-from services.notify.routing import ROUTES, event_key, hears
+from services.notify.routing import event_key, hears, recipients
 from services.notify.store import Delivery, Notification, Recipient
 from services.notify.templates import render
 
@@ -17,34 +17,39 @@ log = logging.getLogger("notify")
 
 
 def task_notice(ctx: Context) -> None:
-    """The responsible unit hears of its task on the bus, addressed to it alone."""
+    """The responsible unit, and each unit told of the task, hear of it on the bus, each
+    addressed alone."""
     data = ctx.data
-    status = getattr(data, "status", "scheduled")
-    ctx.emit("no.ema.notify.task-notice.v1", TaskNoticeV1(
+    notice = TaskNoticeV1(
         task_id=data.task_id, case_id=data.case_id, case_ref=data.case_ref, task=data.task,
-        title_nb=data.title_nb, title_en=data.title_en, due=data.due, status=status,
-        days_late=getattr(data, "days_late", 0), responsible_unit=data.responsible_unit,
-        legal_ref=getattr(data, "legal_ref", None), pathway=data.pathway,
-    ), case_id=data.case_id, unit=data.responsible_unit)  # fmt: skip
+        title_nb=data.title_nb, title_en=data.title_en, due=data.due,
+        status=getattr(data, "status", "scheduled"), days_late=getattr(data, "days_late", 0),
+        responsible_unit=data.responsible_unit, legal_ref=getattr(data, "legal_ref", None),
+        pathway=data.pathway,
+    )  # fmt: skip
+    told = [data.responsible_unit] + [c.unit for c in getattr(data, "copies", [])]
+    for unit in dict.fromkeys(told):
+        ctx.emit("no.ema.notify.task-notice.v1", notice, case_id=data.case_id, unit=unit)
 
 
 async def on_planning_event(ctx: Context) -> None:
     data = ctx.data
     task_notice(ctx)
-    key = event_key(ctx.event.type, getattr(data, "status", None))
+    key = event_key(ctx.event.type, getattr(data, "status", None), data.kind)
     if key is None:
         return
     # One notice per task and state, however often the event arrives (redelivered, or sent
     # again under a new id).
     dedupe = f"{key}:{data.task_id}"
-    for role in ROUTES[key]:
+    copies = [(c.unit, c.role) for c in data.copies]
+    for unit, role in recipients(key, data.responsible_unit, data.role, copies):
         seen = await ctx.session.scalar(select(Notification.id).where(
-            Notification.unit == data.responsible_unit, Notification.role == role,
+            Notification.unit == unit, Notification.role == role,
             Notification.dedupe_key == dedupe))  # fmt: skip
         if seen:
             continue
         note = Notification(
-            id=str(uuid.uuid4()), unit=data.responsible_unit, role=role, case_ref=data.case_ref,
+            id=str(uuid.uuid4()), unit=unit, role=role, case_ref=data.case_ref,
             event_type=key, dedupe_key=dedupe, source_event_id=ctx.event.id,
             text_nb=render(key, data, "nb"), text_en=render(key, data, "en"),
         )  # fmt: skip

@@ -1,36 +1,72 @@
-"""Who hears what: event keys and the roles at the responsible unit that hear them. No I/O."""
+"""Who hears what: event keys, and the units and roles that hear them. No I/O.
+
+A task names the role at its responsible unit that carries it out and the other units and
+roles told of it (the pathway's `role` and `copy_to`); an overdue task is escalated to the
+leader of the role's unit. So Bufetat's case officers and settlement coordinators, the
+Statsforvalter, municipalities and representatives are addressed where the law names them.
+"""
 
 from __future__ import annotations
 
 CONTACT_PERSON = "contact_person"
 CENTRE_LEADER = "centre_leader"
-ROLES = (CONTACT_PERSON, CENTRE_LEADER, "representative", "bufetat_case_officer",
-         "settlement_coordinator", "privacy_officer")  # fmt: skip
+UNIT_LEADER = "unit_leader"
+ROLES = (
+    CONTACT_PERSON,
+    CENTRE_LEADER,
+    "representative",
+    "bufetat_case_officer",
+    "settlement_coordinator",
+    "privacy_officer",
+    "statsforvalter_case_officer",
+    "municipal_contact",
+    "cws_case_officer",
+    UNIT_LEADER,
+)
 
-EVENT_KEYS = ("deadline.scheduled", "task.due_soon", "task.due", "task.overdue")
+EVENT_KEYS = (
+    "deadline.scheduled",
+    "task.due_soon",
+    "task.due",
+    "task.overdue",
+    "frame.due",
+    "frame.overdue",
+)
+OVERDUE = ("task.overdue", "frame.overdue")
 
-# Roles that hear an event at the responsible unit; an overdue task is escalated to the leader.
-ROUTES: dict[str, tuple[str, ...]] = {
-    "deadline.scheduled": (CONTACT_PERSON,),
-    "task.due_soon": (CONTACT_PERSON,),
-    "task.due": (CONTACT_PERSON,),
-    "task.overdue": (CONTACT_PERSON, CENTRE_LEADER),
-}
+# The leader an overdue task is escalated to, by the role that holds it.
+LEADERS: dict[str, str] = {CONTACT_PERSON: CENTRE_LEADER}
 
 # What a recipient hears on email/webhook unless it says otherwise (the inbox gets all).
 DEFAULT_EVENTS: dict[str, tuple[str, ...]] = {
-    CONTACT_PERSON: ("task.due_soon", "task.due", "task.overdue"),
-    CENTRE_LEADER: ("task.overdue",),
+    CENTRE_LEADER: OVERDUE,
+    UNIT_LEADER: OVERDUE,
 }
+DEFAULT_OTHERS = ("task.due_soon", "task.due", "task.overdue", "frame.due", "frame.overdue")
 
 
-def event_key(event_type: str, status: str | None) -> str | None:
-    if event_type == "no.ema.planning.deadline-scheduled.v1":
-        return "deadline.scheduled"
-    if event_type == "no.ema.planning.task-status.v1" and status in ("due_soon", "due", "overdue"):
-        return f"task.{status}"
+def event_key(event_type: str, status: str | None, kind: str = "task") -> str | None:
+    """A frame (a limit flagged when passed) is noticed on its day and when passed only."""
+    if event_type.startswith("no.ema.planning.deadline-scheduled."):
+        return None if kind == "frame" else "deadline.scheduled"
+    if event_type.startswith("no.ema.planning.task-status."):
+        if kind == "frame" and status in ("due", "overdue"):
+            return f"frame.{status}"
+        if kind != "frame" and status in ("due_soon", "due", "overdue"):
+            return f"task.{status}"
     return None
 
 
+def recipients(
+    key: str, unit: str, role: str, copies: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """(unit, role) pairs that hear the event, each once: the role at the responsible unit,
+    the copies, and for an overdue task the leader of the responsible role's unit."""
+    found = [(unit, role), *copies]
+    if key in OVERDUE:
+        found.append((unit, LEADERS.get(role, UNIT_LEADER)))
+    return list(dict.fromkeys(found))
+
+
 def hears(role: str, events: list[str], key: str) -> bool:
-    return key in (events or DEFAULT_EVENTS.get(role, ()))
+    return key in (events or DEFAULT_EVENTS.get(role, DEFAULT_OTHERS))

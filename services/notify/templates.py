@@ -12,27 +12,66 @@ WHERE = "emaflyt (sak {case_ref})"
 
 TEMPLATES: dict[str, dict[str, str]] = {
     "deadline.scheduled": {
-        "nb": "Sak {case_ref}: {title_nb} skal være gjennomført innen {due_nb}. "
+        "nb": "Sak {case_ref}: {title_nb} {force_nb} {due_nb}. {basis_nb} "
         "Registrer utført oppgave i emaflyt.",
-        "en": "Case {case_ref}: {title_en} is due by {due_en}. Record the task as done in emaflyt.",
+        "en": "Case {case_ref}: {title_en} {force_en} {due_en}. {basis_en} "
+        "Record the task as done in emaflyt.",
     },
     "task.due_soon": {
-        "nb": "Sak {case_ref}: fristen for {title_nb} er {due_nb}, om kort tid. "
+        "nb": "Sak {case_ref}: fristen for {title_nb} er {due_nb}, om kort tid. {basis_nb} "
         "Registrer utført oppgave i emaflyt.",
-        "en": "Case {case_ref}: {title_en} is due soon, on {due_en}. "
+        "en": "Case {case_ref}: {title_en} is due soon, on {due_en}. {basis_en} "
         "Record the task as done in emaflyt.",
     },
     "task.due": {
-        "nb": "Sak {case_ref}: fristen for {title_nb} er i dag ({due_nb}). "
+        "nb": "Sak {case_ref}: fristen for {title_nb} er i dag ({due_nb}). {basis_nb} "
         "Registrer utført oppgave i emaflyt.",
-        "en": "Case {case_ref}: {title_en} is due today ({due_en}). "
+        "en": "Case {case_ref}: {title_en} is due today ({due_en}). {basis_en} "
         "Record the task as done in emaflyt.",
     },
     "task.overdue": {
         "nb": "Sak {case_ref}: fristen for {title_nb} gikk ut {due_nb} ({days_late} dager over "
-        "fristen). Følg opp og registrer i emaflyt.",
+        "fristen). {basis_nb} Følg opp og registrer i emaflyt.",
         "en": "Case {case_ref}: {title_en} was due {due_en} ({days_late} days overdue). "
-        "Follow up and record it in emaflyt.",
+        "{basis_en} Follow up and record it in emaflyt.",
+    },
+    "frame.due": {
+        "nb": "Sak {case_ref}: {title_nb} ({due_nb}). {basis_nb} Se saken i emaflyt.",
+        "en": "Case {case_ref}: {title_en} ({due_en}). {basis_en} See the case in emaflyt.",
+    },
+    "frame.overdue": {
+        "nb": "Sak {case_ref}: {title_nb}: passert {due_nb}. {basis_nb} Se saken i emaflyt.",
+        "en": "Case {case_ref}: {title_en}: passed {due_en}. {basis_en} See the case in emaflyt.",
+    },
+}
+
+# The step's own force, from the verb of its source (seed 002: skal, bør, anbefales, kan).
+FORCE = {
+    "nb": {
+        "skal": "skal være gjennomført innen",
+        "bør": "bør være gjennomført innen",
+        "anbefales": "anbefales gjennomført innen",
+        "kan": "kan gjennomføres innen",
+    },
+    "en": {
+        "skal": "must be done by",
+        "bør": "should be done by",
+        "anbefales": "is recommended by",
+        "kan": "may be done by",
+    },
+}
+BASIS = {
+    "nb": {
+        "skal": "Dette er et krav (skal) etter {legal_ref}.",
+        "bør": "Dette bør gjøres (bør) etter {legal_ref}.",
+        "anbefales": "Dette anbefales (anbefales) etter {legal_ref}.",
+        "kan": "Dette kan gjøres (kan) etter {legal_ref}.",
+    },
+    "en": {
+        "skal": "This is required (skal) by {legal_ref}.",
+        "bør": "This should be done (bør) under {legal_ref}.",
+        "anbefales": "This is recommended (anbefales) under {legal_ref}.",
+        "kan": "This may be done (kan) under {legal_ref}.",
     },
 }
 
@@ -44,6 +83,8 @@ SUBJECTS: dict[str, dict[str, str]] = {
     "task.due_soon": {"nb": "Frist snart: sak {case_ref}", "en": "Due soon: case {case_ref}"},
     "task.due": {"nb": "Frist i dag: sak {case_ref}", "en": "Due today: case {case_ref}"},
     "task.overdue": {"nb": "Frist oversittet: sak {case_ref}", "en": "Overdue: case {case_ref}"},
+    "frame.due": {"nb": "Varsel: sak {case_ref}", "en": "Warning: case {case_ref}"},
+    "frame.overdue": {"nb": "Varsel passert: sak {case_ref}", "en": "Passed: case {case_ref}"},
     "digest": {"nb": "Daglig oversikt fra emaflyt", "en": "Daily digest from emaflyt"},
 }
 
@@ -62,6 +103,11 @@ def values_of(data: BaseModel) -> dict[str, object]:
         if isinstance(value, date):
             values[f"{name}_nb"] = value.strftime("%d.%m.%Y")
             values[f"{name}_en"] = value.isoformat()
+    strength = values.get("strength")
+    if strength in FORCE["nb"] and "legal_ref" in values:
+        for language in ("nb", "en"):
+            values[f"force_{language}"] = FORCE[language][strength]
+            values[f"basis_{language}"] = BASIS[language][strength].format(**values)
     return values
 
 

@@ -51,12 +51,20 @@ async def configure(svc: Service) -> None:
     svc.metrics.refreshers.append(count_overdue)
 
 
-CASE_TYPES = ["no.ema.case.opened.v1", "no.ema.case.representative.v1",
-              "no.ema.case.transferred.v1", "no.ema.case.residence-decided.v1",
-              "no.ema.case.settled.v1"]  # fmt: skip
+CASE_TYPES = [
+    "no.ema.case.opened.v2",
+    "no.ema.case.representative.v1",
+    "no.ema.case.transferred.v1",
+    "no.ema.case.residence-decided.v2",
+    "no.ema.case.appealed.v1",
+    "no.ema.case.departed.v1",
+    "no.ema.case.settlement-planned.v1",
+    "no.ema.case.settled.v1",
+]
 LIFECYCLE_TYPES = ["no.ema.planning.kopp-submitted.v1", "no.ema.planning.follow-up-decided.v1",
                    "no.ema.planning.map-established.v1", "no.ema.planning.need-changed.v1",
                    "no.ema.planning.task-completed.v1", "no.ema.planning.pathway-started.v1",
+                   "no.ema.planning.pathway-started.v2",
                    "no.ema.planning.milestone-reported.v1"]  # fmt: skip
 service.handles(*CASE_TYPES, durable="planning-cases")(route({t: HANDLERS[t] for t in CASE_TYPES}))
 service.handles(*LIFECYCLE_TYPES, durable="planning-lifecycle")(
@@ -72,7 +80,8 @@ def task_json(t: Task) -> dict:
     return {"task_id": t.id, "task": t.task, "seq": t.seq, "kind": t.kind, "title_nb": t.title_nb,
             "title_en": t.title_en, "due": t.due.isoformat(), "status": t.status,
             "done_on": t.done_on.isoformat() if t.done_on else None, "days_late": late,
-            "responsible_unit": t.responsible_unit, "strength": t.strength,
+            "responsible_unit": t.responsible_unit, "role": t.role, "copies": t.copies,
+            "strength": t.strength,
             "legal_ref": t.legal_ref, "pathway": t.pathway}  # fmt: skip
 
 

@@ -11,16 +11,28 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import messages as m
+from services.kit.directory import Directory
 from services.kit.outbox import Outbox
 from services.kit.service import Context, HandlerFunc, NotYet, Rejected
-from services.planning.calendar import due_date
-from services.planning.domain import OPEN, days_late, missing_before
+from services.planning.calendar import step_due
+from services.planning.domain import (
+    OPEN,
+    Facts,
+    Places,
+    applies,
+    days_late,
+    load_list,
+    load_places,
+    missing_before,
+)
 from services.planning.pathway import Pathway, Step
-from services.planning.store import Milestone, PlanningCase, Task, TimelineEntry
+from services.planning.store import Milestone, PathwayUnit, PlanningCase, Task, TimelineEntry
 
 log = logging.getLogger("planning")
 OSLO = ZoneInfo("Europe/Oslo")
 MAIN = "ema-care-centre"
+# Roles a further pathway's start names (PathwayStartedV2); V1 starts give them to the starter.
+PATHWAY_ROLES = ("institution", "institution_leader", "municipal_cws", "bufetat_intake_unit")
 
 
 _fixed_today: date | None = None
@@ -36,42 +48,126 @@ def today() -> date:
     return _fixed_today or datetime.now(UTC).astimezone(OSLO).date()
 
 
-def status_message(task: Task, **changes: object) -> m.TaskStatusV1:
+def emit_status(session: AsyncSession, outbox: Outbox, task: Task, **changes: object) -> None:
+    """A status change as v1 (for its readers) and v2 (with force, reference, role, copies)."""
     values = {"status": task.status, "days_late": task.days_late, **changes}
-    return m.TaskStatusV1(
+    common = dict(
         task_id=task.id, case_id=task.case_id, case_ref=task.case_ref, task=task.task,
         title_nb=task.title_nb, title_en=task.title_en, kind=task.kind, due=task.due,
         responsible_unit=task.responsible_unit, pathway=task.pathway, **values,
     )  # fmt: skip
+    v2 = m.TaskStatusV2(
+        **common,
+        role=task.role,
+        copies=task.copies or [],
+        strength=task.strength,
+        legal_ref=task.legal_ref,
+    )
+    outbox.add(session, "no.ema.planning.task-status.v1", m.TaskStatusV1(**common),
+               case_id=task.case_id)  # fmt: skip
+    outbox.add(session, "no.ema.planning.task-status.v2", v2, case_id=task.case_id)
 
 
-def deadline_message(task: Task, pathway: Pathway) -> m.DeadlineScheduledV1:
-    return m.DeadlineScheduledV1(
+def emit_deadline(session: AsyncSession, outbox: Outbox, task: Task, pathway: Pathway) -> None:
+    """A scheduled task as v1 (for its readers) and v2 (kind, role, copies)."""
+    common = dict(
         task_id=task.id, case_id=task.case_id, case_ref=task.case_ref, task=task.task,
         title_nb=task.title_nb, title_en=task.title_en, due=task.due,
         responsible_unit=task.responsible_unit, strength=task.strength,
         legal_ref=task.legal_ref, pathway=pathway.ref,
     )  # fmt: skip
+    v2 = m.DeadlineScheduledV2(**common, kind=task.kind, role=task.role, copies=task.copies or [])
+    outbox.add(session, "no.ema.planning.deadline-scheduled.v1", m.DeadlineScheduledV1(**common),
+               case_id=task.case_id)  # fmt: skip
+    outbox.add(session, "no.ema.planning.deadline-scheduled.v2", v2, case_id=task.case_id)
 
 
 class Planner:
-    """Moves a case's pathways forward when milestones are reached."""
+    """Moves a case's pathways forward when milestones are reached, and names the unit that
+    holds each step's role (docs/decisions/0011)."""
 
-    def __init__(self, pathways: dict[str, Pathway], bufetat_unit: str) -> None:
+    def __init__(
+        self,
+        pathways: dict[str, Pathway],
+        bufetat_unit: str,
+        places: Places | None = None,
+        lists: dict[str, frozenset[str]] | None = None,
+    ) -> None:
         self.pathways = pathways
         self.bufetat_unit = bufetat_unit
+        self.places = places or load_places()
+        self.lists = lists or {
+            c.nationality_in: load_list(c.nationality_in)
+            for p in pathways.values()
+            for s in p.steps
+            if (c := s.applies_if) is not None and c.nationality_in
+        }
 
     def pathway(self, ref: str) -> Pathway:
         return self.pathways[ref.split("@")[0]]
 
-    def responsible(self, role: str, case: PlanningCase, starter: str | None) -> str:
+    async def location(self, directory: Directory | None, unit_id: str | None) -> str | None:
+        """Where a unit lies (its registered kommunenummer), if known."""
+        if directory is None or not unit_id:
+            return None
+        unit = await directory.get(unit_id)
+        return unit.kommunenummer if unit else None
+
+    async def responsible(
+        self,
+        session: AsyncSession,
+        directory: Directory | None,
+        case: PlanningCase,
+        pathway: Pathway,
+        role: str,
+        starter: str | None = None,
+    ) -> str:
+        """The unit that holds `role` for this case and pathway."""
         if role == "care_centre":
             return case.care_centre
-        if role.startswith("bufetat"):
+        if role == "bufetat_follow_up":  # Region øst decides for every child (seed 000 L276)
             return self.bufetat_unit
-        if role == "representative" and case.representative_unit:
-            return case.representative_unit
+        if role in ("host_municipality", "bufetat_region", "statsforvalter", "representative"):
+            kommune = await self.location(directory, case.care_centre)
+            if role == "host_municipality":
+                # The municipality's duty (seed 004): its unit once the centre's place is known.
+                return f"kommune-{kommune}" if kommune else case.care_centre
+            if role == "bufetat_region":
+                return self.places.region_unit(kommune)
+            if role == "representative" and case.representative_unit:
+                return case.representative_unit
+            return self.places.statsforvalter(kommune)  # no representative yet: who appoints
+        held = await session.get(PathwayUnit, (case.case_id, pathway.id, role))
+        if held is not None:
+            return held.unit
+        if role == "bufetat_intake_unit":
+            institution = await session.get(PathwayUnit, (case.case_id, pathway.id, "institution"))
+            where = await self.location(directory, institution.unit if institution else starter)
+            if where is None and starter and await self._is_bufetat(directory, starter):
+                return starter
+            return self.places.region_unit(where)
         return starter or case.care_centre
+
+    async def _is_bufetat(self, directory: Directory | None, unit_id: str) -> bool:
+        unit = await directory.get(unit_id) if directory else None
+        return bool(unit and unit.kind == m.UnitKind.BUFETAT_REGION)
+
+    async def copies(
+        self,
+        session: AsyncSession,
+        directory: Directory | None,
+        case: PlanningCase,
+        pathway: Pathway,
+        step: Step,
+        starter: str | None,
+    ) -> list[dict]:
+        out = []
+        for copy in step.copy_to:
+            unit = await self.responsible(
+                session, directory, case, pathway, copy.responsible, starter
+            )
+            out.append({"unit": unit, "role": copy.role})
+        return out
 
     async def reached(self, session: AsyncSession, case_id: str, pathway: str) -> set[str]:
         rows = await session.scalars(
@@ -79,12 +175,33 @@ class Planner:
         )
         return set(rows)
 
-    async def reach(self, session: AsyncSession, outbox: Outbox, case: PlanningCase,
-                    pathway: Pathway, milestone: str, on: date,
-                    starter: str | None = None) -> None:  # fmt: skip
-        """Record a milestone, complete the tasks it completes, start the steps it starts.
-        The same milestone again on the same day changes nothing; on another day (a planned
-        move-out moved, say) the open tasks it started are moved to their new dates."""
+    async def started_on(
+        self, session: AsyncSession, case_id: str, pathway: str, milestone: str
+    ) -> date | None:
+        return await session.scalar(
+            select(func.max(Milestone.on)).where(
+                Milestone.case_id == case_id,
+                Milestone.pathway == pathway,
+                Milestone.name == milestone,
+            )
+        )
+
+    async def reach(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        case: PlanningCase,
+        pathway: Pathway,
+        milestone: str,
+        on: date,
+        starter: str | None = None,
+        directory: Directory | None = None,
+        facts: Facts | None = None,
+    ) -> None:
+        """Record a milestone, complete the tasks it completes, cancel those it ends, start
+        the steps it starts (those that apply to the child). The same milestone again on the
+        same day changes nothing; on another day (a planned move-out moved, say) the open
+        tasks it started are moved to their new dates."""
         if await session.scalar(select(Milestone.id).where(
                 Milestone.case_id == case.case_id, Milestone.pathway == pathway.id,
                 Milestone.name == milestone, Milestone.on == on)):  # fmt: skip
@@ -92,26 +209,58 @@ class Planner:
         session.add(Milestone(case_id=case.case_id, pathway=pathway.id, name=milestone, on=on))
         session.add(TimelineEntry(case_id=case.case_id, on=on, kind=milestone,
                                   detail={"pathway": pathway.ref}))  # fmt: skip
+        rule = pathway.counting.non_working_day
+        # The case's tasks in this pathway, read once: open ones by task, the last seq of each.
+        tasks = (
+            await session.scalars(
+                select(Task)
+                .where(Task.case_id == case.case_id, Task.pathway == pathway.id)
+                .order_by(Task.due)
+            )
+        ).all()
+        last_seq: dict[str, int] = {}
+        for t in tasks:
+            last_seq[t.task] = max(last_seq.get(t.task, 0), t.seq)
+
+        def open_of(task: str) -> list[Task]:
+            return [t for t in tasks if t.task == task and t.status in OPEN]
+
         for step in pathway.steps_completed_by(milestone):
-            for task in await self.open_tasks(session, case.case_id, pathway.id, step.task):
+            for task in open_of(step.task):
                 await self.complete(session, outbox, case, task, on, pathway)
         for step in pathway.steps:
-            if step.recurrence and step.recurrence.until == milestone:
-                for task in await self.open_tasks(session, case.case_id, pathway.id, step.task):
+            ends = step.recurrence and step.recurrence.until == milestone
+            if ends or milestone in step.cancelled_by:
+                for task in open_of(step.task):
                     await self.cancel(session, outbox, task)
         for step in pathway.steps_started_by(milestone):
-            due = due_date(on, step.offset)
-            open_ = await self.open_tasks(session, case.case_id, pathway.id, step.task)
+            open_ = open_of(step.task)
             if open_:
                 for task in open_:
-                    task.due, task.status, task.next_check = due, "scheduled", min(due, today())
-                    outbox.add(session, "no.ema.planning.deadline-scheduled.v1",
-                               deadline_message(task, pathway), case_id=case.case_id)  # fmt: skip
+                    task.due = step_due(on, step, rule, task.seq)
+                    task.status, task.next_check = "scheduled", min(task.due, today())
+                    emit_deadline(session, outbox, task, pathway)
                 continue
-            seq = await session.scalar(select(func.max(Task.seq)).where(
-                Task.case_id == case.case_id, Task.pathway == pathway.id,
-                Task.task == step.task))  # fmt: skip
-            self.schedule(session, outbox, case, pathway, step, due, (seq or 0) + 1, starter)
+            if not applies(step.applies_if, facts, on, pathway.school_year, self.lists):
+                continue
+            seq = last_seq.get(step.task, 0)
+            unit = await self.responsible(
+                session, directory, case, pathway, step.responsible, starter
+            )
+            copies = await self.copies(session, directory, case, pathway, step, starter)
+            due = step_due(on, step, rule, seq + 1)
+            self.schedule(
+                session,
+                outbox,
+                case,
+                pathway,
+                step,
+                due,
+                seq + 1,
+                unit,
+                copies,
+                step.legal_ref_on(on),
+            )
 
     async def open_tasks(self, session: AsyncSession, case_id: str, pathway: str,
                          task: str | None = None) -> list[Task]:  # fmt: skip
@@ -121,20 +270,29 @@ class Planner:
             query = query.where(Task.task == task)
         return list((await session.scalars(query.order_by(Task.due))).all())
 
-    def schedule(self, session: AsyncSession, outbox: Outbox, case: PlanningCase,
-                 pathway: Pathway, step: Step, due: date, seq: int,
-                 starter: str | None) -> Task:  # fmt: skip
+    def schedule(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        case: PlanningCase,
+        pathway: Pathway,
+        step: Step,
+        due: date,
+        seq: int,
+        unit: str,
+        copies: list[dict],
+        legal_ref: str,
+    ) -> Task:
         task = Task(
             id=str(uuid.uuid4()), case_id=case.case_id, case_ref=case.case_ref,
             pathway=pathway.id, task=step.task, seq=seq, kind=step.kind,
             title_nb=step.title_nb, title_en=step.title_en, due=due,
-            responsible_unit=self.responsible(step.responsible, case, starter),
-            strength=step.strength, legal_ref=step.legal_ref, status="scheduled",
+            responsible_unit=unit, role=step.role, copies=copies,
+            strength=step.strength, legal_ref=legal_ref, status="scheduled",
             next_check=min(due, today()),  # the timer settles the status right away
         )  # fmt: skip
         session.add(task)
-        outbox.add(session, "no.ema.planning.deadline-scheduled.v1",
-                   deadline_message(task, pathway), case_id=case.case_id)  # fmt: skip
+        emit_deadline(session, outbox, task, pathway)
         log.info("deadline scheduled", extra={"case_ref": case.case_ref, "task": step.task,
                                               "due": str(due), "seq": seq})  # fmt: skip
         return task
@@ -143,22 +301,71 @@ class Planner:
                        task: Task, on: date, pathway: Pathway) -> None:  # fmt: skip
         task.status, task.done_on, task.next_check = "done", on, None
         task.days_late = days_late(task.due, on)
-        outbox.add(session, "no.ema.planning.task-status.v1", status_message(task),
-                   case_id=task.case_id)  # fmt: skip
+        emit_status(session, outbox, task)
         session.add(TimelineEntry(case_id=task.case_id, on=on, kind="task_done",
                                   detail={"task": task.task, "due": str(task.due),
                                           "days_late": task.days_late}))  # fmt: skip
         step = pathway.step(task.task)
         if step and step.recurrence:
             if step.recurrence.until not in await self.reached(session, case.case_id, pathway.id):
-                self.schedule(session, outbox, case, pathway, step,
-                              due_date(task.due, step.recurrence.every), task.seq + 1,
-                              task.responsible_unit)  # fmt: skip
+                start = await self.started_on(session, case.case_id, pathway.id, step.starts_on)
+                due = step_due(
+                    start or task.due, step, pathway.counting.non_working_day, task.seq + 1
+                )
+                self.schedule(
+                    session,
+                    outbox,
+                    case,
+                    pathway,
+                    step,
+                    due,
+                    task.seq + 1,
+                    task.responsible_unit,
+                    task.copies or [],
+                    task.legal_ref,
+                )
 
     async def cancel(self, session: AsyncSession, outbox: Outbox, task: Task) -> None:
         task.status, task.next_check = "cancelled", None
-        outbox.add(session, "no.ema.planning.task-status.v1", status_message(task),
-                   case_id=task.case_id)  # fmt: skip
+        emit_status(session, outbox, task)
+
+    async def reassign(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        directory: Directory | None,
+        case: PlanningCase,
+        roles: set[str] | None = None,
+        old_unit: str | None = None,
+    ) -> int:
+        """Name the holders of open tasks again after the case changed (a transfer, a
+        representative appointed); every unit that takes over a task hears of it."""
+        moved = 0
+        for task in (
+            await session.scalars(
+                select(Task).where(Task.case_id == case.case_id, Task.status.in_(OPEN))
+            )
+        ).all():
+            pathway = self.pathway(task.pathway)
+            step = pathway.step(task.task)
+            if step is None:
+                continue
+            if pathway.id == MAIN and (
+                roles is None
+                or step.responsible in roles
+                or any(c.responsible in roles for c in step.copy_to)
+            ):
+                unit = await self.responsible(session, directory, case, pathway, step.responsible)
+                copies = await self.copies(session, directory, case, pathway, step, None)
+            elif old_unit is not None and task.responsible_unit == old_unit:
+                unit, copies = case.care_centre, task.copies
+            else:
+                continue
+            if (unit, copies) != (task.responsible_unit, task.copies):
+                task.responsible_unit, task.copies = unit, copies
+                emit_deadline(session, outbox, task, pathway)
+                moved += 1
+        return moved
 
     async def close(self, session: AsyncSession, outbox: Outbox, case: PlanningCase,
                     reason: str, on: date) -> None:  # fmt: skip
@@ -187,8 +394,14 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
             raise Rejected(f"case_id: case {case.case_ref} is closed ({case.closed})")
         return case
 
-    async def milestone(ctx: Context, case: PlanningCase, name: str, on: date,
-                        pathway: Pathway = main) -> None:  # fmt: skip
+    async def milestone(
+        ctx: Context,
+        case: PlanningCase,
+        name: str,
+        on: date,
+        pathway: Pathway = main,
+        starter: str | None = None,
+    ) -> None:
         if on > today() and not name.endswith("_planned"):
             raise Rejected(f"{name}: the date {on} lies in the future")
         missing = missing_before(name, await planner.reached(ctx.session, case.case_id,
@@ -196,7 +409,12 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         if missing:
             raise Rejected(f"{name}: not possible before {', '.join(missing)} for case "
                            f"{case.case_ref}")  # fmt: skip
-        await planner.reach(ctx.session, ctx.outbox, case, pathway, name, on)
+        await planner.reach(
+            ctx.session, ctx.outbox, case, pathway, name, on, starter, ctx.directory
+        )
+
+    def note(ctx: Context, case: PlanningCase, on: date, kind: str, detail: dict) -> None:
+        ctx.session.add(TimelineEntry(case_id=case.case_id, on=on, kind=kind, detail=detail))
 
     def from_centre(ctx: Context, case: PlanningCase) -> None:
         if ctx.sender.id != case.care_centre:
@@ -204,14 +422,24 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
                            f"{case.case_ref}")  # fmt: skip
 
     async def case_opened(ctx: Context) -> None:
-        data: m.CaseOpenedV1 = ctx.data
+        data: m.CaseOpenedV2 = ctx.data
         if await ctx.session.get(PlanningCase, data.case_id):
             return
         arrival = data.arrived_at.astimezone(OSLO).date()
         case = PlanningCase(case_id=data.case_id, case_ref=data.case_ref,
                             care_centre=data.care_centre, arrival=arrival)  # fmt: skip
         ctx.session.add(case)
-        await planner.reach(ctx.session, ctx.outbox, case, main, "arrival", arrival)
+        facts = Facts(birth_date=data.birth_date, nationality=data.nationality)
+        await planner.reach(
+            ctx.session,
+            ctx.outbox,
+            case,
+            main,
+            "arrival",
+            arrival,
+            directory=ctx.directory,
+            facts=facts,
+        )
 
     async def representative(ctx: Context) -> None:
         data: m.CaseRepresentativeV1 = ctx.data
@@ -220,32 +448,71 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         ctx.session.add(TimelineEntry(case_id=case.case_id, on=data.appointed_on,
                                       kind="representative_appointed",
                                       detail={"unit": data.representative_unit}))  # fmt: skip
+        # The appointment completes the Statsforvalter's task and ends the warning.
+        await planner.reach(
+            ctx.session,
+            ctx.outbox,
+            case,
+            main,
+            "representative_appointed",
+            min(data.appointed_on, today()),
+            directory=ctx.directory,
+        )
+        await planner.reassign(ctx.session, ctx.outbox, ctx.directory, case, {"representative"})
 
     async def transferred(ctx: Context) -> None:
         data: m.CaseTransferredV1 = ctx.data
         case = await case_of(ctx, data.case_id)
         case.care_centre = data.to_centre
-        moved = (await ctx.session.scalars(select(Task).where(
-            Task.case_id == case.case_id, Task.status.in_(OPEN),
-            Task.responsible_unit == data.from_centre))).all()  # fmt: skip
-        for task in moved:  # the new centre hears of every open task it takes over
-            task.responsible_unit = data.to_centre
-            ctx.emit("no.ema.planning.deadline-scheduled.v1",
-                     deadline_message(task, planner.pathway(task.pathway)),
-                     case_id=case.case_id)  # fmt: skip
-        ctx.session.add(TimelineEntry(
-            case_id=case.case_id, on=data.transferred_at.astimezone(OSLO).date(),
-            kind="transferred", detail={"from": data.from_centre, "to": data.to_centre,
-                                        "tasks_moved": len(moved)}))  # fmt: skip
+        # The new centre, and its municipality, hear of every open task they take over.
+        moved = await planner.reassign(
+            ctx.session, ctx.outbox, ctx.directory, case, old_unit=data.from_centre
+        )
+        ctx.session.add(
+            TimelineEntry(
+                case_id=case.case_id,
+                on=data.transferred_at.astimezone(OSLO).date(),
+                kind="transferred",
+                detail={"from": data.from_centre, "to": data.to_centre, "tasks_moved": moved},
+            )
+        )
 
     async def residence(ctx: Context) -> None:
-        data: m.CaseResidenceDecidedV1 = ctx.data
+        """UDI's decision, or UNE's: a refusal does not end the stay (seed 000 L57-58,
+        L104-105); a final one starts the return preparation."""
+        data: m.CaseResidenceDecidedV2 = ctx.data
         case = await case_of(ctx, data.case_id)
         if data.outcome == "granted":
             await milestone(ctx, case, "residence_granted", data.decided_on)
+        elif data.outcome == "limited":
+            await milestone(ctx, case, "residence_limited", data.decided_on)
         else:
-            await milestone(ctx, case, "residence_refused", data.decided_on)
-            await planner.close(ctx.session, ctx.outbox, case, "returned", data.decided_on)
+            if "residence_refused" not in await planner.reached(ctx.session, case.case_id, MAIN):
+                await milestone(ctx, case, "residence_refused", data.decided_on)
+            if data.final:
+                await milestone(ctx, case, "final_refusal", data.decided_on)
+        detail = {"authority": data.authority, "outcome": data.outcome, "final": data.final}
+        note(ctx, case, data.decided_on, "residence_decision", detail)
+
+    async def appealed(ctx: Context) -> None:
+        data: m.CaseAppealedV1 = ctx.data
+        case = await case_of(ctx, data.case_id)
+        await milestone(ctx, case, "appeal_lodged", data.lodged_on)
+
+    async def departed(ctx: Context) -> None:
+        """Leaving the country ends the stay (seed 000 L104-105), like settlement."""
+        data: m.CaseDepartedV1 = ctx.data
+        case = await case_of(ctx, data.case_id)
+        await milestone(ctx, case, "departed", data.departed_on)
+        note(ctx, case, data.departed_on, "departure", {"how": data.how})
+        await planner.close(ctx.session, ctx.outbox, case, "returned", data.departed_on)
+
+    async def settlement_planned(ctx: Context) -> None:
+        """An accepted offer: the move-in day is agreed; the stay goes on until then."""
+        data: m.CaseSettlementPlannedV1 = ctx.data
+        case = await case_of(ctx, data.case_id)
+        await milestone(ctx, case, "settlement_planned", data.settle_on)
+        note(ctx, case, data.settle_on, "move_in_agreed", {"kommunenummer": data.kommunenummer})
 
     async def settled(ctx: Context) -> None:
         data: m.CaseSettledV1 = ctx.data
@@ -263,8 +530,11 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         data: m.FollowUpDecidedV1 = ctx.data
         case = await case_of(ctx, data.case_id)
         if not case.representative_unit:
-            raise Rejected(f"addressed_to: case {case.case_ref} has no representative yet; a "
-                           "follow-up decision is addressed to the representative")  # fmt: skip
+            raise Rejected(
+                f"addressed_to: case {case.case_ref} has no representative yet; a "
+                "follow-up decision is addressed to the representative (the "
+                "Statsforvalter's task representative_appointment is open)"
+            )
         if data.addressed_to != case.representative_unit:
             raise Rejected(f"addressed_to: {data.addressed_to!r} is not the representative "
                            f"{case.representative_unit!r}")  # fmt: skip
@@ -297,26 +567,70 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         if not tasks:
             raise Rejected(f"task: no open task {data.task!r} in case {case.case_ref}")
         task = tasks[0]
-        if ctx.sender.id != task.responsible_unit and ctx.sender.kind != "bufetat_region":
-            raise Rejected(f"source: {ctx.sender.id!r} is not responsible for {data.task!r}")
+        step = planner.pathway(task.pathway).step(task.task)
+        # A Statsforvalter's task is known by the county's unit id in units.json; any
+        # Statsforvalter may report it, as any Bufetat region may report Bufetat's.
+        statsforvalter = step is not None and step.responsible == "statsforvalter"
+        allowed = (
+            ctx.sender.id == task.responsible_unit
+            or ctx.sender.kind == m.UnitKind.BUFETAT_REGION
+            or (statsforvalter and ctx.sender.kind == m.UnitKind.STATSFORVALTER)
+        )
+        if not allowed:
+            raise Rejected(
+                f"source: {ctx.sender.id!r} is not responsible for {data.task!r}; "
+                f"{task.responsible_unit!r} is"
+            )
         await planner.complete(ctx.session, ctx.outbox, case, task, data.completed_on,
                                planner.pathway(task.pathway))  # fmt: skip
 
-    async def pathway_started(ctx: Context) -> None:
-        data: m.PathwayStartedV1 = ctx.data
-        case = await case_of(ctx, data.case_id)
-        pathway = planner.pathways.get(data.pathway)
+    async def start_pathway(
+        ctx: Context, case_id: str, name: str, started_on: date, units: dict[str, str]
+    ) -> None:
+        case = await case_of(ctx, case_id)
+        pathway = planner.pathways.get(name)
         if pathway is None or pathway.id == MAIN:
             raise Rejected(
-                f"pathway: {data.pathway!r} is not a pathway that can be started; "
+                f"pathway: {name!r} is not a pathway that can be started; "
                 f"known: {', '.join(sorted(set(planner.pathways) - {MAIN}))}"
             )
         if await planner.reached(ctx.session, case.case_id, pathway.id):
-            raise Rejected(f"pathway: {data.pathway!r} already runs for case {case.case_ref}")
-        if data.started_on > today():
-            raise Rejected(f"started_on: {data.started_on} lies in the future")
-        await planner.reach(ctx.session, ctx.outbox, case, pathway, "admission",
-                            data.started_on, starter=ctx.sender.id)  # fmt: skip
+            raise Rejected(f"pathway: {name!r} already runs for case {case.case_ref}")
+        if started_on > today():
+            raise Rejected(f"started_on: {started_on} lies in the future")
+        for role, unit in units.items():
+            ctx.session.add(
+                PathwayUnit(case_id=case.case_id, pathway=pathway.id, role=role, unit=unit)
+            )
+        await ctx.session.flush()
+        await planner.reach(
+            ctx.session,
+            ctx.outbox,
+            case,
+            pathway,
+            "admission",
+            started_on,
+            starter=ctx.sender.id,
+            directory=ctx.directory,
+        )
+
+    async def pathway_started(ctx: Context) -> None:
+        data: m.PathwayStartedV1 = ctx.data
+        # V1 names no units: the starter holds the institution's and the municipal service's
+        # roles, as before (use V2 to name them).
+        units = {r: ctx.sender.id for r in PATHWAY_ROLES if r != "bufetat_intake_unit"}
+        await start_pathway(ctx, data.case_id, data.pathway, data.started_on, units)
+
+    async def pathway_started_v2(ctx: Context) -> None:
+        data: m.PathwayStartedV2 = ctx.data
+        units = {
+            "institution": data.institution,
+            "institution_leader": data.institution,
+            "municipal_cws": data.child_welfare_service,
+        }
+        if data.bufetat_intake_unit:
+            units["bufetat_intake_unit"] = data.bufetat_intake_unit
+        await start_pathway(ctx, data.case_id, data.pathway, data.started_on, units)
 
     async def milestone_reported(ctx: Context) -> None:
         data: m.MilestoneReportedV1 = ctx.data
@@ -330,10 +644,13 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         await milestone(ctx, case, data.milestone, data.on, pathway)
 
     return {
-        "no.ema.case.opened.v1": case_opened,
+        "no.ema.case.opened.v2": case_opened,
         "no.ema.case.representative.v1": representative,
         "no.ema.case.transferred.v1": transferred,
-        "no.ema.case.residence-decided.v1": residence,
+        "no.ema.case.residence-decided.v2": residence,
+        "no.ema.case.appealed.v1": appealed,
+        "no.ema.case.departed.v1": departed,
+        "no.ema.case.settlement-planned.v1": settlement_planned,
         "no.ema.case.settled.v1": settled,
         "no.ema.planning.kopp-submitted.v1": kopp,
         "no.ema.planning.follow-up-decided.v1": decision,
@@ -341,5 +658,6 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         "no.ema.planning.need-changed.v1": need_changed,
         "no.ema.planning.task-completed.v1": task_completed,
         "no.ema.planning.pathway-started.v1": pathway_started,
+        "no.ema.planning.pathway-started.v2": pathway_started_v2,
         "no.ema.planning.milestone-reported.v1": milestone_reported,
     }

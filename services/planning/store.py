@@ -53,6 +53,9 @@ class Task(Base):
     title_en: Mapped[str] = mapped_column(String(200))
     due: Mapped[date] = mapped_column(Date)
     responsible_unit: Mapped[str] = mapped_column(String(64), index=True)
+    # The role at the responsible unit that carries it out, and others told (notify).
+    role: Mapped[str] = mapped_column(String(64), default="contact_person")
+    copies: Mapped[list[dict]] = mapped_column(JSON, default=list)
     strength: Mapped[str] = mapped_column(String(16))
     legal_ref: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
@@ -70,3 +73,14 @@ class TimelineEntry(Base):
     kind: Mapped[str] = mapped_column(String(48))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PathwayUnit(Base):
+    """The unit that holds a role in a case's further pathway (institution, municipal
+    child-welfare service, Bufetat's intake unit), as named when the pathway started."""
+
+    __tablename__ = "planning_pathway_unit"
+    case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    pathway: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(64))

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from services.kit.service import Service
 from services.planning.domain import OPEN, next_check, status_on
-from services.planning.handlers import status_message, today
+from services.planning.handlers import emit_status, today
 from services.planning.store import Task, TimelineEntry
 
 log = logging.getLogger("planning.timers")
@@ -39,9 +39,7 @@ async def tick(svc: Service, day: date, limit: int = 500) -> int:
             )  # fmt: skip
             if result.rowcount != 1 or new == task.status:
                 continue
-            message = status_message(task, status=new, days_late=values.get("days_late", 0))
-            svc.outbox.add(session, "no.ema.planning.task-status.v1", message,
-                           case_id=task.case_id)  # fmt: skip
+            emit_status(session, svc.outbox, task, status=new, days_late=values.get("days_late", 0))
             if new == "overdue":
                 session.add(
                     TimelineEntry(

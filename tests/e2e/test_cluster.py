@@ -20,6 +20,7 @@ from deploy.trust import Trust, connect_options
 from services.kit.outbox import build_event
 from tests.support import (
     ARRIVAL,
+    TASKS_ON_ARRIVAL,
     Partner,
     dead_letters,
     http_json,
@@ -97,7 +98,7 @@ async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, 
         planning_db = system.data_dir / "planning.db"
         try:
             await wait_for(lambda: query(planning_db, "select count(*) from planning_task")
-                           == [(5 * N,)], timeout=240)  # fmt: skip
+                           == [(TASKS_ON_ARRIVAL * N,)], timeout=240)  # fmt: skip
         except TimeoutError:
             raise AssertionError(await _where_it_stopped(partner, system)) from None
         assert query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(N,)]
@@ -113,8 +114,9 @@ async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, 
             return [json.loads(m.data)["data"]["task_id"] for m in msgs]
 
         # Every deadline reaches the bus once, though both replicas relay the outbox.
-        task_ids = await wait_for(lambda: _at_least(scheduled(), 5 * N), timeout=120, interval=1)
-        assert len(task_ids) == len(set(task_ids)) == 5 * N
+        total = TASKS_ON_ARRIVAL * N
+        task_ids = await wait_for(lambda: _at_least(scheduled(), total), timeout=120, interval=1)
+        assert len(task_ids) == len(set(task_ids)) == total
         assert await stream_messages(partner.nc, "DLQ") == []
         await _revoked_everywhere(system, partner, three_nodes[2].url)
         await partner.close()

@@ -32,7 +32,15 @@ from services.kit.outbox import build_event
 from tests.conftest import start_system
 from tests.e2e.test_consent import KOPP, consent, flow
 from tests.e2e.test_lifecycle import TODAY
-from tests.support import ARRIVAL, Partner, http_json, query, read_subject, wait_for
+from tests.support import (
+    ARRIVAL,
+    TASKS_ON_ARRIVAL,
+    Partner,
+    http_json,
+    query,
+    read_subject,
+    wait_for,
+)
 
 K = m.UnitKind
 MESSAGES = int(os.environ.get("EMA_FAULT_MESSAGES", "700"))
@@ -275,7 +283,9 @@ async def check_exactly_once(system: System, actors: Actors, run: Run) -> None:
         if number in dufs_run
     }  # fmt: skip
     assert run_cases <= cases
-    assert count_in(system, "planning", "planning_task", "case_id", run_cases) == 5 * a
+    assert count_in(system, "planning", "planning_task", "case_id", run_cases) == (
+        TASKS_ON_ARRIVAL * a
+    )
     assert count_in(system, "consent", "consent_case", "case_id", run_cases) == a
     assert count_in(system, "consent", "consent_consent", "consent_id", run.consents) == len(
         run.consents

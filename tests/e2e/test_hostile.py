@@ -34,7 +34,7 @@ from services.kit.nkeys import sign_nonce
 from services.kit.service import Subscription
 from services.kit.signing import UnitKey
 from services.kit.verify import MAX_BODY
-from tests.support import ARRIVAL, Partner, http_json, query, wait_for
+from tests.support import ARRIVAL, TASKS_ON_ARRIVAL, Partner, http_json, query, wait_for
 
 # Recognisable values put in every confidential field; none may ever reach a log line.
 MARK_NAME = "Fuzzmarkor Hemmeligsen"
@@ -376,7 +376,8 @@ async def test_hostile_messages_are_dead_lettered_and_change_nothing(system: Sys
     await centre.send("no.ema.intake.arrival.v1",
                       ArrivalV1(**{**ARRIVAL, "care_centre": centre.key.unit_id}))  # fmt: skip
     await wait_for(lambda: query(system.data_dir / "planning.db",
-                                 "select count(*) from planning_task") == [(5,)])  # fmt: skip
+                                 "select count(*) from planning_task")
+                   == [(TASKS_ON_ARRIVAL,)])  # fmt: skip
     before = await settled_counts(system)
     assert before["intake"]["intake_case"] == 1
 

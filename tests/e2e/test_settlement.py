@@ -176,7 +176,7 @@ async def test_capacity_to_settlement_closes_the_centre_stay(world: World) -> No
         for x in await stream_messages(oslo.nc, "SHARE", "ema.share.request.v2")
     ]
     req = next(r for r in share if r["request_id"] == f"settlement-{offer_id}")
-    assert (req["data_category"], req["recipient_unit"]) == ("settlement", "kommune-0301")
+    assert (req["data_category"], req["recipient_unit"]) == ("kopp", "kommune-0301")
     assert req["payload"]["suite"].startswith("HPKE-")  # sealed to the broker, bound to it
 
     await oslo.send("no.ema.municipality.offer-answered.v1", s.accept(offer_id))

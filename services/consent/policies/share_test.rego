@@ -9,7 +9,7 @@ import data.ema.share
 # input and querying the rule; OPA runs this file as it is (docs/decisions/0003, 0004).
 
 
-settlement_fields_only if share.decision.fields == ["age", "languages", "care_needs", "family_ties", "recommended_measure"]
+settlement_fields_only if share.decision.fields == ["age", "languages", "care_needs", "family_ties", "network", "siblings", "recommended_measure"]
 
 anonymous_fields_only if share.decision.fields == ["age_band", "question", "situation"]
 
@@ -30,6 +30,12 @@ nothing_released if {
 strict_tier_noted if "health is in the strict confidentiality tier (K5)" in share.decision.reasons
 
 stale_noted if "policy data is stale or has no validity date: withhold until it is renewed" in share.decision.reasons
+
+exit_handover_not_a_basis if "claimed basis exit-handover does not apply to this flow" in share.decision.reasons
+
+role_ends_reason if "consent k1: a representative's or guardian's role ends at 18 (K3)" in share.decision.reasons
+
+both_signatures_reason if "consent h1: the birth date is estimated and the child is within 12 months of 16, so the age cannot decide alone; health data needs consents from the representative or guardian and the young person (K3)" in share.decision.reasons
 
 plain_norwegian_withheld if share.decision.reason_nb == "Opplysningene ble ikke delt. Det finnes ikke samtykke eller lovhjemmel som dekker denne delingen."
 
@@ -58,6 +64,18 @@ test_k1_withheld_reason_in_norwegian if {
 
 test_k1_kopp_with_oral_consent_is_withheld if {
 	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "kommune-0301", "data_category": "kopp", "purpose": "settlement", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "kommune-0301", "kind": "municipality"}}, "consents": [{"id": "k1", "grantor_role": "representative", "form": "oral", "document_hashed": false, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["municipality"], "purposes": ["settlement"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k1_kopp_content_as_category_settlement_is_withheld if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "bufetat-ost", "recipient_unit": "kommune-0301", "data_category": "settlement", "purpose": "settlement", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "bufetat-ost", "kind": "bufetat_region"}, "recipient": {"id": "kommune-0301", "kind": "municipality"}}, "consents": [{"id": "s1", "grantor_role": "representative", "form": "oral", "document_hashed": false, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["settlement"], "source_units": [], "source_sectors": ["bufetat_region"], "recipient_units": [], "recipient_sectors": ["municipality"], "purposes": ["settlement"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k1_settlement_offer_as_kopp_with_written_consent_is_allowed if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "bufetat-ost", "recipient_unit": "kommune-0301", "data_category": "kopp", "purpose": "settlement", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "bufetat-ost", "kind": "bufetat_region"}, "recipient": {"id": "kommune-0301", "kind": "municipality"}}, "consents": [{"id": "k1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["bufetat_region"], "recipient_units": [], "recipient_sectors": ["municipality"], "purposes": ["settlement"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k1_settlement_offer_as_kopp_with_oral_consent_is_withheld if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "bufetat-ost", "recipient_unit": "kommune-0301", "data_category": "kopp", "purpose": "settlement", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "bufetat-ost", "kind": "bufetat_region"}, "recipient": {"id": "kommune-0301", "kind": "municipality"}}, "consents": [{"id": "k1", "grantor_role": "representative", "form": "oral", "document_hashed": false, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["bufetat_region"], "recipient_units": [], "recipient_sectors": ["municipality"], "purposes": ["settlement"]}], "refusals": []}], "now_ns": 1780000000000000000}
 }
 
 # K2: health results need written consent.
@@ -94,6 +112,69 @@ test_k3_young_person_health_consent_does_not_count_at_15 if {
 
 test_k3_representative_still_consents_to_kopp_at_17 if {
 	share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "kommune-0301", "data_category": "kopp", "purpose": "settlement", "break_the_glass": false}, "child": {"age": 17, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "kommune-0301", "kind": "municipality"}}, "consents": [{"id": "k1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["municipality"], "purposes": ["settlement"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+# K3 (issue 14 item 2): from 16 the young person consents to school as to health matters; from
+# 18 only the young person; an estimated age near 16 or 18 needs both signatures.
+
+test_k3_young_person_school_consent_counts_at_16 if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "flyktning-0301", "recipient_unit": "school-a", "data_category": "school", "purpose": "schooling", "break_the_glass": false}, "child": {"age": 16, "age_estimated": false}, "units": {"source": {"id": "flyktning-0301", "kind": "municipality"}, "recipient": {"id": "school-a", "kind": "school"}}, "consents": [{"id": "y1", "grantor_role": "young_person", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["school"], "source_units": [], "source_sectors": ["municipality"], "recipient_units": [], "recipient_sectors": ["school"], "purposes": ["schooling"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_representative_school_consent_does_not_count_at_16 if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "flyktning-0301", "recipient_unit": "school-a", "data_category": "school", "purpose": "schooling", "break_the_glass": false}, "child": {"age": 16, "age_estimated": false}, "units": {"source": {"id": "flyktning-0301", "kind": "municipality"}, "recipient": {"id": "school-a", "kind": "school"}}, "consents": [{"id": "s1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["school"], "source_units": [], "source_sectors": ["municipality"], "recipient_units": [], "recipient_sectors": ["school"], "purposes": ["schooling"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_representative_school_consent_counts_at_15 if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "flyktning-0301", "recipient_unit": "school-a", "data_category": "school", "purpose": "schooling", "break_the_glass": false}, "child": {"age": 15, "age_estimated": false}, "units": {"source": {"id": "flyktning-0301", "kind": "municipality"}, "recipient": {"id": "school-a", "kind": "school"}}, "consents": [{"id": "s1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["school"], "source_units": [], "source_sectors": ["municipality"], "recipient_units": [], "recipient_sectors": ["school"], "purposes": ["schooling"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_representative_consent_does_not_count_at_19 if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "kommune-0301", "data_category": "kopp", "purpose": "settlement", "break_the_glass": false}, "child": {"age": 19, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "kommune-0301", "kind": "municipality"}}, "consents": [{"id": "k1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["municipality"], "purposes": ["settlement"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_representative_role_ends_at_18_reason if {
+	role_ends_reason with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "kommune-0301", "data_category": "kopp", "purpose": "settlement", "break_the_glass": false}, "child": {"age": 19, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "kommune-0301", "kind": "municipality"}}, "consents": [{"id": "k1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["municipality"], "purposes": ["settlement"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_young_person_consent_counts_at_19 if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "kommune-0301", "data_category": "kopp", "purpose": "settlement", "break_the_glass": false}, "child": {"age": 19, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "kommune-0301", "kind": "municipality"}}, "consents": [{"id": "k1", "grantor_role": "young_person", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["municipality"], "purposes": ["settlement"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_estimated_age_near_16_young_person_alone_is_withheld if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "health-a", "recipient_unit": "school-a", "data_category": "health", "purpose": "schooling", "break_the_glass": false}, "child": {"age": 16, "age_estimated": true, "age_months": 195}, "units": {"source": {"id": "health-a", "kind": "health"}, "recipient": {"id": "school-a", "kind": "school"}}, "consents": [{"id": "y1", "grantor_role": "young_person", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["health"], "source_units": [], "source_sectors": ["health"], "recipient_units": [], "recipient_sectors": ["school"], "purposes": ["schooling"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_estimated_age_near_16_representative_alone_is_withheld if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "health-a", "recipient_unit": "school-a", "data_category": "health", "purpose": "schooling", "break_the_glass": false}, "child": {"age": 15, "age_estimated": true, "age_months": 186}, "units": {"source": {"id": "health-a", "kind": "health"}, "recipient": {"id": "school-a", "kind": "school"}}, "consents": [{"id": "h1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["health"], "source_units": [], "source_sectors": ["health"], "recipient_units": [], "recipient_sectors": ["school"], "purposes": ["schooling"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_estimated_age_near_16_reason_asks_for_both if {
+	both_signatures_reason with input as {"request": {"case_id": "c1", "source_unit": "health-a", "recipient_unit": "school-a", "data_category": "health", "purpose": "schooling", "break_the_glass": false}, "child": {"age": 15, "age_estimated": true, "age_months": 186}, "units": {"source": {"id": "health-a", "kind": "health"}, "recipient": {"id": "school-a", "kind": "school"}}, "consents": [{"id": "h1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["health"], "source_units": [], "source_sectors": ["health"], "recipient_units": [], "recipient_sectors": ["school"], "purposes": ["schooling"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_estimated_age_near_16_with_both_signatures_is_allowed if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "health-a", "recipient_unit": "school-a", "data_category": "health", "purpose": "schooling", "break_the_glass": false}, "child": {"age": 16, "age_estimated": true, "age_months": 195}, "units": {"source": {"id": "health-a", "kind": "health"}, "recipient": {"id": "school-a", "kind": "school"}}, "consents": [{"id": "h1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["health"], "source_units": [], "source_sectors": ["health"], "recipient_units": [], "recipient_sectors": ["school"], "purposes": ["schooling"]}], "refusals": []}, {"id": "y1", "grantor_role": "young_person", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["health"], "source_units": [], "source_sectors": ["health"], "recipient_units": [], "recipient_sectors": ["school"], "purposes": ["schooling"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_known_age_near_16_decides_alone if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "health-a", "recipient_unit": "school-a", "data_category": "health", "purpose": "schooling", "break_the_glass": false}, "child": {"age": 16, "age_estimated": false, "age_months": 195}, "units": {"source": {"id": "health-a", "kind": "health"}, "recipient": {"id": "school-a", "kind": "school"}}, "consents": [{"id": "y1", "grantor_role": "young_person", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["health"], "source_units": [], "source_sectors": ["health"], "recipient_units": [], "recipient_sectors": ["school"], "purposes": ["schooling"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_estimated_age_far_from_16_decides_alone if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "health-a", "recipient_unit": "school-a", "data_category": "health", "purpose": "schooling", "break_the_glass": false}, "child": {"age": 13, "age_estimated": true, "age_months": 160}, "units": {"source": {"id": "health-a", "kind": "health"}, "recipient": {"id": "school-a", "kind": "school"}}, "consents": [{"id": "h1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["health"], "source_units": [], "source_sectors": ["health"], "recipient_units": [], "recipient_sectors": ["school"], "purposes": ["schooling"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_estimated_age_near_18_representative_alone_is_withheld if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "kommune-0301", "data_category": "kopp", "purpose": "settlement", "break_the_glass": false}, "child": {"age": 17, "age_estimated": true, "age_months": 210}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "kommune-0301", "kind": "municipality"}}, "consents": [{"id": "k1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["municipality"], "purposes": ["settlement"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_estimated_age_near_18_with_both_signatures_is_allowed if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "kommune-0301", "data_category": "kopp", "purpose": "settlement", "break_the_glass": false}, "child": {"age": 17, "age_estimated": true, "age_months": 210}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "kommune-0301", "kind": "municipality"}}, "consents": [{"id": "k1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["municipality"], "purposes": ["settlement"]}], "refusals": []}, {"id": "y1", "grantor_role": "young_person", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["municipality"], "purposes": ["settlement"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k3_estimated_age_near_16_representative_alone_counts_for_kopp if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "kommune-0301", "data_category": "kopp", "purpose": "settlement", "break_the_glass": false}, "child": {"age": 16, "age_estimated": true, "age_months": 195}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "kommune-0301", "kind": "municipality"}}, "consents": [{"id": "k1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["municipality"], "purposes": ["settlement"]}], "refusals": []}], "now_ns": 1780000000000000000}
 }
 
 # K4: health to school always needs consent; between treating health personnel a statute can apply.
@@ -150,14 +231,31 @@ test_k6_consent_for_another_purpose_is_withheld if {
 	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "kommune-0301", "data_category": "kopp", "purpose": "settlement", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "kommune-0301", "kind": "municipality"}}, "consents": [{"id": "k1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["municipality"], "purposes": ["schooling"]}], "refusals": []}], "now_ns": 1780000000000000000}
 }
 
-# K7: only where consent exists or within the rules; exit information follows the child to municipal barnevern.
+# K7 and K1: information goes on only where consent exists; no guideline passage overrides a
+# refusal, and exit information that carries KOPP content is category kopp (issue 14 item 1b).
 
-test_k7_exit_handover_to_barnevern_is_allowed if {
-	share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "barnevern-0301", "data_category": "barnevern", "purpose": "handover", "break_the_glass": false, "claimed_basis": "exit-handover"}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "barnevern-0301", "kind": "barnevern"}}, "consents": [], "now_ns": 1780000000000000000}
+test_k7_handover_to_barnevern_without_consent_is_withheld if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "barnevern-0301", "data_category": "kopp", "purpose": "handover", "break_the_glass": false, "claimed_basis": "exit-handover"}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "barnevern-0301", "kind": "barnevern"}}, "consents": [], "now_ns": 1780000000000000000}
 }
 
-test_k7_handover_to_a_school_is_withheld if {
-	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "school-a", "data_category": "barnevern", "purpose": "handover", "break_the_glass": false, "claimed_basis": "exit-handover"}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "school-a", "kind": "school"}}, "consents": [], "now_ns": 1780000000000000000}
+test_k7_claimed_exit_handover_is_no_statute if {
+	exit_handover_not_a_basis with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "barnevern-0301", "data_category": "barnevern", "purpose": "handover", "break_the_glass": false, "claimed_basis": "exit-handover"}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "barnevern-0301", "kind": "barnevern"}}, "consents": [], "now_ns": 1780000000000000000}
+}
+
+test_k7_handover_with_written_consent_is_allowed if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "barnevern-0301", "data_category": "kopp", "purpose": "handover", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "barnevern-0301", "kind": "barnevern"}}, "consents": [{"id": "k1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["barnevern"], "purposes": ["handover"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k7_handover_refusal_is_not_overridden if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "barnevern-0301", "data_category": "kopp", "purpose": "handover", "break_the_glass": false, "claimed_basis": "exit-handover"}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "barnevern-0301", "kind": "barnevern"}}, "consents": [{"id": "r1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [], "refusals": [{"categories": ["kopp", "barnevern"], "source_units": [], "source_sectors": [], "recipient_units": [], "recipient_sectors": ["barnevern"], "purposes": ["handover"]}]}], "now_ns": 1780000000000000000}
+}
+
+test_k7_handover_with_oral_consent_is_withheld if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "barnevern-0301", "data_category": "kopp", "purpose": "handover", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "barnevern-0301", "kind": "barnevern"}}, "consents": [{"id": "k1", "grantor_role": "representative", "form": "oral", "document_hashed": false, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["barnevern"], "purposes": ["handover"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_k7_handover_as_barnevern_category_releases_no_kopp_content if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "barnevern-0301", "data_category": "barnevern", "purpose": "handover", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "barnevern-0301", "kind": "barnevern"}}, "consents": [{"id": "b1", "grantor_role": "representative", "form": "oral", "document_hashed": false, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["barnevern"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["barnevern"], "purposes": ["handover"]}], "refusals": []}], "now_ns": 1780000000000000000}
 }
 
 # K8: the child was heard, or a refusal to take part is documented.

@@ -150,18 +150,13 @@ async def test_an_unrelated_unit_cannot_register_change_or_withdraw_a_childs_con
     health = await Partner.register(system, uid("health"), UnitKind.HEALTH)
     closing.extend([centre, school, health])
     given = grant(case_id)
-    given = given.model_copy(
-        update={
-            "refusals": [
-                {
-                    "categories": ["kopp"],
-                    "source_sectors": ["care_centre"],
-                    "recipient_units": ["kommune-0301"],
-                    "purposes": ["settlement"],
-                }
-            ]
-        }
-    )
+    refusal = {
+        "categories": ["kopp"],
+        "source_sectors": ["care_centre"],
+        "recipient_units": ["kommune-0301"],
+        "purposes": ["settlement"],
+    }
+    given = ConsentGrantedV1.model_validate({**given.model_dump(), "refusals": [refusal]})
     await centre.send("no.ema.consent.granted.v1", given, case_id=case_id)
     await wait_for(lambda: consent_row(system, given.consent_id))
     before = len(await dead_letters(centre.nc))

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.messages import DataCategory
 from services.consent import log as merkle_log
 from services.consent.audit.store import AuditReview, AuditVerification
-from services.consent.engine import POLICY_DIR, RegopyEngine
+from services.consent.engine import POLICY_DIR, local_engine
 from services.consent.store import ConsentRow, DecisionRecord, LogEntry, TreeHead
 
 PAGE_SIZE = 25
@@ -308,7 +308,7 @@ def what_if(
 ) -> WhatIf:
     """Run the candidate policy over each decision's stored input and keep those whose
     outcome or released fields would change. Inputs erased with their case are counted."""
-    engine = RegopyEngine(directory)
+    engine = local_engine(directory)
     result = WhatIf(revision=engine.revision, error=engine.error)
     if engine.error:
         return result

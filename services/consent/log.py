@@ -21,9 +21,9 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent import merkle
 from services.consent.domain import canonical
 from services.consent.store import LogEntry, LogState, TreeHead
+from services.kit import merkle
 from services.kit.db import make_engine
 from services.kit.signing import UnitKey
 

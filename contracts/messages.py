@@ -28,6 +28,7 @@ class UnitKind(StrEnum):
     REPRESENTATIVE = "representative"
     STATSFORVALTER = "statsforvalter"
     SERVICE = "service"
+    WITNESS = "witness"  # holds and cosigns the decision log's tree heads; sees no case data
 
 
 class DataCategory(StrEnum):
@@ -303,6 +304,54 @@ class ShareDeliveredV1(Message):
     content_hash: str
     record_hash: str
     log_index: int
+
+
+class ShareDeliveredV2(ShareDeliveredV1):
+    """As v1, with the evidence the recipient keeps: the decision log's checkpoint the
+    decision was logged under (a C2SP signed note of tree size log_index + 1) and the record's
+    inclusion proof against it. Witnesses' cosignatures of that checkpoint, or of any later
+    one with a consistency proof, show the log cannot drop or rewrite the decision."""
+
+    checkpoint: str = Field(max_length=4000, description="C2SP checkpoint, signed note form.")
+    inclusion_proof: list[str] = Field(
+        max_length=64, description="Base64 SHA-256 node hashes, RFC 9162 section 2.1.3."
+    )
+
+
+class LogCheckpointV1(Message):
+    """A signed tree head of the consent broker's decision log: a C2SP checkpoint
+    (origin, tree size, base64 root hash) in signed-note form, with the consistency proof from
+    the previous tree head. Witnesses check it against the last checkpoint they hold and cosign
+    it. Hashes only: nothing about a case or a person."""
+
+    origin: str = Field(min_length=1, max_length=200)
+    size: int = Field(ge=1)
+    checkpoint: str = Field(max_length=4000, description="C2SP checkpoint, signed note form.")
+    old_size: int = Field(ge=0, description="The tree size the consistency proof starts from.")
+    consistency_proof: list[str] = Field(
+        max_length=128, description="Base64 SHA-256 node hashes, RFC 9162 section 2.1.4."
+    )
+
+
+class LogCosignedV1(Message):
+    """A witness found a checkpoint consistent with every one it cosigned before and cosigned
+    it (C2SP tlog-cosignature): the checkpoint carries the log's signature and the witness's."""
+
+    origin: str = Field(min_length=1, max_length=200)
+    size: int = Field(ge=1)
+    witness: str = Field(min_length=1, max_length=200, description="The cosigner's key name.")
+    checkpoint: str = Field(max_length=8000, description="The checkpoint with the cosignature.")
+
+
+class LogWitnessAlarmV1(Message):
+    """A witness refused a checkpoint: not signed by a log key it trusts, or not consistent
+    with what it cosigned before (a rewritten, reordered or truncated log, or a fork)."""
+
+    origin: str = Field(min_length=1, max_length=200)
+    witness: str = Field(min_length=1, max_length=200)
+    size: int = Field(ge=0, description="Tree size of the refused checkpoint.")
+    held_size: int = Field(ge=0, description="The largest tree size the witness cosigned.")
+    problem: str = Field(max_length=1000)
 
 
 class CapacityPublishedV1(Message):

@@ -40,11 +40,13 @@ class Stream:
 
 
 SERVICE = frozenset({UnitKind.SERVICE})
-ANY_UNIT = frozenset(UnitKind)
+WITNESS = frozenset({UnitKind.WITNESS})
+# Units that take part in a child's case (a log witness does not).
+ANY_UNIT = frozenset(UnitKind) - WITNESS
 BUFETAT = frozenset({UnitKind.BUFETAT_REGION})
 MUNICIPALITY = frozenset({UnitKind.MUNICIPALITY})
 # Units that hold signed consent documents or witness oral consents.
-CONSENT_SENDERS = frozenset(UnitKind) - {UnitKind.SERVICE}
+CONSENT_SENDERS = frozenset(UnitKind) - {UnitKind.SERVICE, UnitKind.WITNESS}
 
 CONTRACTS: tuple[Contract, ...] = (
     Contract("no.ema.intake.arrival.v1", "ema.intake.arrival", m.ArrivalV1,
@@ -102,6 +104,14 @@ CONTRACTS: tuple[Contract, ...] = (
              SERVICE, "A task became due soon, due, overdue, done or cancelled."),
     Contract("no.ema.share.delivered.v1", "ema.share.delivered.{unit}", m.ShareDeliveredV1,
              SERVICE, "Released data, redacted and sealed to the recipient."),
+    Contract("no.ema.share.delivered.v2", "ema.share.delivered.v2.{unit}", m.ShareDeliveredV2,
+             SERVICE, "Released data with the log checkpoint and inclusion proof of its decision."),
+    Contract("no.ema.log.checkpoint.v1", "ema.log.checkpoint", m.LogCheckpointV1, SERVICE,
+             "A signed tree head of the decision log, with its consistency proof."),
+    Contract("no.ema.log.cosigned.v1", "ema.log.cosigned", m.LogCosignedV1, WITNESS,
+             "A witness cosigned a checkpoint of the decision log."),
+    Contract("no.ema.log.witness-alarm.v1", "ema.log.alarm", m.LogWitnessAlarmV1, WITNESS,
+             "A witness refused a checkpoint: inconsistent or not signed by a known log key."),
     Contract("no.ema.consent.granted.v1", "ema.consent.granted", m.ConsentGrantedV1,
              CONSENT_SENDERS, "Register or change a consent for a case."),
     Contract("no.ema.consent.withdrawn.v1", "ema.consent.withdrawn", m.ConsentWithdrawnV1,
@@ -139,11 +149,17 @@ STREAMS: tuple[Stream, ...] = (
     Stream("NOTIFY", ("ema.notify.>",), "Notification records."),
     Stream("SHARE", ("ema.share.>",), "Share requests, decisions, receipts and deliveries."),
     Stream("CONSENT", ("ema.consent.>",), "Consents granted, changed, withdrawn; their acks."),
+    Stream("LOG", ("ema.log.>",), "Decision log checkpoints, witnesses' cosignatures, alarms."),
     Stream("MUNICIPALITY", ("ema.municipality.>",), "Settlement capacity, offers, refunds."),
     Stream("DLQ", ("ema.dlq.>",), "Dead letters: rejected or failing messages, with reasons."),
 )
 
 _BY_TYPE = {c.type: c for c in CONTRACTS}
+
+# Request-reply subjects (core NATS, outside every stream): a witness asks the broker for a
+# consistency proof; an auditor asks a witness for a checkpoint it cosigned.
+LOG_CONSISTENCY = "ema.rpc.consent.consistency"
+WITNESS_QUERY = "ema.rpc.witness.{unit}"
 
 
 def contract_for_type(type_: str) -> Contract | None:

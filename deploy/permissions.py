@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from contracts.messages import UnitKind
-from contracts.registry import CONTRACTS, contract_for_type
+from contracts.registry import CONTRACTS, LOG_CONSISTENCY, WITNESS_QUERY, contract_for_type
 
 SERVICES = ("intake", "planning", "consent", "notify", "municipality")
 AUTH_CONF = Path(__file__).parent / "nats" / "auth.conf"
@@ -28,8 +28,9 @@ EMITS: dict[str, tuple[str, ...]] = {
                "no.ema.intake.representative-requested.v1"),
     "planning": ("no.ema.case.closed.v1", "no.ema.planning.deadline-scheduled.v1",
                  "no.ema.planning.task-status.v1"),
-    "consent": ("no.ema.consent.recorded.v1", "no.ema.share.decided.v1",
-                "no.ema.share.delivered.v1", "no.ema.share.receipt.v1"),
+    "consent": ("no.ema.consent.recorded.v1", "no.ema.log.checkpoint.v1",
+                "no.ema.share.decided.v1", "no.ema.share.delivered.v1",
+                "no.ema.share.delivered.v2", "no.ema.share.receipt.v1"),
     "notify": ("no.ema.notify.notification-recorded.v1",),
     "municipality": ("no.ema.case.settled.v1", "no.ema.municipality.offer-escalated.v1",
                      "no.ema.municipality.offer-outcome.v1", "no.ema.municipality.offer.v1",
@@ -37,6 +38,8 @@ EMITS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 UNIT_KINDS = tuple(k for k in UnitKind if k is not UnitKind.SERVICE)
+# Kinds that take part in cases; a witness receives nothing addressed to units.
+CASE_KINDS = tuple(k for k in UNIT_KINDS if k is not UnitKind.WITNESS)
 
 # What a kind reads beyond what is addressed to it: the care centre follows its cases and
 # deadlines; Bufetat follows every case, deadline and unanswered offer.
@@ -49,9 +52,10 @@ READS: dict[UnitKind, tuple[str, ...]] = {
 
 # Addressed message types each kind receives (others it neither needs nor may read).
 RECEIVES: dict[str, tuple[UnitKind, ...]] = {
-    "no.ema.share.receipt.v1": UNIT_KINDS,
-    "no.ema.share.delivered.v1": UNIT_KINDS,
-    "no.ema.consent.recorded.v1": UNIT_KINDS,
+    "no.ema.share.receipt.v1": CASE_KINDS,
+    "no.ema.share.delivered.v1": CASE_KINDS,
+    "no.ema.share.delivered.v2": CASE_KINDS,
+    "no.ema.consent.recorded.v1": CASE_KINDS,
     "no.ema.municipality.offer.v1": (UnitKind.MUNICIPALITY,),
     "no.ema.municipality.offer-outcome.v1": (UnitKind.MUNICIPALITY,),
     "no.ema.municipality.refund-decided.v1": (UnitKind.MUNICIPALITY,),
@@ -85,7 +89,11 @@ def service_permissions(service: str) -> dict[str, list[str]]:
                     f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
                     f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
                     f"$JS.ACK.{stream}.{durable}.>"}  # fmt: skip
-    return {"publish": sorted(publish), "subscribe": ["_INBOX.>"]}
+    subscribe = {"_INBOX.>"}
+    if service == "consent":  # answers witnesses' proof requests; asks witnesses when auditing
+        subscribe.add(LOG_CONSISTENCY)
+        publish.add(WITNESS_QUERY.replace("{unit}", "*"))
+    return {"publish": sorted(publish), "subscribe": sorted(subscribe)}
 
 
 def unit_kind_permissions(kind: UnitKind) -> dict[str, list[str]]:
@@ -101,6 +109,12 @@ def unit_kind_permissions(kind: UnitKind) -> dict[str, list[str]]:
             # key. Isolating one unit from another needs a user per unit (docs/runbook.md).
             subscribe.add(contract.subject.replace("{unit}", "*"))
     subscribe.update(READS.get(kind, ()))
+    if kind is UnitKind.WITNESS:
+        # Its own durable consumer on the LOG stream, proofs from the broker, and audit queries.
+        publish |= {"$JS.API.CONSUMER.CREATE.LOG.>", "$JS.API.CONSUMER.DURABLE.CREATE.LOG.>",
+                    "$JS.API.CONSUMER.INFO.LOG.>", "$JS.API.CONSUMER.MSG.NEXT.LOG.>",
+                    "$JS.ACK.LOG.>", LOG_CONSISTENCY}  # fmt: skip
+        subscribe.add(WITNESS_QUERY.replace("{unit}", "*"))
     return {"publish": sorted(publish), "subscribe": sorted(subscribe)}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from services.consent.audit import store as _audit_tables  # noqa: F401 (creates
 from services.consent.audit.queries import consent_history, decision_dict
 from services.consent.audit.web import Audit
 from services.consent.engine import SelectedEngine, legal_data
+from services.consent.log import DEFAULT_ORIGIN, DecisionLog, key_paths
 from services.consent.store import Base, ConsentRow, DecisionRecord
 from services.kit.service import Service
 from services.kit.settings import Settings
@@ -36,17 +38,37 @@ class ConsentSettings(Settings):
         None, description="Default: <this host>/audit/oidc/callback."
     )
     oidc_username_claim: str = Field("preferred_username", description="Names the account.")
+    log_origin: str = Field(DEFAULT_ORIGIN, description="The decision log's checkpoint origin "
+                            "and key name; unique per log, e.g. <domain>/consent-log.")  # fmt: skip
+    log_key_file: Path | None = Field(
+        None,
+        description="The log's Ed25519 signing key (PEM), readable only by the service; "
+        "default <data>/keys/consent-log.pem. Made on first start.",
+    )
+    log_keys_file: Path | None = Field(
+        None,
+        description="The log's public keys by key id, every one since the first "
+        "(vkeys); default <data>/keys/consent-log.vkeys. Verifiers read only this.",
+    )
 
 
 service = Service("consent", Base.metadata, ConsentSettings, migrate=True)
 engine = SelectedEngine()
+decision_log = DecisionLog()
+service.state["log"] = decision_log
 service.handles("no.ema.case.opened.v1", durable="consent-cases")(handlers.on_case_opened)
 service.handles("no.ema.share.request.v1", durable="consent-requests")(
-    handlers.make_share_request_handler(engine, service.state)
+    handlers.make_share_request_handler(engine, service.state, decision_log)
 )
 service.handles(
     "no.ema.consent.granted.v1", "no.ema.consent.withdrawn.v1", durable="consent-consents"
-)(handlers.make_consent_handler(legal_data()))
+)(handlers.make_consent_handler(legal_data(), decision_log))
+
+
+async def load_log_key(svc: Service) -> None:
+    s = svc.settings
+    key_file, keys_file = key_paths(s.data_dir, s.log_key_file, s.log_keys_file)  # type: ignore[attr-defined]
+    decision_log.start(s.log_origin, key_file, keys_file)  # type: ignore[attr-defined]
 
 
 async def choose_engine(svc: Service) -> None:
@@ -129,6 +151,7 @@ async def consents_fhir(request: web.Request) -> web.Response:
                              content_type="application/fhir+json")  # fmt: skip
 
 
+service.startup.append(load_log_key)
 service.startup.append(choose_engine)
 service.startup.append(publish_sealing_key)
 service.routes.append(web.get("/cases/{case_id}/decisions", decisions))

@@ -22,13 +22,14 @@ from contracts.messages import (
     Obligation,
     ShareDecidedV1,
     ShareDeliveredV1,
+    ShareDeliveredV2,
     ShareReceiptV1,
     ShareRequestV1,
 )
-from services.consent import log as merkle_log
 from services.consent.consents import InvalidConsent, policy_form, validate_grant
 from services.consent.domain import canonical, policy_input, redact, sha256_json
 from services.consent.engine import Engine
+from services.consent.log import DecisionLog
 from services.consent.store import ConsentRow, DecisionRecord, KnownCase
 from services.kit.sealing import open_sealed, seal
 from services.kit.service import Context, HandlerFunc, Rejected
@@ -49,18 +50,30 @@ async def on_case_opened(ctx: Context) -> None:
                                   care_centre=data.care_centre))  # fmt: skip
 
 
-def make_consent_handler(legal: dict[str, Any]) -> HandlerFunc:
+async def lock_case(ctx: Context, case_id: str) -> KnownCase | None:
+    """Take the case's lock for the rest of the transaction: a row lock on PostgreSQL; on
+    SQLite the database's write lock, held since the inbox row was written (flushed here).
+    A share decision takes it before it reads consents and a consent change before it writes,
+    so a withdrawal and a decision on the same case never interleave."""
+    await ctx.session.flush()
+    return await ctx.session.scalar(
+        select(KnownCase).where(KnownCase.case_id == case_id).with_for_update()
+    )
+
+
+def make_consent_handler(legal: dict[str, Any], decision_log: DecisionLog) -> HandlerFunc:
     async def on_consent(ctx: Context) -> None:
         if isinstance(ctx.data, ConsentGrantedV1):
-            await _granted(ctx, ctx.data, legal)
+            await _granted(ctx, ctx.data, legal, decision_log)
         else:
-            await _withdrawn(ctx, ctx.data)
+            await _withdrawn(ctx, ctx.data, decision_log)
 
     return on_consent
 
 
-async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any]) -> None:
-    case = await ctx.session.get(KnownCase, data.case_id)
+async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any],
+                   decision_log: DecisionLog) -> None:  # fmt: skip
+    case = await lock_case(ctx, data.case_id)
     if case is None:
         raise Rejected(f"case_id: no open case {data.case_id!r} is known to the broker")
     row = await ctx.session.get(ConsentRow, data.consent_id)
@@ -79,8 +92,9 @@ async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any]) 
             "child_heard": data.child_heard.model_dump(mode="json"),
             "granted_at": data.granted_at.isoformat(), "registered_by": ctx.sender.id,
             "recorded_at": datetime.now(UTC).isoformat()}  # fmt: skip
-    index, leaf = await merkle_log.append(ctx.session, ctx.outbox.key, "consent.granted",
-                                          data.consent_id, body)  # fmt: skip
+    logged = await decision_log.append(ctx.session, ctx.outbox, "consent.granted",
+                                       data.consent_id, body)  # fmt: skip
+    index, leaf = logged.index, logged.record_hash
     if row is None:
         row = ConsentRow(consent_id=data.consent_id, case_id=data.case_id)
         ctx.session.add(row)
@@ -89,7 +103,8 @@ async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any]) 
     _ack(ctx, data.consent_id, data.case_id, "active", data.version, index, leaf)
 
 
-async def _withdrawn(ctx: Context, data: ConsentWithdrawnV1) -> None:
+async def _withdrawn(ctx: Context, data: ConsentWithdrawnV1, decision_log: DecisionLog) -> None:
+    await lock_case(ctx, data.case_id)
     row = await ctx.session.get(ConsentRow, data.consent_id)
     if row is None or row.case_id != data.case_id:
         raise Rejected("consent_id: no such consent for this case")
@@ -99,8 +114,9 @@ async def _withdrawn(ctx: Context, data: ConsentWithdrawnV1) -> None:
             "case_id": data.case_id, "withdrawn_by": data.withdrawn_by.value,
             "withdrawn_at": data.withdrawn_at.isoformat(), "registered_by": ctx.sender.id,
             "recorded_at": datetime.now(UTC).isoformat()}  # fmt: skip
-    index, leaf = await merkle_log.append(ctx.session, ctx.outbox.key, "consent.withdrawn",
-                                          data.consent_id, body)  # fmt: skip
+    logged = await decision_log.append(ctx.session, ctx.outbox, "consent.withdrawn",
+                                       data.consent_id, body)  # fmt: skip
+    index, leaf = logged.index, logged.record_hash
     row.status, row.log_index, row.updated_at = "withdrawn", index, datetime.now(UTC)
     _ack(ctx, data.consent_id, data.case_id, "withdrawn", row.version, index, leaf)
 
@@ -114,18 +130,19 @@ def _ack(ctx: Context, consent_id: str, case_id: str, status: str, version: int,
                                         "log_index": index})  # fmt: skip
 
 
-def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> HandlerFunc:
+def make_share_request_handler(engine: Engine, state: dict[str, Any],
+                               decision_log: DecisionLog) -> HandlerFunc:  # fmt: skip
     async def on_share_request(ctx: Context) -> None:
         req: ShareRequestV1 = ctx.data
         if ctx.sender.id != req.source_unit and ctx.sender.kind != "service":
             raise Rejected(f"source_unit: {req.source_unit!r} is not the signing unit")
-        case = await ctx.session.get(KnownCase, req.case_id)
-        if case is None:
-            raise Rejected(f"case_id: no open case {req.case_id!r} is known to the broker")
         source = await ctx.directory.get(req.source_unit)
         recipient = await ctx.directory.get(req.recipient_unit)
-        # Read the consents after the write lock is held (the inbox row is flushed first), so
-        # a withdrawal committed before this decision is always seen.
+        # The case's lock before the consents are read, held through the policy evaluation
+        # until the decision is logged and committed: a withdrawal waits for it, or is seen.
+        case = await lock_case(ctx, req.case_id)
+        if case is None:
+            raise Rejected(f"case_id: no open case {req.case_id!r} is known to the broker")
         consents = (await ctx.session.scalars(
             select(ConsentRow).where(ConsentRow.case_id == req.case_id,
                                      ConsentRow.status == "active")
@@ -173,8 +190,9 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
             "payload_hash": sha256_json(req.payload.model_dump()),
             "content_hash": content_hash, "decided_at": now.isoformat(),
         }  # fmt: skip
-        index, leaf = await merkle_log.append(ctx.session, ctx.outbox.key, "decision",
-                                              decision_id, record)  # fmt: skip
+        logged = await decision_log.append(ctx.session, ctx.outbox, "decision", decision_id,
+                                           record)  # fmt: skip
+        index, leaf = logged.index, logged.record_hash
         ctx.session.add(DecisionRecord(
             id=decision_id, request_id=req.request_id, case_id=req.case_id,
             source_unit=req.source_unit, recipient_unit=req.recipient_unit,
@@ -194,12 +212,19 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
         ), case_id=req.case_id)  # fmt: skip
         if allow:
             assert sealed is not None and content_hash is not None and legal_basis
-            ctx.emit("no.ema.share.delivered.v1", ShareDeliveredV1(
+            delivered = ShareDeliveredV1(
                 decision_id=decision_id, request_id=req.request_id, case_id=req.case_id,
                 source_unit=req.source_unit, recipient_unit=req.recipient_unit,
                 data_category=req.data_category, purpose=req.purpose, fields=fields,
                 legal_basis=legal_basis, obligations=[Obligation(**o) for o in obligations],
                 payload=sealed, content_hash=content_hash, record_hash=leaf, log_index=index,
+            )  # fmt: skip
+            ctx.emit("no.ema.share.delivered.v1", delivered, case_id=req.case_id,
+                     unit=req.recipient_unit)  # fmt: skip
+            # v2 beside v1: the same delivery with the checkpoint and inclusion proof.
+            ctx.emit("no.ema.share.delivered.v2", ShareDeliveredV2(
+                **delivered.model_dump(), checkpoint=logged.checkpoint,
+                inclusion_proof=logged.proof_b64,
             ), case_id=req.case_id, unit=req.recipient_unit)  # fmt: skip
         ctx.emit("no.ema.share.receipt.v1", ShareReceiptV1(
             request_id=req.request_id, decision_id=decision_id,

@@ -68,7 +68,7 @@ class Verifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> Verifier:
         try:
-            name, hex_id, raw_b64 = vkey.strip().rsplit("+", 2)
+            name, hex_id, raw_b64 = vkey.strip().split("+", 2)
             raw = base64.b64decode(raw_b64, validate=True)
             expected = bytes.fromhex(hex_id)
         except (ValueError, binascii.Error) as exc:

@@ -505,7 +505,7 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
 
 def _copy_db(system: System, target: Path) -> Path:
     (target / "keys").mkdir(parents=True, exist_ok=True)
-    shutil.copy(system.data_dir / "keys" / "svc-consent.pem", target / "keys")
+    shutil.copy(system.data_dir / "keys" / "consent-log.vkeys", target / "keys")
     with (
         sqlite3.connect(system.data_dir / "consent.db") as src,
         sqlite3.connect(target / "consent.db") as dst,
@@ -564,4 +564,4 @@ async def test_verify_detects_altered_removed_and_reordered_records(
     )
     assert "belongs at index 1: the log was reordered" in out
     out = tampered("decision", "update consent_decision set outcome = 'allow'")
-    assert "table column outcome differs from its log record" in out
+    assert "table column(s) outcome differ from its log record" in out

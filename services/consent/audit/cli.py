@@ -39,17 +39,18 @@ FIELDS = [
 
 
 def _paths(args: argparse.Namespace) -> tuple[Path | str, Path]:
-    """The broker's database (SQLite file, or the PostgreSQL URL) and its key file."""
-    from services.consent.log import database_of
+    """The broker's database (SQLite file, or the PostgreSQL URL) and the decision log's
+    public keys (vkeys: --log-keys, EMA_LOG_KEYS_FILE, or the data folder's)."""
+    from services.consent.verification import database_of, keys_file_of
 
     data = Path(args.data_dir)
-    return database_of(data), data / "keys" / "svc-consent.pem"
+    return database_of(data), keys_file_of(data, getattr(args, "log_keys", None))
 
 
-def _public_key(args: argparse.Namespace) -> str:
-    from services.kit.signing import UnitKey
+def _verifiers(args: argparse.Namespace) -> list[Any]:
+    from services.consent.verification import load_verifiers
 
-    return UnitKey.load("svc-consent", _paths(args)[1]).public_b64
+    return load_verifiers(_paths(args)[1])
 
 
 def _run(
@@ -165,7 +166,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     from services.consent.store import DecisionRecord
 
-    public = _public_key(args) if _paths(args)[1].exists() else None
+    verifiers = _verifiers(args) if _paths(args)[1].exists() else None
 
     async def work(sessions: Any) -> int:
         async with sessions() as session:
@@ -174,7 +175,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"no decision {args.id}", file=sys.stderr)
             return 1
         d = queries.decision_dict(row)
-        check = queries.check_decision(_paths(args)[0], public, d) if public else None
+        check = queries.check_decision(_paths(args)[0], verifiers, row) if verifiers else None
         if args.json:
             print(
                 json.dumps(
@@ -200,18 +201,18 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from services.consent.log import verify_log
+    from services.consent.verification import verify_log
 
     db, _ = _paths(args)
-    public = _public_key(args) if _paths(args)[1].exists() else ""
+    verifiers = _verifiers(args) if _paths(args)[1].exists() else []
 
     async def work(sessions: Any) -> int:
         progress = Progress("verifying", not args.quiet)
         if args.no_record:
-            report = await asyncio.to_thread(verify_log, db, public, progress)
+            report = await asyncio.to_thread(verify_log, db, verifiers, progress)
         else:
             report = await queries.verify_and_record(
-                sessions, db, public, f"cli:{getpass.getuser()}", progress
+                sessions, db, verifiers, f"cli:{getpass.getuser()}", progress
             )
         if args.json:
             print(
@@ -355,12 +356,14 @@ def add_parser(sub: Any) -> None:
     sh = cmds.add_parser("show", help="one decision, with its log record checked")
     sh.add_argument("id", help="decision id")
     sh.add_argument("--json", action="store_true")
+    sh.add_argument("--log-keys", help="the log's public keys (vkeys file)")
     sh.set_defaults(func=cmd_show)
 
     ve = cmds.add_parser("verify", help="verify the whole log; the result shows on the page")
     ve.add_argument("--json", action="store_true")
     ve.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ve.add_argument("--no-record", action="store_true", help="do not store the result")
+    ve.add_argument("--log-keys", help="the log's public keys (vkeys file)")
     ve.set_defaults(func=cmd_verify)
 
     ex = cmds.add_parser("export", help="decisions as CSV or JSON (FHIR: emaflyt consent export)")

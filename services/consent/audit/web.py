@@ -26,7 +26,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import delete, select
 
-from services.consent import log as merkle_log
+from services.consent import verification
 from services.consent.audit import oidc, queries
 from services.consent.audit.accounts import check_password, hash_password
 from services.consent.audit.i18n import LANGS, basis_plain, category, translator
@@ -368,6 +368,15 @@ class Audit:
     def _db(self) -> str:
         return self.settings.database_url or ""
 
+    def _verifiers(self) -> list[Any]:
+        """The log's public keys, from its key list (never the private key)."""
+        from services.consent.log import key_paths
+
+        s = self.settings
+        return verification.load_verifiers(
+            key_paths(s.data_dir, s.log_key_file, s.log_keys_file)[1]
+        )
+
     async def decision(self, request: web.Request) -> web.Response:
         async with self.service.sessions() as session:
             row = await session.scalar(
@@ -380,9 +389,7 @@ class Audit:
         if row is None:
             return self.render(request, "message.html", status=404, message="not_found")
         d = queries.decision_dict(row)
-        check = await asyncio.to_thread(
-            queries.check_decision, self._db(), self.service.key.public_b64, d
-        )
+        check = await asyncio.to_thread(queries.check_decision, self._db(), self._verifiers(), row)
         return self.render(
             request,
             "decision.html",
@@ -408,8 +415,7 @@ class Audit:
 
     async def verify_now(self, request: web.Request) -> web.StreamResponse:
         await queries.verify_and_record(
-            self.service.sessions, self._db(), self.service.key.public_b64,
-            request["user"].username,
+            self.service.sessions, self._db(), self._verifiers(), request["user"].username,
         )  # fmt: skip
         raise web.HTTPSeeOther("/audit/status")
 
@@ -487,7 +493,9 @@ class Audit:
                 "reviewer": request["user"].username,
                 "reviewed_at": now.isoformat(),
             }
-            index, _ = await merkle_log.append(session, svc.key, "btg.review", review_id, body)
+            logged = await svc.state["log"].append(session, svc.outbox, "btg.review", review_id,
+                                                   body)  # fmt: skip
+            index = logged.index
             session.add(
                 AuditReview(
                     id=review_id,
@@ -499,6 +507,7 @@ class Audit:
                     log_index=index,
                 )
             )
+        svc.outbox.wake()
         return await self.glass(request, saved=True)
 
     async def what_if_form(self, request: web.Request) -> web.Response:

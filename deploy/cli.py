@@ -471,12 +471,21 @@ def cmd_consent_verify(args: argparse.Namespace) -> int:
                  if "index" in result else ""))  # fmt: skip
         return 0 if result["ok"] else 1
     report = verify_log(db, verifiers)
+    skipped = "--no-witnesses" if args.no_witnesses else None
+    if not args.no_witnesses:
+        from services.consent.witnesses import check_over_bus
+
+        pinned = Path(args.witnesses) if args.witnesses else None
+        skipped = asyncio.run(check_over_bus(_nats_url(args), report, verifiers, pinned))
     if args.json:
-        print(json.dumps(report.as_json()))
+        print(json.dumps({**report.as_json(), "witnesses_skipped": skipped}))
     else:
+        from services.consent.witnesses import print_witnesses
+
         print(f"log: {report.size} records, signed tree head at size {report.signed_size}")
         for problem in report.problems:
             print(f"PROBLEM: {problem}")
+        print_witnesses(report, skipped)
         print("ok: every record matches the signed tree heads and every table row its record"
               if report.ok else "FAILED")  # fmt: skip
     return 0 if report.ok else 1
@@ -756,6 +765,9 @@ def parser() -> argparse.ArgumentParser:
     ver.add_argument("--record", help="decision or consent id: check its inclusion proof")
     ver.add_argument("--log-keys", help="the log's public keys, a vkeys file (default: "
                      "EMA_LOG_KEYS_FILE, else <data-dir>/keys/consent-log.vkeys)")  # fmt: skip
+    ver.add_argument("--witnesses", help="the witnesses you trust, a vkeys file of cosigner "
+                     "keys (default: every unit of kind witness in the directory)")  # fmt: skip
+    ver.add_argument("--no-witnesses", action="store_true", help="check the database only")
     ver.add_argument("--json", action="store_true")
     ver.set_defaults(func=cmd_consent_verify)
     gr = consent.add_parser("grant", help="sign and send a consent as a unit; wait for the ack")

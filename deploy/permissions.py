@@ -90,10 +90,12 @@ def service_permissions(service: str) -> dict[str, list[str]]:
                     f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
                     f"$JS.ACK.{stream}.{durable}.>"}  # fmt: skip
     subscribe = {"_INBOX.>"}
+    perms = {"publish": sorted(publish), "subscribe": sorted(subscribe)}
     if service == "consent":  # answers witnesses' proof requests; asks witnesses when auditing
-        subscribe.add(LOG_CONSISTENCY)
-        publish.add(WITNESS_QUERY.replace("{unit}", "*"))
-    return {"publish": sorted(publish), "subscribe": sorted(subscribe)}
+        perms["subscribe"] = sorted(subscribe | {LOG_CONSISTENCY})
+        perms["publish"] = sorted(publish | {WITNESS_QUERY.replace("{unit}", "*")})
+        perms["allow_responses"] = True
+    return perms
 
 
 def unit_kind_permissions(kind: UnitKind) -> dict[str, list[str]]:
@@ -110,15 +112,19 @@ def unit_kind_permissions(kind: UnitKind) -> dict[str, list[str]]:
             subscribe.add(contract.subject.replace("{unit}", "*"))
     subscribe.update(READS.get(kind, ()))
     if kind is UnitKind.WITNESS:
-        # Its own durable consumer on the LOG stream, proofs from the broker, and audit queries.
+        # Its own durable consumer on the LOG stream, the directory (to check the broker's
+        # signatures), proofs from the broker, and audit queries.
         publish |= {"$JS.API.CONSUMER.CREATE.LOG.>", "$JS.API.CONSUMER.DURABLE.CREATE.LOG.>",
                     "$JS.API.CONSUMER.INFO.LOG.>", "$JS.API.CONSUMER.MSG.NEXT.LOG.>",
-                    "$JS.ACK.LOG.>", LOG_CONSISTENCY}  # fmt: skip
+                    "$JS.ACK.LOG.>", LOG_CONSISTENCY,
+                    f"$JS.API.STREAM.MSG.GET.{KV_STREAM}"}  # fmt: skip
         subscribe.add(WITNESS_QUERY.replace("{unit}", "*"))
+        return {"publish": sorted(publish), "subscribe": sorted(subscribe),
+                "allow_responses": True}  # fmt: skip
     return {"publish": sorted(publish), "subscribe": sorted(subscribe)}
 
 
-def users() -> dict[str, dict[str, list[str]]]:
+def users() -> dict[str, dict]:
     table = {f"svc-{name}": service_permissions(name) for name in SERVICES}
     table |= {f"unit-{kind.value}": unit_kind_permissions(kind) for kind in UNIT_KINDS}
     table["operator"] = {"publish": [">"], "subscribe": [">"]}
@@ -142,7 +148,8 @@ def render(passwords: dict[str, str]) -> str:
         shown = password if password.startswith("$") else f'"{password}"'
         lines += [f'    {{ user: "{user}", password: {shown}, permissions: {{',
                   f"        publish: {{ allow: [{_quote(perms['publish'])}] }},",
-                  f"        subscribe: {{ allow: [{_quote(perms['subscribe'])}] }}",
+                  f"        subscribe: {{ allow: [{_quote(perms['subscribe'])}] }}"
+                  + (",\n        allow_responses: true" if perms.get("allow_responses") else ""),
                   "    } }"]  # fmt: skip
     lines += ["  ]", "}", ""]
     return "\n".join(lines)

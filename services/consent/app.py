@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pydantic import Field
 from sqlalchemy import select
 
-from services.consent import fhir, handlers
+from services.consent import fhir, handlers, witnesses
 from services.consent.audit import store as _audit_tables  # noqa: F401 (creates the tables)
 from services.consent.audit.queries import consent_history, decision_dict
 from services.consent.audit.web import Audit
@@ -65,10 +65,23 @@ service.handles(
 )(handlers.make_consent_handler(legal_data(), decision_log))
 
 
+service.handles(
+    "no.ema.log.cosigned.v1", "no.ema.log.witness-alarm.v1", durable="consent-witnesses"
+)(witnesses.on_witness_message)
+
+
 async def load_log_key(svc: Service) -> None:
     s = svc.settings
     key_file, keys_file = key_paths(s.data_dir, s.log_key_file, s.log_keys_file)  # type: ignore[attr-defined]
     decision_log.start(s.log_origin, key_file, keys_file)  # type: ignore[attr-defined]
+
+
+async def answer_witnesses(svc: Service) -> None:
+    """Consistency proofs for witnesses that missed checkpoints (one replica answers)."""
+    from contracts.registry import LOG_CONSISTENCY
+
+    responder = witnesses.consistency_responder(svc.sessions, svc.settings.log_origin)  # type: ignore[attr-defined]
+    await svc.nc.subscribe(LOG_CONSISTENCY, queue="consent", cb=responder)
 
 
 async def choose_engine(svc: Service) -> None:
@@ -152,6 +165,7 @@ async def consents_fhir(request: web.Request) -> web.Response:
 
 
 service.startup.append(load_log_key)
+service.startup.append(answer_witnesses)
 service.startup.append(choose_engine)
 service.startup.append(publish_sealing_key)
 service.routes.append(web.get("/cases/{case_id}/decisions", decisions))

@@ -93,3 +93,27 @@ class LogState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     size: Mapped[int] = mapped_column(Integer)
     frontier: Mapped[list[list[Any]]] = mapped_column(JSON)
+
+
+class WitnessCosignature(Base):
+    """The latest checkpoint each witness cosigned, as it sent it (shown on the audit pages;
+    verification asks the witnesses themselves)."""
+
+    __tablename__ = "consent_cosignature"
+    witness: Mapped[str] = mapped_column(String(200), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    root: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WitnessAlarm(Base):
+    """A witness refused one of the log's checkpoints."""
+
+    __tablename__ = "consent_witness_alarm"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    witness: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)
+    held_size: Mapped[int] = mapped_column(Integer)
+    problem: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

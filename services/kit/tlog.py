@@ -128,6 +128,11 @@ def signature_line(name: str, kid: bytes, signature: bytes) -> str:
     return f"{DASH} {name} {base64.b64encode(kid + signature).decode()}\n"
 
 
+def add_signature(note: str, line: str) -> str:
+    """A signed note with one more signature line (e.g. a witness's cosignature)."""
+    return (note if note.endswith("\n") else note + "\n") + line
+
+
 def cosigned_message(checkpoint_text: str, timestamp: int) -> bytes:
     return f"cosignature/v1\ntime {timestamp}\n{checkpoint_text}".encode()
 
@@ -145,7 +150,10 @@ class Signature:
 
 
 def parse_note(note: str) -> tuple[str, list[Signature]]:
-    """Split a signed note into its text and its signature lines (not verified)."""
+    """Split a signed note into its text and its signature lines (not verified). A note whose
+    last signature line lost its newline in transport (trimmed JSON strings) is taken."""
+    if not note.endswith("\n"):
+        note += "\n"
     text, sep, block = note.rpartition("\n\n")
     if not sep or not block.endswith("\n"):
         raise NoteError("not a signed note: no blank line before the signature lines")

@@ -60,6 +60,8 @@ class AuditVerification(Base):
     size: Mapped[int] = mapped_column(Integer)
     signed_size: Mapped[int] = mapped_column(Integer)
     problems: Mapped[list[str]] = mapped_column(JSON)
+    # What each witness said (witnesses.WitnessView.as_json), when they were asked.
+    witnesses: Mapped[list[dict] | None] = mapped_column(JSON, nullable=True)
 
 
 class AuditReview(Base):

@@ -38,7 +38,7 @@ from services.consent.audit.store import (
     AuditView,
 )
 from services.consent.engine import POLICY_DIR, legal_data, policy_files
-from services.consent.store import DecisionRecord
+from services.consent.store import DecisionRecord, WitnessAlarm, WitnessCosignature
 
 log = logging.getLogger("consent.audit")
 HERE = Path(__file__).parent
@@ -411,11 +411,28 @@ class Audit:
             last = await session.scalar(
                 select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1)
             )
-        return self.render(request, "status.html", head=head, last=last)
+            cosignatures = list(await session.scalars(
+                select(WitnessCosignature).order_by(WitnessCosignature.witness)
+            ))  # fmt: skip
+            alarms = list(await session.scalars(
+                select(WitnessAlarm).order_by(WitnessAlarm.id.desc()).limit(20)
+            ))  # fmt: skip
+        return self.render(request, "status.html", head=head, last=last,
+                           cosignatures=cosignatures, alarms=alarms)  # fmt: skip
+
+    async def _ask_witnesses(self, report: verification.Report) -> None:
+        """Add what each witness cosigned (pinned ones, or every witness in the directory)."""
+        from services.consent import witnesses
+
+        path = self.settings.witness_keys_file
+        cosigners = (witnesses.read_cosigners(path) if path
+                     else await witnesses.directory_cosigners(self.service.directory))  # fmt: skip
+        await witnesses.check_witnesses(self.service.nc, report, self._verifiers(), cosigners)
 
     async def verify_now(self, request: web.Request) -> web.StreamResponse:
         await queries.verify_and_record(
             self.service.sessions, self._db(), self._verifiers(), request["user"].username,
+            witnesses=self._ask_witnesses,
         )  # fmt: skip
         raise web.HTTPSeeOther("/audit/status")
 

@@ -491,6 +491,22 @@ def cmd_consent_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_consent_log_key(args: argparse.Namespace) -> int:
+    """Make the decision log's next signing key and print its public key (vkey) for the
+    witnesses and the log's key list; the service signs with it after a restart."""
+    from services.consent.log import load_or_create_signer
+
+    out = Path(args.out)
+    if out.exists():
+        print(f"{out} exists: choose a new file for the new key", file=sys.stderr)
+        return 2
+    keys_file = Path(args.keys_file) if args.keys_file else Path(args.data_dir) / "keys" / (
+        "consent-log.vkeys")  # fmt: skip
+    signer = load_or_create_signer(args.origin, out, keys_file)
+    print(signer.verifier.vkey)
+    return 0
+
+
 async def _consent_send(args: argparse.Namespace) -> int:
     """Sign and publish a consent grant or withdrawal as a unit, then wait for the broker's
     acknowledgement (no.ema.consent.recorded.v1) or the dead letter that says why not."""
@@ -768,6 +784,14 @@ def parser() -> argparse.ArgumentParser:
     ver.add_argument("--witnesses", help="the witnesses you trust, a vkeys file of cosigner "
                      "keys (default: every unit of kind witness in the directory)")  # fmt: skip
     ver.add_argument("--no-witnesses", action="store_true", help="check the database only")
+    lk = consent.add_parser("log-key", help="make the decision log's next signing key; "
+                            "prints its vkey for the witnesses (docs/runbook.md)")  # fmt: skip
+    lk.add_argument("--out", required=True, help="where to write the private key (mode 600)")
+    lk.add_argument("--origin", default="emaflyt.local/consent-log",
+                    help="the log's origin, as EMA_LOG_ORIGIN")  # fmt: skip
+    lk.add_argument("--keys-file", help="the log's key list to add the public key to "
+                    "(default <data-dir>/keys/consent-log.vkeys)")  # fmt: skip
+    lk.set_defaults(func=cmd_consent_log_key)
     ver.add_argument("--json", action="store_true")
     ver.set_defaults(func=cmd_consent_verify)
     gr = consent.add_parser("grant", help="sign and send a consent as a unit; wait for the ack")

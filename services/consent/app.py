@@ -50,6 +50,11 @@ class ConsentSettings(Settings):
         description="The log's public keys by key id, every one since the first "
         "(vkeys); default <data>/keys/consent-log.vkeys. Verifiers read only this.",
     )
+    witness_keys_file: Path | None = Field(
+        None,
+        description="Witnesses the audit pages ask (cosigner vkeys); default: every unit of "
+        "kind witness in the unit directory.",
+    )
 
 
 service = Service("consent", Base.metadata, ConsentSettings, migrate=True)

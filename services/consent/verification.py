@@ -82,7 +82,7 @@ def keys_file_of(data_dir: Path, given: str | None = None) -> Path:
 
 
 def has_table(db: Path | str, name: str) -> bool:
-    if isinstance(db, Path):
+    if isinstance(db, Path) or make_url(db).get_backend_name() == "sqlite":
         (rows,) = read_only(db, ("select name from sqlite_master where name = :n", {"n": name}))
     else:
         (rows,) = read_only(db, ("select tablename from pg_tables where tablename = :n",
@@ -208,6 +208,7 @@ def verify_log(db: Path | str, verifiers: list[tlog.Verifier],
     by_index = {e[0]: e for e in entries}
     frontier = merkle.Frontier()
     total = max(report.signed_size, len(entries))
+    uncovered: tuple[int, str] | None = None
     for pos in range(total):
         if progress is not None and (pos % 500 == 0 or pos == total - 1):
             progress(pos + 1, total)
@@ -241,11 +242,15 @@ def verify_log(db: Path | str, verifiers: list[tlog.Verifier],
                     f"head at size {pos + 1} disagrees"
                 )
             break
-        if pos >= report.signed_size:
-            report.problems.append(
-                f"record {entry[2]} at index {pos} is not covered by a signed tree head"
-            )
+        if pos >= report.signed_size and uncovered is None:
+            uncovered = (pos, entry[2])
         frontier = trial
+    if uncovered is not None:
+        pos, ref = uncovered
+        report.problems.append(
+            f"record {ref} at index {pos} is not covered by a signed tree head (nor are the "
+            f"{len(entries) - pos - 1} after it)"
+        )
     _records_as_stored(entries, report)
     check_index_tables(db, report)
     return report

@@ -134,6 +134,20 @@ async def directory_cosigners(directory: Directory) -> list[tlog.Verifier]:
     return found
 
 
+async def known_cosigners(sessions: Any, directory: Directory) -> list[tlog.Verifier]:
+    """Witnesses that have cosigned or refused this log, with their keys from the directory
+    (the service's own bus user may read units, not list them)."""
+    async with sessions() as session:
+        names = set(await session.scalars(select(WitnessCosignature.witness)))
+        names |= set(await session.scalars(select(WitnessAlarm.witness)))
+    found = []
+    for name in sorted(names):
+        unit = await directory.get(name)
+        if unit is not None and unit.kind == UnitKind.WITNESS:
+            found += [cosigner_of(unit.id, k.public_key) for k in unit.keys if not k.revoked]
+    return found
+
+
 async def ask(nc: Client, cosigner: tlog.Verifier, origin: str, size: int | None,
               timeout: float) -> dict[str, Any]:  # fmt: skip
     subject = WITNESS_QUERY.replace("{unit}", cosigner.name)

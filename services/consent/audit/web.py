@@ -421,12 +421,13 @@ class Audit:
                            cosignatures=cosignatures, alarms=alarms)  # fmt: skip
 
     async def _ask_witnesses(self, report: verification.Report) -> None:
-        """Add what each witness cosigned (pinned ones, or every witness in the directory)."""
+        """Add what each witness cosigned (pinned ones, or those that cosigned this log)."""
         from services.consent import witnesses
 
         path = self.settings.witness_keys_file
-        cosigners = (witnesses.read_cosigners(path) if path
-                     else await witnesses.directory_cosigners(self.service.directory))  # fmt: skip
+        cosigners = (witnesses.read_cosigners(path) if path else
+                     await witnesses.known_cosigners(self.service.sessions,
+                                                     self.service.directory))  # fmt: skip
         await witnesses.check_witnesses(self.service.nc, report, self._verifiers(), cosigners)
 
     async def verify_now(self, request: web.Request) -> web.StreamResponse:

@@ -4,12 +4,15 @@ installed on these machines (real OPA runs in docker-compose), but the evaluator
 OPA's, so what the broker gets back is what OPA decides. It serves what opa-python-client
 uses: GET /health, PUT /v1/policies/{id}, PUT /v1/data/{path}, POST /v1/data/{path}.
 
-    python -m tests.fake_opa --port 8181
+    python -m tests.fake_opa --port 8181 [--delay 0.03]
+
+`--delay` holds each evaluation that long, as a round trip to an OPA container would.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 from typing import Any
 
@@ -42,7 +45,7 @@ class Store:
         return self._engine
 
 
-def make_app() -> web.Application:
+def make_app(delay: float = 0.0) -> web.Application:
     store = Store()
     app = web.Application()
 
@@ -80,6 +83,8 @@ def make_app() -> web.Application:
         body = await request.json() if request.can_read_body else {}
         document = ".".join(p for p in request.match_info["path"].split("/") if p)
         store.queries += 1
+        if delay:
+            await asyncio.sleep(delay)
         try:
             result = store.engine().eval_document(document, body.get("input", {}))
         except OpaUndefinedError:
@@ -105,4 +110,6 @@ def make_app() -> web.Application:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8181)
-    web.run_app(make_app(), host="127.0.0.1", port=parser.parse_args().port, print=None)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds per evaluation")
+    args = parser.parse_args()
+    web.run_app(make_app(args.delay), host="127.0.0.1", port=args.port, print=None)

@@ -40,8 +40,9 @@ from tests.support import Partner, query
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_opa(port: int, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_opa", "--port", str(port)],
+def start_opa(port: int, log: Path, delay: float = 0.0) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_opa", "--port", str(port),
+                             "--delay", str(delay)],
                             cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # fmt: skip
     wait_until(lambda: http_json(f"http://127.0.0.1:{port}/health") == {}, 15, "OPA stand-in")
     return proc

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from contracts.fields import confidential, unit_id
+from contracts.fields import UNIT_ID_PATTERN, confidential, unit_id
 
 
 class UnitKind(StrEnum):
@@ -316,6 +316,38 @@ class ShareDeliveredV2(ShareDeliveredV1):
     inclusion_proof: list[str] = Field(
         max_length=64, description="Base64 SHA-256 node hashes, RFC 9162 section 2.1.3."
     )
+
+
+class EmergencyReleasedV1(Message):
+    """Data was released under break-the-glass. Notify tells the case's representative (the
+    care centre's leader while there is none); a privacy officer reviews it by review_due.
+    Ids, units, field names and times only."""
+
+    decision_id: str
+    case_id: str
+    case_ref: str = Field("", max_length=16)
+    representative_unit: str | None = Field(None, pattern=UNIT_ID_PATTERN)
+    care_centre: str = unit_id("The case's care centre.")
+    source_unit: str = unit_id("The unit that broke the glass.")
+    recipient_unit: str = unit_id("The unit that received the data.")
+    data_category: DataCategory
+    fields: list[str]
+    decided_at: datetime
+    review_due: datetime
+
+
+class EmergencyReviewOverdueV1(Message):
+    """A break-the-glass release was not reviewed by its deadline: notify escalates it to the
+    privacy officer."""
+
+    decision_id: str
+    case_id: str
+    case_ref: str = Field("", max_length=16)
+    source_unit: str = unit_id("The unit that broke the glass.")
+    recipient_unit: str = unit_id("The unit that received the data.")
+    decided_at: datetime
+    review_due: datetime
+    privacy_officer_unit: str = unit_id("Where the privacy officer is notified.")
 
 
 class LogCheckpointV1(Message):

@@ -13,14 +13,14 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pydantic import Field
 from sqlalchemy import select
 
-from services.consent import fhir, handlers, witnesses
+from services.consent import fhir, glass, handlers, witnesses
 from services.consent.audit import store as _audit_tables  # noqa: F401 (creates the tables)
 from services.consent.audit.queries import consent_history, decision_dict
 from services.consent.audit.web import Audit
 from services.consent.engine import SelectedEngine, legal_data
 from services.consent.log import DEFAULT_ORIGIN, DecisionLog, key_paths
 from services.consent.store import Base, ConsentRow, DecisionRecord
-from services.kit.service import Service
+from services.kit.service import Service, route
 from services.kit.settings import Settings
 
 
@@ -50,6 +50,17 @@ class ConsentSettings(Settings):
         description="The log's public keys by key id, every one since the first "
         "(vkeys); default <data>/keys/consent-log.vkeys. Verifiers read only this.",
     )
+    glass_recipient_kinds: str = Field(
+        "health,barnevern", description="Unit kinds that can act in an emergency (comma list)."
+    )
+    glass_limit: int = Field(3, ge=0, description="Break-the-glass releases per source unit "
+                             "in glass_window_hours.")  # fmt: skip
+    glass_window_hours: int = Field(24, ge=1)
+    glass_check_interval: float = Field(60.0, gt=0, description="Seconds between checks for "
+                                        "overdue break-the-glass reviews.")  # fmt: skip
+    privacy_officer_unit: str = Field(
+        "privacy-office", description="Unit whose privacy_officer role hears overdue reviews."
+    )
     witness_keys_file: Path | None = Field(
         None,
         description="Witnesses the audit pages ask (cosigner vkeys); default: every unit of "
@@ -61,7 +72,12 @@ service = Service("consent", Base.metadata, ConsentSettings, migrate=True)
 engine = SelectedEngine()
 decision_log = DecisionLog()
 service.state["log"] = decision_log
-service.handles("no.ema.case.opened.v1", durable="consent-cases")(handlers.on_case_opened)
+service.handles(
+    "no.ema.case.opened.v1", "no.ema.case.representative.v1", "no.ema.case.transferred.v1",
+    durable="consent-cases",
+)(route({"no.ema.case.opened.v1": handlers.on_case_opened,
+         "no.ema.case.representative.v1": handlers.on_case_linked,
+         "no.ema.case.transferred.v1": handlers.on_case_linked}))  # fmt: skip
 service.handles("no.ema.share.request.v1", durable="consent-requests")(
     handlers.make_share_request_handler(engine, service.state, decision_log)
 )
@@ -169,6 +185,7 @@ async def consents_fhir(request: web.Request) -> web.Response:
                              content_type="application/fhir+json")  # fmt: skip
 
 
+service.background.append(glass.escalate_overdue)
 service.startup.append(load_log_key)
 service.startup.append(answer_witnesses)
 service.startup.append(choose_engine)

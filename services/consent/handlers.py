@@ -16,6 +16,8 @@ from sqlalchemy import select
 
 from contracts.messages import (
     CaseOpenedV1,
+    CaseRepresentativeV1,
+    CaseTransferredV1,
     ConsentGrantedV1,
     ConsentRecordedV1,
     ConsentWithdrawnV1,
@@ -26,13 +28,14 @@ from contracts.messages import (
     ShareReceiptV1,
     ShareRequestV1,
 )
+from services.consent import glass
 from services.consent.consents import InvalidConsent, policy_form, validate_grant
 from services.consent.domain import canonical, policy_input, redact, sha256_json
 from services.consent.engine import Engine
 from services.consent.log import DecisionLog
 from services.consent.store import ConsentRow, DecisionRecord, KnownCase
 from services.kit.sealing import open_sealed, seal
-from services.kit.service import Context, HandlerFunc, Rejected
+from services.kit.service import Context, HandlerFunc, NotYet, Rejected
 
 log = logging.getLogger("consent")
 
@@ -47,7 +50,22 @@ async def on_case_opened(ctx: Context) -> None:
     if await ctx.session.get(KnownCase, data.case_id) is None:
         ctx.session.add(KnownCase(case_id=data.case_id, birth_date=data.birth_date,
                                   birth_date_estimated=data.birth_date_estimated,
-                                  care_centre=data.care_centre))  # fmt: skip
+                                  care_centre=data.care_centre, case_ref=data.case_ref,
+                                  linked_units=[data.care_centre]))  # fmt: skip
+
+
+async def on_case_linked(ctx: Context) -> None:
+    """A representative appointed, or the child moved: units break-the-glass may come from."""
+    data: CaseRepresentativeV1 | CaseTransferredV1 = ctx.data
+    case = await ctx.session.get(KnownCase, data.case_id)
+    if case is None:
+        raise NotYet(f"case_id: case {data.case_id!r} is not opened here yet")
+    if isinstance(data, CaseRepresentativeV1):
+        case.representative_unit = data.representative_unit
+    else:
+        case.care_centre = data.to_centre
+        case.linked_units = sorted({*(case.linked_units or []), data.from_centre,
+                                    data.to_centre})  # fmt: skip
 
 
 async def lock_case(ctx: Context, case_id: str) -> KnownCase | None:
@@ -155,11 +173,18 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any],
             recipient_kind=recipient.kind.value if recipient else None,
             consents=[c.policy for c in consents], now=now,
         )  # fmt: skip
+        glass_refused = None
+        if req.break_the_glass is not None:
+            kind = recipient.kind.value if recipient else None
+            glass_refused = await glass.refusal(ctx.session, ctx.settings, case, req, kind, now)
         decision = await engine.evaluate(inputs)
         decision_id = str(uuid.uuid4())
         allow = bool(decision["allow"])
         reasons = list(decision.get("reasons") or [])
         fields = list(decision.get("fields") or []) if allow else []
+        if glass_refused:
+            allow, fields = False, []
+            reasons.append(glass_refused)
         if allow and not (recipient and recipient.sealing_key):
             allow, fields = False, []
             reasons.append("recipient has no sealing key registered: nothing can be delivered")
@@ -175,6 +200,8 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any],
         outcome = "allow" if allow else "withhold"
         obligations = list(decision.get("obligations") or []) if allow else []
         legal_basis = decision.get("legal_basis") if allow else None
+        # The policy's own words only if its outcome stands (not overridden above).
+        reason_nb = decision.get("reason_nb") if allow == bool(decision["allow"]) else None
         record = {
             "kind": "decision", "id": decision_id, "request_id": req.request_id,
             "case_id": req.case_id, "source_unit": req.source_unit,
@@ -182,7 +209,7 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any],
             "purpose": req.purpose, "outcome": outcome, "legal_basis": legal_basis,
             "basis": decision.get("basis") if allow else None, "fields": fields,
             "obligations": obligations, "reasons": reasons,
-            "reason_nb": decision.get("reason_nb") or WITHHELD_NB,
+            "reason_nb": reason_nb or WITHHELD_NB,
             "break_the_glass": req.break_the_glass is not None,
             "policy_revision": decision["policy_revision"],
             "data_version": decision.get("data_version") or "unknown",
@@ -190,6 +217,9 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any],
             "payload_hash": sha256_json(req.payload.model_dump()),
             "content_hash": content_hash, "decided_at": now.isoformat(),
         }  # fmt: skip
+        if req.break_the_glass is not None:
+            justification, record["justification_hash"] = glass.sealed_justification(
+                req, decision_id, state["sealing_key"])  # fmt: skip
         logged = await decision_log.append(ctx.session, ctx.outbox, "decision", decision_id,
                                            record)  # fmt: skip
         index, leaf = logged.index, logged.record_hash
@@ -202,6 +232,9 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any],
             policy_revision=record["policy_revision"], data_version=record["data_version"],
             log_index=index, record_hash=leaf, decided_at=now,
         ))  # fmt: skip
+        if req.break_the_glass is not None:
+            glass.record(ctx, case, req, decision_id, outcome, fields, obligations, justification,
+                         record["justification_hash"], now)  # fmt: skip
         # Everything below goes to the outbox in this transaction: it is published only after
         # the decision record above is committed (record before release).
         ctx.emit("no.ema.share.decided.v1", ShareDecidedV1(

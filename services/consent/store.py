@@ -21,6 +21,10 @@ class KnownCase(Base):
     birth_date: Mapped[date] = mapped_column(Date)
     birth_date_estimated: Mapped[bool] = mapped_column(Boolean)
     care_centre: Mapped[str] = mapped_column(String(64))
+    case_ref: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    representative_unit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Every care centre the child has stayed at (break-the-glass needs a linked source).
+    linked_units: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class ConsentRow(Base):
@@ -117,3 +121,20 @@ class WitnessAlarm(Base):
     held_size: Mapped[int] = mapped_column(Integer)
     problem: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class GlassRelease(Base):
+    """A break-the-glass request: its justification sealed to the broker's key (the decision
+    record holds its hash), the review deadline of a release, and when it was escalated."""
+
+    __tablename__ = "consent_glass"
+    decision_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(36), index=True)
+    source_unit: Mapped[str] = mapped_column(String(64), index=True)
+    recipient_unit: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    justification: Mapped[dict[str, Any]] = mapped_column(JSON)
+    justification_hash: Mapped[str] = mapped_column(String(80))
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    review_due: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

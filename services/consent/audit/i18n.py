@@ -103,6 +103,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "status.failed": ("Kontrollen fant feil:", "Verification found problems:"),
     "status.verify": ("Kontroller hele loggen nå", "Verify the whole log now"),
     "status.by": ("utført av", "run by"),
+    "glass.justification": (
+        "Begrunnelse (forseglet, hash i loggen)",
+        "Justification (sealed, hash in the log)",
+    ),  # fmt: skip
+    "glass.unreadable": (
+        "Kan ikke leses eller stemmer ikke med hashen i loggen.",
+        "Cannot be read, or does not match its hash in the log.",
+    ),  # fmt: skip
+    "glass.escalated": ("Sendt til personvernombudet", "Escalated to the privacy officer"),
     "witnesses.title": ("Vitner utenfor databasen", "Witnesses outside the database"),
     "witnesses.none": (
         "Ingen vitner har medsignert loggen ennå.",

@@ -26,7 +26,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import delete, select
 
-from services.consent import verification
+from services.consent import glass, verification
 from services.consent.audit import oidc, queries
 from services.consent.audit.accounts import check_password, hash_password
 from services.consent.audit.i18n import LANGS, basis_plain, category, translator
@@ -38,7 +38,12 @@ from services.consent.audit.store import (
     AuditView,
 )
 from services.consent.engine import POLICY_DIR, legal_data, policy_files
-from services.consent.store import DecisionRecord, WitnessAlarm, WitnessCosignature
+from services.consent.store import (
+    DecisionRecord,
+    GlassRelease,
+    WitnessAlarm,
+    WitnessCosignature,
+)
 
 log = logging.getLogger("consent.audit")
 HERE = Path(__file__).parent
@@ -386,6 +391,7 @@ class Audit:
             review = await session.scalar(
                 select(AuditReview).where(AuditReview.decision_id == request.match_info["id"])
             )
+            glass_row = await session.get(GlassRelease, request.match_info["id"])
         if row is None:
             return self.render(request, "message.html", status=404, message="not_found")
         d = queries.decision_dict(row)
@@ -398,6 +404,10 @@ class Audit:
             head=head,
             check=check,
             review=review,
+            glass=glass_row,
+            justification=glass.open_justification(glass_row, self.service.state["sealing_key"])
+            if glass_row is not None and "sealing_key" in self.service.state
+            else None,
             relied=queries.consents_relied_on(row),
             in_force=queries.consents_in_force(row),
             inputs=json.dumps(row.policy_input, indent=2, ensure_ascii=False)

@@ -37,7 +37,18 @@ class ConsentSettings(Settings):
     oidc_redirect_uri: str | None = Field(
         None, description="Default: <this host>/audit/oidc/callback."
     )
-    oidc_username_claim: str = Field("preferred_username", description="Names the account.")
+    oidc_username_claim: str = Field(
+        "preferred_username",
+        description="Names an OIDC account at its first sign-in; after "
+        "that the account is bound to the token's issuer and subject.",
+    )
+    audit_throttle_after: int = Field(5, ge=1, description="Failed sign-ins per account "
+                                      "before each further one doubles the wait.")  # fmt: skip
+    audit_throttle_after_address: int = Field(20, ge=1, description="The same per address.")
+    audit_throttle_base: float = Field(1.0, gt=0, description="First wait, seconds.")
+    audit_throttle_max: float = Field(900.0, gt=0, description="Longest wait, seconds.")
+    audit_throttle_window: float = Field(3600.0, gt=0, description="Failures older than this "
+                                         "many seconds no longer count.")  # fmt: skip
     log_origin: str = Field(DEFAULT_ORIGIN, description="The decision log's checkpoint origin "
                             "and key name; unique per log, e.g. <domain>/consent-log.")  # fmt: skip
     log_key_file: Path | None = Field(

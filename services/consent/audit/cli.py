@@ -117,6 +117,10 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         if password != getpass.getpass("again: "):
             print("the passwords differ; nothing changed", file=sys.stderr)
             return 2
+    if args.subject and not args.issuer:
+        print("--subject needs --issuer: a subject is unique only at its provider",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if password is not None and len(password) < 12:
         print("password: at least 12 characters, please", file=sys.stderr)
         return 2
@@ -130,6 +134,9 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             user.role, user.disabled = args.role, False
             user.origin = "oidc" if password is None else "local"
             user.password_hash = None if password is None else hash_password(password)
+            if args.oidc:  # bound now if the subject is known, else at the first sign-in
+                user.oidc_issuer = args.issuer if args.subject else None
+                user.oidc_subject = args.subject or None
         print(f"user {args.username} ({args.role}, {user.origin}) saved")
         return 0
 
@@ -342,8 +349,11 @@ def add_parser(sub: Any) -> None:
     add.add_argument(
         "--oidc",
         action="store_true",
-        help="signs in with OpenID Connect only (username = the ID token's claim)",
+        help="signs in with OpenID Connect only; bound to the ID token's issuer and subject "
+        "(--subject, or the first sign-in whose username claim names the account)",
     )
+    add.add_argument("--subject", help="the provider's subject (sub) for this person")
+    add.add_argument("--issuer", help="the provider (EMA_OIDC_ISSUER) the subject belongs to")
     add.set_defaults(func=cmd_user_add)
 
     se = cmds.add_parser("search", help="decisions, newest first, one page at a time")

@@ -27,12 +27,13 @@ from aiohttp import web
 from sqlalchemy import delete, select
 
 from services.consent import glass, verification
-from services.consent.audit import oidc, queries
+from services.consent.audit import oidc, queries, signin
 from services.consent.audit.accounts import check_password, hash_password
 from services.consent.audit.i18n import LANGS, basis_plain, category, translator
 from services.consent.audit.store import (
     AuditReview,
     AuditSession,
+    AuditSignIn,
     AuditUser,
     AuditVerification,
     AuditView,
@@ -172,17 +173,21 @@ class Audit:
 
     # -- sign in and out -------------------------------------------------------------------
 
-    async def login_form(self, request: web.Request, failed: bool = False) -> web.Response:
+    async def login_form(self, request: web.Request, failed: bool = False,
+                         wait: float = 0.0) -> web.Response:  # fmt: skip
         token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
         resp = self.render(
             request,
             "login.html",
-            status=401 if failed else 200,
+            status=429 if wait else 401 if failed else 200,
             failed=failed,
+            wait=int(wait + 0.999),
             login_csrf=token,
-            next=request.query.get("next", "/audit"),
+            next=signin.safe_next(request.query.get("next")),
             oidc=bool(getattr(self.settings, "oidc_issuer", None)),
         )
+        if wait:
+            resp.headers["Retry-After"] = str(int(wait + 0.999))
         resp.set_cookie(
             LOGIN_COOKIE,
             token,
@@ -193,20 +198,38 @@ class Audit:
         )
         return resp
 
+    async def _record_attempt(self, username: str, address: str, method: str, ok: bool,
+                              reason: str) -> None:  # fmt: skip
+        async with self.service.sessions() as session, session.begin():
+            session.add(signin.attempt(username, address, method, ok, reason))
+        if not ok:
+            log.warning("audit sign-in refused", extra={"method": method, "reason": reason})
+
     async def login(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
             return await self.login_form(request, failed=True)
         username, password = str(form.get("username", "")), str(form.get("password", ""))
+        address = request.remote or "unknown"
         async with self.service.sessions() as session:
+            wait = await signin.wait_needed(session, self.settings, username, address,
+                                            datetime.now(UTC))  # fmt: skip
             user = await session.get(AuditUser, username)
+        if wait > 0:
+            # Refused before the password is looked at: right or wrong, it waits.
+            await self._record_attempt(username, address, "password", False, "throttled")
+            return await self.login_form(request, failed=True, wait=wait)
         # Unknown users cost one scrypt too, so timing does not tell which names exist.
         stored = (user.password_hash if user and not user.disabled else None) or _DUMMY_HASH
         ok = await asyncio.to_thread(check_password, password, stored)
         if not ok or user is None or not user.password_hash:
+            await self._record_attempt(username, address, "password", False,
+                                       "wrong username or password")  # fmt: skip
             return await self.login_form(request, failed=True)
-        return self._signed_in(await self._start_session(user), str(form.get("next") or ""))
+        await self._record_attempt(username, address, "password", True, "")
+        return self._signed_in(request, await self._start_session(user),
+                               str(form.get("next") or ""))  # fmt: skip
 
     async def _start_session(self, user: AuditUser) -> str:
         token = secrets.token_urlsafe(32)
@@ -225,17 +248,14 @@ class Audit:
             )
         return token
 
-    def _signed_in(self, token: str, target: str, via_page: bool = False) -> web.StreamResponse:
-        if not target.startswith("/audit") or target.startswith("//"):
-            target = "/audit"
+    def _signed_in(self, request: web.Request, token: str, target: str,
+                   via_page: bool = False) -> web.StreamResponse:  # fmt: skip
+        target = signin.safe_next(target)
         if via_page:
             # After a cross-site redirect from the provider a SameSite=Strict cookie is not
-            # sent on the next redirect; a same-site page that moves on is.
-            resp: web.StreamResponse = web.Response(
-                text=f'<!doctype html><meta http-equiv="refresh" content="0;url={target}">'
-                f'<a href="{target}">{target}</a>',
-                content_type="text/html",
-            )
+            # sent on the next redirect; a same-site page that moves on is. It is rendered like
+            # every page (escaped, with the Content-Security-Policy).
+            resp: web.StreamResponse = self.render(request, "moving.html", target=target)
         else:
             resp = web.HTTPSeeOther(target)
         resp.set_cookie(
@@ -271,7 +291,7 @@ class Audit:
         client = self._oidc()
         try:
             url, state = await client.authorize_url(
-                self._redirect_uri(request), request.query.get("next", "/audit")
+                self._redirect_uri(request), signin.safe_next(request.query.get("next"))
             )
         except (oidc.OidcError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("oidc sign-in could not start", extra={"error": str(exc)})
@@ -292,25 +312,47 @@ class Audit:
     async def oidc_callback(self, request: web.Request) -> web.StreamResponse:
         client = self._oidc()
         state = request.query.get("state", "")
+        address = request.remote or "unknown"
         try:
             if not state or not hmac.compare_digest(state, request.cookies.get(OIDC_COOKIE, "")):
                 raise oidc.OidcError("the sign-in state does not belong to this browser")
             if "error" in request.query or "code" not in request.query:
                 raise oidc.OidcError(f"the provider answered {request.query.get('error')!r}")
-            username, target = await client.finish(
+            claims, target = await client.finish(
                 request.query["code"], state, self._redirect_uri(request)
             )
         except (oidc.OidcError, aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("oidc sign-in refused", extra={"error": str(exc)})
+            await self._record_attempt("(oidc)", address, "oidc", False, str(exc))
             return await self.login_form(request, failed=True)
-        async with self.service.sessions() as session:
-            user = await session.get(AuditUser, username)
-        if user is None or user.disabled or user.origin != "oidc":
-            log.warning("oidc sign-in without an account", extra={"username": username})
+        user, problem = await self._oidc_account(claims)
+        shown = str(claims.get(client.username_claim) or claims["sub"])
+        if user is None:
+            await self._record_attempt(shown, address, "oidc", False, problem)
             return await self.login_form(request, failed=True)
-        resp = self._signed_in(await self._start_session(user), target, via_page=True)
+        await self._record_attempt(user.username, address, "oidc", True, "")
+        resp = self._signed_in(request, await self._start_session(user), target, via_page=True)
         resp.del_cookie(OIDC_COOKIE, path="/audit/oidc")
         return resp
+
+    async def _oidc_account(self, claims: dict[str, Any]) -> tuple[AuditUser | None, str]:
+        """The account bound to the token's issuer and subject. An OIDC account not yet bound
+        is bound at its first sign-in whose username claim names it; after that the claim
+        counts for nothing (a provider may reassign names, never subjects)."""
+        issuer, subject = str(claims["iss"]), str(claims["sub"])
+        name = claims.get(self._oidc().username_claim)
+        async with self.service.sessions() as session, session.begin():
+            user = await session.scalar(select(AuditUser).where(
+                AuditUser.oidc_issuer == issuer, AuditUser.oidc_subject == subject))  # fmt: skip
+            if user is None and name:
+                named = await session.get(AuditUser, str(name))
+                if named is not None and named.origin == "oidc":
+                    if named.oidc_subject is not None:
+                        return None, "the account is bound to another issuer and subject"
+                    named.oidc_issuer, named.oidc_subject = issuer, subject
+                    user = named
+            if user is None or user.disabled or user.origin != "oidc":
+                return None, "no OpenID Connect account for this issuer and subject"
+            return user, ""
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
@@ -595,6 +637,18 @@ class Audit:
         next_url = f"/audit/views?before={rows[49].id}" if len(rows) > 50 else None
         return self.render(request, "views.html", rows=rows[:50], next_url=next_url)
 
+    async def sign_ins(self, request: web.Request) -> web.Response:
+        """Sign-in attempts, newest first: refused ones with why (throttled, wrong password,
+        an OpenID Connect subject without an account)."""
+        before = request.query.get("before")
+        stmt = select(AuditSignIn).order_by(AuditSignIn.id.desc()).limit(51)
+        if before and before.isdigit():
+            stmt = stmt.where(AuditSignIn.id < int(before))
+        async with self.service.sessions() as session:
+            rows = list(await session.scalars(stmt))
+        next_url = f"/audit/sign-ins?before={rows[49].id}" if len(rows) > 50 else None
+        return self.render(request, "signins.html", rows=rows[:50], next_url=next_url)
+
     def routes(self) -> list[web.AbstractRouteDef]:
         p = self.page
         return [
@@ -615,5 +669,6 @@ class Audit:
             web.get("/audit/what-if", p()(self.what_if_form)),
             web.post("/audit/what-if", p()(self.what_if)),
             web.get("/audit/views", p()(self.views)),
+            web.get("/audit/sign-ins", p()(self.sign_ins)),
             web.static("/audit/static", HERE / "static"),
         ]

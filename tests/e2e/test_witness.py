@@ -144,3 +144,47 @@ async def test_a_witness_cosigns_every_checkpoint_and_verify_reports_it_agrees(
         assert answer["alarms"] == []
     finally:
         witness.stop()
+
+
+async def test_a_delivery_carries_a_checkpoint_and_inclusion_proof_the_recipient_can_check(
+    fresh_system: System, tmp_path: Path
+) -> None:
+    import base64
+
+    from contracts.messages import ShareDeliveredV2
+    from services.kit import merkle, tlog
+
+    system = fresh_system
+    witness = await start_witness(system, tmp_path)
+    try:
+        centre, case_id = await open_case(system)
+        from tests.support import Partner
+
+        barnevern = await Partner.register(system.nats_url, uid("barnevern"), UnitKind.BARNEVERN,
+                                           sealing=True)  # fmt: skip
+        inbox = await barnevern.nc.subscribe(f"ema.share.delivered.v2.{barnevern.key.unit_id}")
+        await share(centre, case_id, barnevern.key.unit_id, "barnevern", "anonymous_consultation",
+                    {"age_band": "10-12", "question": "hva gjør vi?"})  # fmt: skip
+        delivered = ShareDeliveredV2(**json.loads((await inbox.next_msg(timeout=15)).data)["data"])
+        # What the recipient checks with the log's public key alone: the checkpoint is the
+        # log's, and the decision record (its leaf hash) is in the tree it names.
+        log_keys = tlog.read_vkeys((system.data_dir / "keys" / "consent-log.vkeys").read_text())
+        checkpoint, _ = tlog.open_checkpoint(delivered.checkpoint, log_keys)
+        assert checkpoint.size == delivered.log_index + 1
+        leaf = bytes.fromhex(delivered.record_hash.removeprefix("sha256:"))
+        proof = [base64.b64decode(h) for h in delivered.inclusion_proof]
+        assert merkle.verify_inclusion(delivered.log_index, checkpoint.size, leaf, proof,
+                                       checkpoint.root)  # fmt: skip
+        # And a witness cosigned that very checkpoint.
+        await cosigned_all(system, witness)
+        answer = await asyncio.to_thread(ask, system, witness, checkpoint.size)
+        cosigners = [tlog.Verifier(witness.unit_id, tlog.COSIGNATURE_V1,
+                                   base64.b64decode(UnitKey.load(witness.unit_id, witness.data_dir
+                                                    / "keys" / f"{witness.unit_id}.pem")
+                                                    .public_b64))]  # fmt: skip
+        assert witness.unit_id in tlog.verify_cosignatures(answer["checkpoint"], cosigners)
+        assert tlog.open_checkpoint(answer["checkpoint"], log_keys)[0] == checkpoint
+        await centre.nc.close()
+        await barnevern.nc.close()
+    finally:
+        witness.stop()

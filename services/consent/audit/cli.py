@@ -209,33 +209,35 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from services.consent.verification import verify_log
+    from services.consent.witnesses import check_over_bus, print_witnesses
 
     db, _ = _paths(args)
     verifiers = _verifiers(args) if _paths(args)[1].exists() else []
+    skipped: list[str | None] = ["--no-witnesses" if args.no_witnesses else None]
+
+    async def ask(report: Any) -> None:
+        if not args.no_witnesses:
+            from deploy.cli import _nats_url
+
+            pinned = Path(args.witnesses) if args.witnesses else None
+            skipped[0] = await check_over_bus(_nats_url(args), report, verifiers, pinned)
 
     async def work(sessions: Any) -> int:
         progress = Progress("verifying", not args.quiet)
         if args.no_record:
             report = await asyncio.to_thread(verify_log, db, verifiers, progress)
+            await ask(report)
         else:
             report = await queries.verify_and_record(
-                sessions, db, verifiers, f"cli:{getpass.getuser()}", progress
+                sessions, db, verifiers, f"cli:{getpass.getuser()}", progress, witnesses=ask
             )
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "ok": report.ok,
-                        "size": report.size,
-                        "signed_size": report.signed_size,
-                        "problems": report.problems,
-                    }
-                )
-            )
+            print(json.dumps({**report.as_json(), "witnesses_skipped": skipped[0]}))
         else:
             print(f"log: {report.size} records, signed tree head at size {report.signed_size}")
             for problem in report.problems:
                 print(f"PROBLEM: {problem}")
+            print_witnesses(report, skipped[0])
             print("ok: every record matches the signed tree heads" if report.ok else "FAILED")
         return 0 if report.ok else 1
 
@@ -374,6 +376,8 @@ def add_parser(sub: Any) -> None:
     ve.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ve.add_argument("--no-record", action="store_true", help="do not store the result")
     ve.add_argument("--log-keys", help="the log's public keys (vkeys file)")
+    ve.add_argument("--witnesses", help="pinned witnesses (cosigner vkeys file)")
+    ve.add_argument("--no-witnesses", action="store_true", help="check the database only")
     ve.set_defaults(func=cmd_verify)
 
     ex = cmds.add_parser("export", help="decisions as CSV or JSON (FHIR: emaflyt consent export)")

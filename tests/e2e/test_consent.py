@@ -404,6 +404,26 @@ async def test_k9_anonymous_consultation_is_delivered_without_identifying_fields
 IN_FLIGHT = 200
 
 
+async def pipelined_kopp_requests(centre: Partner, case_id: str, recipient: str,
+                                  n: int) -> list[tuple[ShareRequestV1, Any]]:  # fmt: skip
+    """`n` kopp share requests, built and sealed first, then pipelined onto the bus at once."""
+    key = await broker_key(centre)
+    built = []
+    for _ in range(n):
+        request = ShareRequestV1(
+            request_id=str(uuid.uuid4()), case_id=case_id, source_unit=centre.key.unit_id,
+            recipient_unit=recipient, data_category="kopp", purpose="settlement",
+            payload=seal(json.dumps(KOPP).encode(), key),
+        )  # fmt: skip
+        built.append((request, build_event(centre.key, "no.ema.share.request.v1", request,
+                                           case_id=case_id)))  # fmt: skip
+    js = centre.nc.jetstream()
+    futures = [await js.publish_async(subject, body, headers=headers)
+               for _, (subject, _, body, headers) in built]  # fmt: skip
+    await asyncio.gather(*futures)
+    return built
+
+
 @pytest.mark.postgres
 async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in_flight(
     system: System,
@@ -429,20 +449,7 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
     await watcher.flush()
     # 200 requests are built and sealed first, then pipelined onto the bus; the withdrawal
     # lands while the broker is still deciding them.
-    key = await broker_key(centre)
-    built = []
-    for _ in range(IN_FLIGHT):
-        request = ShareRequestV1(
-            request_id=str(uuid.uuid4()), case_id=case_id, source_unit=centre.key.unit_id,
-            recipient_unit=kommune.key.unit_id, data_category="kopp", purpose="settlement",
-            payload=seal(json.dumps(KOPP).encode(), key),
-        )  # fmt: skip
-        built.append((request, build_event(centre.key, "no.ema.share.request.v1", request,
-                                           case_id=case_id)))  # fmt: skip
-    js = centre.nc.jetstream()
-    futures = [await js.publish_async(subject, body, headers=headers)
-               for _, (subject, _, body, headers) in built]  # fmt: skip
-    await asyncio.gather(*futures)
+    built = await pipelined_kopp_requests(centre, case_id, kommune.key.unit_id, IN_FLIGHT)
     # Withdraw as soon as the broker has answered the first request: the rest are in flight.
     pending_ids = {request.request_id for request, _ in built}
     await wait_for(lambda: any(s.startswith("ema.share.receipt") and d["request_id"] in pending_ids

@@ -6,21 +6,24 @@ SQLite: the database's write lock)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from contracts.messages import ConsentWithdrawnV1, ShareRequestV1, UnitKind
+from contracts.messages import ConsentWithdrawnV1, UnitKind
 from deploy.launcher import System, free_port
-from services.kit.outbox import build_event
-from services.kit.sealing import seal
 from tests.conftest import database_env, start_system
-from tests.e2e.test_consent import KOPP, broker_key, consent, flow, open_case, recorded, uid
+from tests.e2e.test_consent import (
+    consent,
+    flow,
+    open_case,
+    pipelined_kopp_requests,
+    recorded,
+    uid,
+)
 from tests.e2e.test_opa_engine import start_opa
 from tests.support import Partner, query, wait_for
 
@@ -64,19 +67,7 @@ async def test_no_release_on_a_consent_is_logged_after_its_withdrawal_with_repli
         receipts.append(json.loads(msg.data)["data"])  # type: ignore[attr-defined]
 
     await centre.nc.subscribe(f"ema.share.receipt.{centre.key.unit_id}", cb=on_receipt)
-    key = await broker_key(centre)
-    built = []
-    for _ in range(IN_FLIGHT):
-        request = ShareRequestV1(
-            request_id=str(uuid.uuid4()), case_id=case_id, source_unit=centre.key.unit_id,
-            recipient_unit=kommune.key.unit_id, data_category="kopp", purpose="settlement",
-            payload=seal(json.dumps(KOPP).encode(), key),
-        )  # fmt: skip
-        built.append(build_event(centre.key, "no.ema.share.request.v1", request,
-                                 case_id=case_id))  # fmt: skip
-    js = centre.nc.jetstream()
-    await asyncio.gather(*[await js.publish_async(subject, body, headers=headers)
-                           for subject, _, body, headers in built])  # fmt: skip
+    await pipelined_kopp_requests(centre, case_id, kommune.key.unit_id, IN_FLIGHT)
     await wait_for(lambda: receipts, interval=0.005)  # the replicas are deciding
     await centre.send("no.ema.consent.withdrawn.v1", ConsentWithdrawnV1(
         consent_id=given.consent_id, case_id=case_id, withdrawn_by="representative",

@@ -627,27 +627,24 @@ class Audit:
             request, "whatif.html", result=result, error=None, form=values, modules=modules
         )
 
-    async def views(self, request: web.Request) -> web.Response:
+    async def _newest(self, request: web.Request, model: Any, template: str) -> web.Response:
+        """Rows of a log-like table, newest first, 50 a page, keyset on the id."""
         before = request.query.get("before")
-        stmt = select(AuditView).order_by(AuditView.id.desc()).limit(51)
+        stmt = select(model).order_by(model.id.desc()).limit(51)
         if before and before.isdigit():
-            stmt = stmt.where(AuditView.id < int(before))
+            stmt = stmt.where(model.id < int(before))
         async with self.service.sessions() as session:
             rows = list(await session.scalars(stmt))
-        next_url = f"/audit/views?before={rows[49].id}" if len(rows) > 50 else None
-        return self.render(request, "views.html", rows=rows[:50], next_url=next_url)
+        next_url = f"{request.path}?before={rows[49].id}" if len(rows) > 50 else None
+        return self.render(request, template, rows=rows[:50], next_url=next_url)
+
+    async def views(self, request: web.Request) -> web.Response:
+        return await self._newest(request, AuditView, "views.html")
 
     async def sign_ins(self, request: web.Request) -> web.Response:
         """Sign-in attempts, newest first: refused ones with why (throttled, wrong password,
         an OpenID Connect subject without an account)."""
-        before = request.query.get("before")
-        stmt = select(AuditSignIn).order_by(AuditSignIn.id.desc()).limit(51)
-        if before and before.isdigit():
-            stmt = stmt.where(AuditSignIn.id < int(before))
-        async with self.service.sessions() as session:
-            rows = list(await session.scalars(stmt))
-        next_url = f"/audit/sign-ins?before={rows[49].id}" if len(rows) > 50 else None
-        return self.render(request, "signins.html", rows=rows[:50], next_url=next_url)
+        return await self._newest(request, AuditSignIn, "signins.html")
 
     def routes(self) -> list[web.AbstractRouteDef]:
         p = self.page

@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from contracts.messages import UnitKind
 from deploy.launcher import SERVICES
@@ -18,12 +19,30 @@ DEFAULT_DATA = Path(os.environ.get("EMA_DATA_DIR", "data"))
 
 
 def _nats_url(args: argparse.Namespace) -> str:
+    return _known_nats_url(args) or "nats://127.0.0.1:4222"
+
+
+def _known_nats_url(args: argparse.Namespace) -> str | None:
+    """The bus given (--nats-url), the running system's (run.json), or EMA_NATS_URL."""
     if args.nats_url:
-        return args.nats_url
+        return str(args.nats_url)
     run_file = Path(args.data_dir) / "run.json"
     if run_file.exists():
-        return json.loads(run_file.read_text())["nats_url"]
-    return os.environ.get("EMA_NATS_URL", "nats://127.0.0.1:4222")
+        return str(json.loads(run_file.read_text())["nats_url"])
+    return os.environ.get("EMA_NATS_URL")
+
+
+def witnesses_of(args: argparse.Namespace, report: Any, verifiers: list[Any]) -> str | None:
+    """Ask the witnesses on the system's bus (None), or say why they were not asked."""
+    from services.consent.witnesses import check_over_bus
+
+    if args.no_witnesses:
+        return "--no-witnesses"
+    url = _known_nats_url(args)
+    if url is None:
+        return "no bus known for this data folder: give --nats-url (or --no-witnesses)"
+    pinned = Path(args.witnesses) if args.witnesses else None
+    return asyncio.run(check_over_bus(url, report, verifiers, pinned))
 
 
 # -- up --------------------------------------------------------------------------------------
@@ -471,12 +490,7 @@ def cmd_consent_verify(args: argparse.Namespace) -> int:
                  if "index" in result else ""))  # fmt: skip
         return 0 if result["ok"] else 1
     report = verify_log(db, verifiers)
-    skipped = "--no-witnesses" if args.no_witnesses else None
-    if not args.no_witnesses:
-        from services.consent.witnesses import check_over_bus
-
-        pinned = Path(args.witnesses) if args.witnesses else None
-        skipped = asyncio.run(check_over_bus(_nats_url(args), report, verifiers, pinned))
+    skipped = witnesses_of(args, report, verifiers)
     if args.json:
         print(json.dumps({**report.as_json(), "witnesses_skipped": skipped}))
     else:

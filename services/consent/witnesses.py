@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from sqlalchemy import select
@@ -191,7 +192,7 @@ async def _view(nc: Client, report: Report, log_keys: list[tlog.Verifier],
 
     try:
         latest, answer = await checkpoint_at(None)
-    except (TimeoutError, OSError) as exc:
+    except (OSError, nats.errors.Error) as exc:  # timeouts, no responders, disconnected
         return WitnessView(name, "unreachable", summary=f"no answer ({type(exc).__name__})")
     except Exception as exc:  # noqa: BLE001 (any failure of the witness's answer is reported)
         return WitnessView(name, "disagrees", summary=f"witness {name}: {exc}")
@@ -263,7 +264,10 @@ async def check_over_bus(
             cosigners = await directory_cosigners(Directory(await bucket(nc.jetstream())))
         if not cosigners:
             return "no witness is registered (unit kind witness) or pinned (--witnesses)"
-        await check_witnesses(nc, report, log_keys, cosigners, timeout)
+        await asyncio.wait_for(check_witnesses(nc, report, log_keys, cosigners, timeout),
+                               timeout=timeout * 40)  # fmt: skip
+    except TimeoutError:
+        return "the witnesses did not all answer in time"
     finally:
         await nc.close()
     return None

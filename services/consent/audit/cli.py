@@ -209,18 +209,16 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from services.consent.verification import verify_log
-    from services.consent.witnesses import check_over_bus, print_witnesses
+    from services.consent.witnesses import print_witnesses
 
     db, _ = _paths(args)
     verifiers = _verifiers(args) if _paths(args)[1].exists() else []
     skipped: list[str | None] = ["--no-witnesses" if args.no_witnesses else None]
 
     async def ask(report: Any) -> None:
-        if not args.no_witnesses:
-            from deploy.cli import _nats_url
+        from deploy.cli import witnesses_of
 
-            pinned = Path(args.witnesses) if args.witnesses else None
-            skipped[0] = await check_over_bus(_nats_url(args), report, verifiers, pinned)
+        skipped[0] = await asyncio.to_thread(witnesses_of, args, report, verifiers)
 
     async def work(sessions: Any) -> int:
         progress = Progress("verifying", not args.quiet)

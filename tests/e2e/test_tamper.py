@@ -245,6 +245,7 @@ class Live:
 # -- the suite -------------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(900)  # ten manipulations, each verified by the CLI and the page
 async def test_tamper_suite(system: System, witness: WitnessProcess, officer: Officer,
                             tmp_path: Path) -> None:  # fmt: skip
     before = await history(system)

@@ -284,9 +284,18 @@ def main() -> None:
     stop = asyncio.Event()
 
     async def run() -> None:
+        task = asyncio.create_task(Witness(settings).run(stop))
+
+        def stopping() -> None:
+            stop.set()  # the loop ends after its fetch; a start still waiting ends at once
+            asyncio.get_running_loop().call_later(5.0, task.cancel)
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await Witness(settings).run(stop)
+            loop.add_signal_handler(sig, stopping)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
 
     asyncio.run(run())

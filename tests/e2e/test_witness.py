@@ -64,7 +64,11 @@ async def start_witness(system: System, base: Path, name: str | None = None) -> 
     trusted.write_text((system.data_dir / "keys" / "consent-log.vkeys").read_text())
     witness = WitnessProcess(unit_id, data_dir, system.url_for("unit-witness"))
     witness.launch()
-    await wait_for(lambda: ask(system, witness) is not None, timeout=20)
+    try:
+        await wait_for(lambda: ask(system, witness) is not None, timeout=20)
+    except BaseException:
+        witness.stop()
+        raise
     return witness
 
 

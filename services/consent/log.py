@@ -10,6 +10,7 @@ public key and key id (`<origin>+<hex id>`) in the log's key list, across rotati
 from __future__ import annotations
 
 import base64
+import logging
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from services.kit import merkle, tlog
 from services.kit.outbox import Outbox
 
 DEFAULT_ORIGIN = "emaflyt.local/consent-log"
+log = logging.getLogger("consent.log")
 
 
 def key_paths(data_dir: Path, key_file: Path | None, keys_file: Path | None) -> tuple[Path, Path]:
@@ -41,6 +43,9 @@ def load_or_create_signer(origin: str, key_file: Path, keys_file: Path) -> tlog.
     """The log's signer; a new key is made on first start (mode 600). Its public key joins the
     key list, which keeps every earlier key, so heads signed before a rotation still verify."""
     if key_file.exists():
+        if key_file.stat().st_mode & 0o077:
+            log.warning("the decision log's key file is readable by others than its owner: "
+                        "chmod 600 it", extra={"path": str(key_file)})  # fmt: skip
         signer = tlog.load_signer(str(key_file), origin)
     else:
         private = Ed25519PrivateKey.generate()

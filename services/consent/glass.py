@@ -67,8 +67,9 @@ async def refusal(session: AsyncSession, settings: Any, case: KnownCase, req: Sh
     since = now - timedelta(hours=settings.glass_window_hours)
     used = await session.scalar(
         select(func.count()).select_from(GlassRelease).where(
+            # Releases under break-the-glass: those with a review deadline.
             GlassRelease.source_unit == req.source_unit, GlassRelease.outcome == "allow",
-            GlassRelease.decided_at >= since,
+            GlassRelease.review_due.is_not(None), GlassRelease.decided_at >= since,
         )
     )  # fmt: skip
     if (used or 0) >= settings.glass_limit:

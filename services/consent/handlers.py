@@ -182,7 +182,13 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any],
         allow = bool(decision["allow"])
         reasons = list(decision.get("reasons") or [])
         fields = list(decision.get("fields") or []) if allow else []
-        if glass_refused:
+        # The gate binds a release that would rest on break-the-glass, not one a consent or a
+        # statute allows anyway.
+        if (
+            glass_refused
+            and allow
+            and (decision.get("basis") or {}).get("kind") == ("break_the_glass")
+        ):
             allow, fields = False, []
             reasons.append(glass_refused)
         if allow and not (recipient and recipient.sealing_key):

@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements.lock
+	# opa-golib-python-bindings declares Python >= 3.14 but loads on 3.11 (docs/decisions/0012).
+	$(VENV)/bin/pip install -q --ignore-requires-python -r requirements.lock
 	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $(STAMP)
 

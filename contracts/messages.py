@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from contracts.fields import confidential, unit_id
+from contracts.fields import UNIT_ID_PATTERN, confidential, unit_id
 
 
 class UnitKind(StrEnum):
@@ -28,6 +28,7 @@ class UnitKind(StrEnum):
     REPRESENTATIVE = "representative"
     STATSFORVALTER = "statsforvalter"
     SERVICE = "service"
+    WITNESS = "witness"  # holds and cosigns the decision log's tree heads; sees no case data
 
 
 class DataCategory(StrEnum):
@@ -390,7 +391,11 @@ class ShareRequestV2(Message):
 class ShareDeliveredV2(Message):
     """Released data for the recipient: only the allowed fields, sealed to the recipient's
     key with the delivery's context (decision, request, case, units, category, purpose) bound.
-    content_hash is SHA-256 over the opened bytes; the decision record holds the same hash."""
+    content_hash is SHA-256 over the opened bytes; the decision record holds the same hash.
+    With it the evidence the recipient keeps: the decision log's checkpoint the decision was
+    logged under (a C2SP signed note of tree size log_index + 1) and the record's inclusion
+    proof against it. Witnesses' cosignatures of that checkpoint, or of any later one with a
+    consistency proof, show the log cannot drop or rewrite the decision."""
 
     decision_id: str
     request_id: str
@@ -406,6 +411,10 @@ class ShareDeliveredV2(Message):
     content_hash: str
     record_hash: str
     log_index: int
+    checkpoint: str = Field(max_length=4000, description="C2SP checkpoint, signed note form.")
+    inclusion_proof: list[str] = Field(
+        max_length=64, description="Base64 SHA-256 node hashes, RFC 9162 section 2.1.3."
+    )
 
 
 class ArrivalRegisteredV1(Message):
@@ -435,6 +444,74 @@ class TaskNoticeV1(Message):
     responsible_unit: str = unit_id("The unit that must carry out the task (the addressee).")
     legal_ref: str | None = None
     pathway: str
+
+
+class EmergencyReleasedV1(Message):
+    """Data was released under break-the-glass. Notify tells the case's representative (the
+    care centre's leader while there is none); a privacy officer reviews it by review_due.
+    Ids, units, field names and times only."""
+
+    decision_id: str
+    case_id: str
+    case_ref: str = Field("", max_length=16)
+    representative_unit: str | None = Field(None, pattern=UNIT_ID_PATTERN)
+    care_centre: str = unit_id("The case's care centre.")
+    source_unit: str = unit_id("The unit that broke the glass.")
+    recipient_unit: str = unit_id("The unit that received the data.")
+    data_category: DataCategory
+    fields: list[str]
+    decided_at: datetime
+    review_due: datetime
+
+
+class EmergencyReviewOverdueV1(Message):
+    """A break-the-glass release was not reviewed by its deadline: notify escalates it to the
+    privacy officer."""
+
+    decision_id: str
+    case_id: str
+    case_ref: str = Field("", max_length=16)
+    source_unit: str = unit_id("The unit that broke the glass.")
+    recipient_unit: str = unit_id("The unit that received the data.")
+    decided_at: datetime
+    review_due: datetime
+    privacy_officer_unit: str = unit_id("Where the privacy officer is notified.")
+
+
+class LogCheckpointV1(Message):
+    """A signed tree head of the consent broker's decision log: a C2SP checkpoint
+    (origin, tree size, base64 root hash) in signed-note form, with the consistency proof from
+    the previous tree head. Witnesses check it against the last checkpoint they hold and cosign
+    it. Hashes only: nothing about a case or a person."""
+
+    origin: str = Field(min_length=1, max_length=200)
+    size: int = Field(ge=1)
+    checkpoint: str = Field(max_length=4000, description="C2SP checkpoint, signed note form.")
+    old_size: int = Field(ge=0, description="The tree size the consistency proof starts from.")
+    consistency_proof: list[str] = Field(
+        max_length=128, description="Base64 SHA-256 node hashes, RFC 9162 section 2.1.4."
+    )
+
+
+class LogCosignedV1(Message):
+    """A witness found a checkpoint consistent with every one it cosigned before and cosigned
+    it (C2SP tlog-cosignature): the checkpoint carries the log's signature and the witness's."""
+
+    origin: str = Field(min_length=1, max_length=200)
+    size: int = Field(ge=1)
+    witness: str = Field(min_length=1, max_length=200, description="The cosigner's key name.")
+    checkpoint: str = Field(max_length=8000, description="The checkpoint with the cosignature.")
+
+
+class LogWitnessAlarmV1(Message):
+    """A witness refused a checkpoint: not signed by a log key it trusts, or not consistent
+    with what it cosigned before (a rewritten, reordered or truncated log, or a fork)."""
+
+    origin: str = Field(min_length=1, max_length=200)
+    witness: str = Field(min_length=1, max_length=200)
+    size: int = Field(ge=0, description="Tree size of the refused checkpoint.")
+    held_size: int = Field(ge=0, description="The largest tree size the witness cosigned.")
+    problem: str = Field(max_length=1000)
 
 
 class CapacityPublishedV1(Message):

@@ -45,12 +45,15 @@ class Stream:
 
 
 SERVICE = frozenset({UnitKind.SERVICE})
-ANY_UNIT = frozenset(UnitKind)
+WITNESS = frozenset({UnitKind.WITNESS})
+# Units that take part in a child's case (a log witness does not).
+ANY_UNIT = frozenset(UnitKind) - WITNESS
 BUFETAT = frozenset({UnitKind.BUFETAT_REGION})
 MUNICIPALITY = frozenset({UnitKind.MUNICIPALITY})
 # Units that hold signed consent documents or witness oral consents.
-CONSENT_SENDERS = frozenset(UnitKind) - {UnitKind.SERVICE}
-UNITS = frozenset(UnitKind) - {UnitKind.SERVICE}
+CONSENT_SENDERS = frozenset(UnitKind) - {UnitKind.SERVICE, UnitKind.WITNESS}
+# The kinds a case's messages may be addressed to (a witness sees tree heads only).
+UNITS = frozenset(UnitKind) - {UnitKind.SERVICE, UnitKind.WITNESS}
 
 CONTRACTS: tuple[Contract, ...] = (
     Contract("no.ema.intake.arrival.v1", "ema.intake.arrival", m.ArrivalV1,
@@ -145,6 +148,18 @@ CONTRACTS: tuple[Contract, ...] = (
              frozenset({UnitKind.CARE_CENTRE})),
     Contract("no.ema.notify.task-notice.v1", "ema.notify.tasks.{unit}", m.TaskNoticeV1,
              SERVICE, "A task of the unit's: scheduled, due soon, due, overdue, done.", UNITS),
+    Contract("no.ema.share.emergency-released.v1", "ema.share.emergency.released",
+             m.EmergencyReleasedV1, SERVICE, "A break-the-glass release: tell the representative."),
+    Contract("no.ema.share.emergency-overdue.v1", "ema.share.emergency.overdue",
+             m.EmergencyReviewOverdueV1, SERVICE,
+             "A break-the-glass release not reviewed in time: tell the privacy officer."),
+    Contract("no.ema.log.checkpoint.v1", "ema.log.checkpoint", m.LogCheckpointV1, SERVICE,
+             "A signed tree head of the decision log, with its consistency proof.",
+             frozenset({UnitKind.WITNESS})),
+    Contract("no.ema.log.cosigned.v1", "ema.log.cosigned", m.LogCosignedV1, WITNESS,
+             "A witness cosigned a checkpoint of the decision log."),
+    Contract("no.ema.log.witness-alarm.v1", "ema.log.alarm", m.LogWitnessAlarmV1, WITNESS,
+             "A witness refused a checkpoint: inconsistent or not signed by a known log key."),
     Contract("no.ema.consent.granted.v1", "ema.consent.granted", m.ConsentGrantedV1,
              CONSENT_SENDERS, "Register or change a consent for a case."),
     Contract("no.ema.consent.withdrawn.v1", "ema.consent.withdrawn", m.ConsentWithdrawnV1,
@@ -182,11 +197,23 @@ STREAMS: tuple[Stream, ...] = (
     Stream("NOTIFY", ("ema.notify.>",), "Notification records."),
     Stream("SHARE", ("ema.share.>",), "Share requests, decisions, receipts and deliveries."),
     Stream("CONSENT", ("ema.consent.>",), "Consents granted, changed, withdrawn; their acks."),
+    Stream("LOG", ("ema.log.>",), "Decision log checkpoints, witnesses' cosignatures, alarms."),
     Stream("MUNICIPALITY", ("ema.municipality.>",), "Settlement capacity, offers, refunds."),
     Stream("DLQ", ("ema.dlq.>",), "Dead letters: rejected or failing messages, with reasons."),
 )
 
 _BY_TYPE = {c.type: c for c in CONTRACTS}
+
+# Request-reply subjects (core NATS, outside every stream): a witness asks the broker for a
+# consistency proof; an auditor asks a witness for a checkpoint it cosigned.
+LOG_CONSISTENCY = "ema.rpc.consent.consistency"
+WITNESS_QUERY = "ema.rpc.witness.{unit}"
+
+
+def unit_consumer(unit_id: str) -> str:
+    """The durable consumer the operator provisions for a unit on each stream it reads: part of
+    the contract, since partners bind it by name (contracts/README.md §5)."""
+    return f"unit-{unit_id}"
 
 
 def contract_for_type(type_: str) -> Contract | None:

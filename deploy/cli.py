@@ -10,11 +10,28 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from deploy import operator
 from deploy.launcher import SERVICES
 
 DEFAULT_DATA = Path(os.environ.get("EMA_DATA_DIR", "data"))
+
+
+def witnesses_of(args: argparse.Namespace, report: Any, verifiers: list[Any]) -> str | None:
+    """Ask the witnesses on the system's bus (None), or say why they were not asked."""
+    from services.consent.witnesses import check_over_bus
+
+    if args.no_witnesses:
+        return "--no-witnesses"
+    url = (args.nats_url or operator.run_info(Path(args.data_dir)).get("nats_url")
+           or os.environ.get("EMA_NATS_URL"))  # fmt: skip
+    if url is None:
+        return "no bus known for this data folder: give --nats-url (or --no-witnesses)"
+    trust = operator.trust(args)
+    pinned = Path(args.witnesses) if args.witnesses else None
+    options = trust.connect_options() if trust else {}
+    return asyncio.run(check_over_bus(url, report, verifiers, pinned, options=options))
 
 
 # -- up --------------------------------------------------------------------------------------
@@ -407,35 +424,62 @@ async def unit_connect(args: argparse.Namespace, key):  # noqa: ANN001, ANN201
 
 def cmd_consent_verify(args: argparse.Namespace) -> int:
     """Verify the consent broker's Merkle log (or one record) in its database: the SQLite
-    file in --data-dir, or EMA_DATABASE_URL (a template with {service} or consent's own)."""
-    from services.consent.log import database_of, prove_record, verify_log
-    from services.kit.signing import UnitKey
+    file in --data-dir, or EMA_DATABASE_URL (a template with {service} or consent's own),
+    with the log's public keys only (--log-keys); then ask the witnesses what they cosigned."""
+    from services.consent.verification import (
+        database_of,
+        keys_file_of,
+        load_verifiers,
+        prove_record,
+        verify_log,
+    )
 
     data_dir = Path(args.data_dir)
-    key_file = data_dir / "keys" / "svc-consent.pem"
+    keys_file = keys_file_of(data_dir, args.log_keys)
     db = database_of(data_dir)
-    for path in (db, key_file):
+    for path in (db, keys_file):
         if isinstance(path, Path) and not path.exists():
-            print(f"{path} not found: give --data-dir of the system", file=sys.stderr)
+            print(f"{path} not found: give --data-dir of the system (and --log-keys)",
+                  file=sys.stderr)  # fmt: skip
             return 2
-    public = UnitKey.load("svc-consent", key_file).public_b64
+    verifiers = load_verifiers(keys_file)
     if args.record:
-        result = prove_record(db, public, args.record)
+        result = prove_record(db, verifiers, args.record)
         print(json.dumps(result) if args.json else
               f"record {args.record}: " + ("included" if result["ok"] else result["problem"])
               + (f" (index {result['index']}, tree size {result['tree_size']})"
                  if "index" in result else ""))  # fmt: skip
         return 0 if result["ok"] else 1
-    report = verify_log(db, public)
+    report = verify_log(db, verifiers)
+    skipped = witnesses_of(args, report, verifiers)
     if args.json:
-        print(json.dumps({"ok": report.ok, "size": report.size, "signed_size": report.signed_size,
-                          "problems": report.problems}))  # fmt: skip
+        print(json.dumps({**report.as_json(), "witnesses_skipped": skipped}))
     else:
+        from services.consent.witnesses import print_witnesses
+
         print(f"log: {report.size} records, signed tree head at size {report.signed_size}")
         for problem in report.problems:
             print(f"PROBLEM: {problem}")
-        print("ok: every record matches the signed tree heads" if report.ok else "FAILED")
+        print_witnesses(report, skipped)
+        print("ok: every record matches the signed tree heads and every table row its record"
+              if report.ok else "FAILED")  # fmt: skip
     return 0 if report.ok else 1
+
+
+def cmd_consent_log_key(args: argparse.Namespace) -> int:
+    """Make the decision log's next signing key and print its public key (vkey) for the
+    witnesses and the log's key list; the service signs with it after a restart."""
+    from services.consent.log import load_or_create_signer
+
+    out = Path(args.out)
+    if out.exists():
+        print(f"{out} exists: choose a new file for the new key", file=sys.stderr)
+        return 2
+    keys_file = Path(args.keys_file) if args.keys_file else Path(args.data_dir) / "keys" / (
+        "consent-log.vkeys")  # fmt: skip
+    signer = load_or_create_signer(args.origin, out, keys_file)
+    print(signer.verifier.vkey)
+    return 0
 
 
 async def _consent_send(args: argparse.Namespace) -> int:
@@ -686,6 +730,19 @@ def parser() -> argparse.ArgumentParser:
     )
     ver = consent.add_parser("verify", help="verify the decision log, or one record")
     ver.add_argument("--record", help="decision or consent id: check its inclusion proof")
+    ver.add_argument("--log-keys", help="the log's public keys, a vkeys file (default: "
+                     "EMA_LOG_KEYS_FILE, else <data-dir>/keys/consent-log.vkeys)")  # fmt: skip
+    ver.add_argument("--witnesses", help="the witnesses you trust, a vkeys file of cosigner "
+                     "keys (default: every unit of kind witness in the directory)")  # fmt: skip
+    ver.add_argument("--no-witnesses", action="store_true", help="check the database only")
+    lk = consent.add_parser("log-key", help="make the decision log's next signing key; "
+                            "prints its vkey for the witnesses (docs/runbook.md)")  # fmt: skip
+    lk.add_argument("--out", required=True, help="where to write the private key (mode 600)")
+    lk.add_argument("--origin", default="emaflyt.local/consent-log",
+                    help="the log's origin, as EMA_LOG_ORIGIN")  # fmt: skip
+    lk.add_argument("--keys-file", help="the log's key list to add the public key to "
+                    "(default <data-dir>/keys/consent-log.vkeys)")  # fmt: skip
+    lk.set_defaults(func=cmd_consent_log_key)
     ver.add_argument("--json", action="store_true")
     ver.set_defaults(func=cmd_consent_verify)
     gr = consent.add_parser("grant", help="sign and send a consent as a unit; wait for the ack")

@@ -23,11 +23,17 @@ import sys
 from typing import Any
 
 from contracts.messages import UnitKind
-from contracts.registry import CONTRACTS, contract_for_type, stream_for_subject
+from contracts.registry import (
+    CONTRACTS,
+    LOG_CONSISTENCY,
+    WITNESS_QUERY,
+    contract_for_type,
+    stream_for_subject,
+    unit_consumer,
+)
 
 SERVICES = ("intake", "planning", "consent", "notify", "municipality")
 KV_STREAM = "KV_ema_units"
-UNIT_CONSUMER_PREFIX = "unit-"
 
 # The message types each service emits (a unit test checks this against the code).
 EMITS: dict[str, tuple[str, ...]] = {
@@ -52,8 +58,11 @@ EMITS: dict[str, tuple[str, ...]] = {
     ),
     "consent": (
         "no.ema.consent.recorded.v1",
+        "no.ema.log.checkpoint.v1",
         "no.ema.share.decided.v1",
         "no.ema.share.delivered.v2",
+        "no.ema.share.emergency-overdue.v1",
+        "no.ema.share.emergency-released.v1",
         "no.ema.share.receipt.v1",
     ),
     "notify": ("no.ema.notify.notification-recorded.v1", "no.ema.notify.task-notice.v1"),
@@ -85,11 +94,6 @@ def inbox_prefix(identity: str) -> str:
 
 def service_unit(service: str) -> str:
     return f"svc-{service}"
-
-
-def unit_consumer(unit_id: str) -> str:
-    """The durable consumer the operator provisions for a unit on each stream it reads."""
-    return UNIT_CONSUMER_PREFIX + unit_id
 
 
 def _consumer_rights(stream: str, durable: str) -> set[str]:
@@ -124,7 +128,15 @@ def service_permissions(service: str) -> dict[str, list[str]]:
         publish.add(contract.subject.replace("{unit}", "*"))
     for stream, durable in consumers(service):
         publish |= _consumer_rights(stream, durable)
-    return {"publish": sorted(publish), "subscribe": [inbox_prefix(service_unit(service)) + ".>"]}
+    perms: dict[str, Any] = {
+        "publish": sorted(publish),
+        "subscribe": [inbox_prefix(service_unit(service)) + ".>"],
+    }
+    if service == "consent":  # answers witnesses' proof requests; asks witnesses when auditing
+        perms["subscribe"] = sorted({*perms["subscribe"], LOG_CONSISTENCY})
+        perms["publish"] = sorted({*perms["publish"], WITNESS_QUERY.replace("{unit}", "*")})
+        perms["allow_responses"] = True
+    return perms
 
 
 def unit_reads(unit_id: str, kind: UnitKind) -> dict[str, list[str]]:
@@ -143,14 +155,20 @@ def unit_sends(kind: UnitKind) -> list[str]:
     return sorted({c.subject for c in CONTRACTS if kind in c.senders and "{unit}" not in c.subject})
 
 
-def unit_permissions(unit_id: str, kind: UnitKind) -> dict[str, list[str]]:
+def unit_permissions(unit_id: str, kind: UnitKind) -> dict[str, Any]:
     """A unit publishes what its kind may send and reads what is addressed to it."""
     publish = set(unit_sends(kind)) | set(DIRECTORY_READ)
     subscribe = {inbox_prefix(unit_id) + ".>"}
     for stream, subjects in unit_reads(unit_id, kind).items():
         publish |= _consumer_rights(stream, unit_consumer(unit_id))
         subscribe |= set(subjects)  # live delivery too, for a unit that is always connected
-    return {"publish": sorted(publish), "subscribe": sorted(subscribe)}
+    perms: dict[str, Any] = {"publish": sorted(publish), "subscribe": sorted(subscribe)}
+    if kind is UnitKind.WITNESS:
+        # Asks the broker for consistency proofs; answers audit queries addressed to it.
+        perms["publish"] = sorted({*publish, LOG_CONSISTENCY})
+        perms["subscribe"] = sorted({*subscribe, WITNESS_QUERY.replace("{unit}", unit_id)})
+        perms["allow_responses"] = True
+    return perms
 
 
 OPERATOR_PERMISSIONS = {"publish": [">"], "subscribe": [">"]}

@@ -162,9 +162,10 @@ class Trust:
         )
 
     def user_jwt(
-        self, name: str, user_nkey: str, permissions: dict[str, list[str]], system: bool = False
+        self, name: str, user_nkey: str, permissions: dict[str, Any], system: bool = False
     ) -> str:
-        """A user of the EMA account (or of SYS) with exactly these permissions."""
+        """A user of the EMA account (or of SYS) with exactly these permissions; with
+        `allow_responses`, it may answer each request it receives once, within 2 minutes."""
         claims: dict[str, Any] = {
             "type": "user",
             "subs": -1,
@@ -173,6 +174,8 @@ class Trust:
             "pub": {"allow": permissions["publish"]},
             "sub": {"allow": permissions["subscribe"]},
         }
+        if permissions.get("allow_responses"):
+            claims["resp"] = {"max": 1, "ttl": 120 * 10**9}
         issuer = self.keys["system-account" if system else "account"]
         return nkeys.encode_jwt(issuer, nkeys.ACCOUNT, user_nkey, name, claims)
 

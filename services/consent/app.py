@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import Field
 from sqlalchemy import select
 
-from services.consent import fhir, handlers
+from services.consent import fhir, glass, handlers, witnesses
 from services.consent.audit import store as _audit_tables  # noqa: F401 (creates the tables)
 from services.consent.audit.queries import consent_history, decision_dict
 from services.consent.audit.store import AuditView
 from services.consent.audit.web import Audit
 from services.consent.engine import SelectedEngine, legal_data
+from services.consent.log import DEFAULT_ORIGIN, DecisionLog, key_paths
 from services.consent.store import Base, ConsentRow, DecisionRecord
 from services.kit import api_auth
 from services.kit.sealing import HYBRID, SUITE_SETTINGS, X25519, SealingKey, x25519_legacy_private
@@ -35,11 +37,52 @@ class ConsentSettings(Settings):
     oidc_redirect_uri: str | None = Field(
         None, description="Default: <this host>/audit/oidc/callback."
     )
-    oidc_username_claim: str = Field("preferred_username", description="Names the account.")
+    oidc_username_claim: str = Field(
+        "preferred_username",
+        description="Names an OIDC account at its first sign-in; after "
+        "that the account is bound to the token's issuer and subject.",
+    )
+    audit_throttle_after: int = Field(5, ge=1, description="Failed sign-ins per account "
+                                      "before each further one doubles the wait.")  # fmt: skip
+    audit_throttle_after_address: int = Field(20, ge=1, description="The same per address.")
+    audit_throttle_base: float = Field(1.0, gt=0, description="First wait, seconds.")
+    audit_throttle_max: float = Field(900.0, gt=0, description="Longest wait, seconds.")
+    audit_throttle_window: float = Field(3600.0, gt=0, description="Failures older than this "
+                                         "many seconds no longer count.")  # fmt: skip
+    log_origin: str = Field(DEFAULT_ORIGIN, description="The decision log's checkpoint origin "
+                            "and key name; unique per log, e.g. <domain>/consent-log.")  # fmt: skip
+    log_key_file: Path | None = Field(
+        None,
+        description="The log's Ed25519 signing key (PEM), readable only by the service; "
+        "default <data>/keys/consent-log.pem. Made on first start.",
+    )
+    log_keys_file: Path | None = Field(
+        None,
+        description="The log's public keys by key id, every one since the first "
+        "(vkeys); default <data>/keys/consent-log.vkeys. Verifiers read only this.",
+    )
+    glass_recipient_kinds: str = Field(
+        "health,barnevern", description="Unit kinds that can act in an emergency (comma list)."
+    )
+    glass_limit: int = Field(3, ge=0, description="Break-the-glass releases per source unit "
+                             "in glass_window_hours.")  # fmt: skip
+    glass_window_hours: int = Field(24, ge=1)
+    glass_check_interval: float = Field(60.0, gt=0, description="Seconds between checks for "
+                                        "overdue break-the-glass reviews.")  # fmt: skip
+    privacy_officer_unit: str = Field(
+        "privacy-office", description="Unit whose privacy_officer role hears overdue reviews."
+    )
+    witness_keys_file: Path | None = Field(
+        None,
+        description="Witnesses the audit pages ask (cosigner vkeys); default: every unit of "
+        "kind witness in the unit directory.",
+    )
 
 
 service = Service("consent", Base.metadata, ConsentSettings, migrate=True)
 engine = SelectedEngine()
+decision_log = DecisionLog()
+service.state["log"] = decision_log
 service.handles(
     "no.ema.case.opened.v1",
     "no.ema.case.representative.v1",
@@ -58,13 +101,34 @@ service.handles("no.ema.share.request.v1", "no.ema.share.request.v2", durable="c
     route(
         {
             "no.ema.share.request.v1": handlers.on_share_request_v1,
-            "no.ema.share.request.v2": handlers.make_share_request_handler(engine, service.state),
+            "no.ema.share.request.v2": handlers.make_share_request_handler(
+                engine, service.state, decision_log
+            ),
         }
     )
 )
 service.handles(
     "no.ema.consent.granted.v1", "no.ema.consent.withdrawn.v1", durable="consent-consents"
-)(handlers.make_consent_handler(legal_data()))
+)(handlers.make_consent_handler(legal_data(), decision_log))
+
+
+service.handles(
+    "no.ema.log.cosigned.v1", "no.ema.log.witness-alarm.v1", durable="consent-witnesses"
+)(witnesses.on_witness_message)
+
+
+async def load_log_key(svc: Service) -> None:
+    s = svc.settings
+    key_file, keys_file = key_paths(s.data_dir, s.log_key_file, s.log_keys_file)  # type: ignore[attr-defined]
+    decision_log.start(s.log_origin, key_file, keys_file)  # type: ignore[attr-defined]
+
+
+async def answer_witnesses(svc: Service) -> None:
+    """Consistency proofs for witnesses that missed checkpoints (one replica answers)."""
+    from contracts.registry import LOG_CONSISTENCY
+
+    responder = witnesses.consistency_responder(svc.sessions, svc.settings.log_origin)  # type: ignore[attr-defined]
+    await svc.nc.subscribe(LOG_CONSISTENCY, queue="consent", cb=responder)
 
 
 async def choose_engine(svc: Service) -> None:
@@ -144,6 +208,9 @@ async def consents_fhir(request: web.Request) -> web.Response:
                              content_type="application/fhir+json")  # fmt: skip
 
 
+service.background.append(glass.escalate_overdue)
+service.startup.append(load_log_key)
+service.startup.append(answer_witnesses)
 service.startup.append(choose_engine)
 service.startup.append(publish_sealing_keys)
 

@@ -7,7 +7,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from contracts.messages import ShareRequestV1
+from contracts.messages import ShareRequestV1, ShareRequestV2
 
 
 def age_on(birth_date: date, day: date) -> int:
@@ -22,7 +22,7 @@ def months_on(birth_date: date, day: date) -> int:
 
 
 def policy_input(
-    request: ShareRequestV1,
+    request: ShareRequestV1 | ShareRequestV2,
     *,
     birth_date: date,
     birth_date_estimated: bool,

@@ -1,4 +1,9 @@
-"""Policy engines behind one interface. A policy that cannot be loaded means withhold."""
+"""Policy engines behind one interface. A policy that cannot be loaded means withhold.
+
+Three evaluators of the same `.rego` files and data: regopy (rego-cpp, the embedded default),
+an OPA server over REST (containers), and OPA's own Go evaluator in process
+(opa-golib-python-bindings), which stands in for OPA where no `opa` binary runs and checks
+that regopy and OPA decide alike (tests/unit/test_engine_parity.py)."""
 
 from __future__ import annotations
 
@@ -68,6 +73,54 @@ class RegopyEngine:
             return withhold("policy decision has no boolean allow", self.revision)
         result["policy_revision"] = self.revision
         return result
+
+
+class GoOpaEngine:
+    """OPA's Go evaluator in process (opa-golib-python-bindings): the same engine an OPA
+    server runs, for the OPA stand-in, engine parity and what-if where regopy cannot load."""
+
+    def __init__(self, directory: Path = POLICY_DIR) -> None:
+        from opa_bindings import OpaEngine as Evaluator
+
+        self.revision = revision(directory)
+        self.error: str | None = None
+        self.evaluator = Evaluator()
+        try:
+            data_file = directory / "data.json"
+            if data_file.exists():
+                self.evaluator.add_data(json.loads(data_file.read_text(encoding="utf-8")))
+            for path in policy_files(directory):
+                self.evaluator.add_policy(path.name, path.read_text(encoding="utf-8"))
+        except Exception as exc:
+            self.error = f"policy could not be loaded: {type(exc).__name__}: {exc}"
+
+    def decide(self, policy_input: dict[str, Any]) -> dict[str, Any]:
+        from opa_bindings import OpaError
+
+        if self.error:
+            return withhold(self.error, self.revision)
+        try:
+            result = self.evaluator.eval_document(
+                ENTRYPOINT.replace("/", "."), json.loads(json.dumps(policy_input, default=str))
+            )
+        except OpaError as exc:
+            return withhold(f"policy gave no decision ({exc.code})", self.revision)
+        if not isinstance(result, dict) or not isinstance(result.get("allow"), bool):
+            return withhold("policy decision has no boolean allow", self.revision)
+        return {**result, "policy_revision": self.revision}
+
+    def close(self) -> None:
+        self.evaluator.close()
+
+
+def local_engine(directory: Path = POLICY_DIR) -> RegopyEngine | GoOpaEngine:
+    """An in-process engine for `directory`: regopy, or OPA's Go evaluator where regopy cannot
+    load (it needs libatomic, which slim containers lack)."""
+    try:
+        import regopy  # noqa: F401
+    except (ImportError, OSError):
+        return GoOpaEngine(directory)
+    return RegopyEngine(directory)
 
 
 def legal_data(directory: Path = POLICY_DIR) -> dict[str, Any]:
@@ -155,17 +208,14 @@ class SelectedEngine:
             self._current = RegopyEngine()
         return self._current
 
-    @current.setter
-    def current(self, value: RegopyEngine | OpaEngine) -> None:
-        self._current = value
-
     async def configure(self, name: str, opa_url: str | None) -> None:
         if name == "opa":
             if not opa_url:
                 raise ValueError("EMA_POLICY_ENGINE=opa needs EMA_OPA_URL")
-            opa = OpaEngine(opa_url)
-            self.current = opa
-            await opa.load()
+            self._current = OpaEngine(opa_url)
+            await self._current.load()
+        else:
+            self._current = RegopyEngine()
 
     @property
     def name(self) -> str:

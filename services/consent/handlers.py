@@ -29,10 +29,11 @@ from contracts.messages import (
     ShareRequestV2,
     UnitKind,
 )
-from services.consent import log as merkle_log
+from services.consent import glass
 from services.consent.consents import InvalidConsent, policy_form, validate_grant
 from services.consent.domain import canonical, policy_input, redact, sha256_json
 from services.consent.engine import Engine
+from services.consent.log import DecisionLog
 from services.consent.store import ConsentRow, DecisionRecord, KnownCase
 from services.kit.sealing import (
     HYBRID,
@@ -58,19 +59,33 @@ async def on_case_opened(ctx: Context) -> None:
     if await ctx.session.get(KnownCase, data.case_id) is None:
         ctx.session.add(KnownCase(case_id=data.case_id, birth_date=data.birth_date,
                                   birth_date_estimated=data.birth_date_estimated,
-                                  care_centre=data.care_centre))  # fmt: skip
+                                  care_centre=data.care_centre, case_ref=data.case_ref,
+                                  linked_units=[data.care_centre]))  # fmt: skip
 
 
 async def on_case_changed(ctx: Context) -> None:
-    """Who may speak for the child follows intake's case record: its centre after a transfer,
-    its appointed representative."""
-    case = await ctx.session.get(KnownCase, ctx.data.case_id)
+    """A representative appointed, or the child moved: units break-the-glass may come from."""
+    data: CaseRepresentativeV1 | CaseTransferredV1 = ctx.data
+    case = await ctx.session.get(KnownCase, data.case_id)
     if case is None:
-        raise NotYet(f"case {ctx.data.case_id} is not known to the broker yet")
-    if isinstance(ctx.data, CaseRepresentativeV1):
-        case.representative_unit = ctx.data.representative_unit
-    elif isinstance(ctx.data, CaseTransferredV1):
-        case.care_centre = ctx.data.to_centre
+        raise NotYet(f"case_id: case {data.case_id!r} is not opened here yet")
+    if isinstance(data, CaseRepresentativeV1):
+        case.representative_unit = data.representative_unit
+    else:
+        case.care_centre = data.to_centre
+        case.linked_units = sorted({*(case.linked_units or []), data.from_centre,
+                                    data.to_centre})  # fmt: skip
+
+
+async def lock_case(ctx: Context, case_id: str) -> KnownCase | None:
+    """Take the case's lock for the rest of the transaction: a row lock on PostgreSQL; on
+    SQLite the database's write lock, held since the inbox row was written (flushed here).
+    A share decision takes it before it reads consents and a consent change before it writes,
+    so a withdrawal and a decision on the same case never interleave."""
+    await ctx.session.flush()
+    return await ctx.session.scalar(
+        select(KnownCase).where(KnownCase.case_id == case_id).with_for_update()
+    )
 
 
 def may_register(case: KnownCase, unit: str) -> bool:
@@ -83,12 +98,12 @@ def may_change(case: KnownCase, row: ConsentRow, unit: str) -> bool:
     return unit in (row.registered_by, case.representative_unit)
 
 
-def make_consent_handler(legal: dict[str, Any]) -> HandlerFunc:
+def make_consent_handler(legal: dict[str, Any], decision_log: DecisionLog) -> HandlerFunc:
     async def on_consent(ctx: Context) -> None:
         if isinstance(ctx.data, ConsentGrantedV1):
-            await _granted(ctx, ctx.data, legal)
+            await _granted(ctx, ctx.data, legal, decision_log)
         else:
-            await _withdrawn(ctx, ctx.data)
+            await _withdrawn(ctx, ctx.data, decision_log)
 
     return on_consent
 
@@ -99,9 +114,10 @@ def _check_consent_id(consent_id: str) -> None:
                        "letter or digit)")  # fmt: skip
 
 
-async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any]) -> None:
+async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any],
+                   decision_log: DecisionLog) -> None:  # fmt: skip
     _check_consent_id(data.consent_id)
-    case = await ctx.session.get(KnownCase, data.case_id)
+    case = await lock_case(ctx, data.case_id)
     if case is None:
         raise Rejected(f"case_id: no open case {data.case_id!r} is known to the broker")
     row = await ctx.session.get(ConsentRow, data.consent_id)
@@ -130,10 +146,14 @@ async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any]) 
             "case_id": data.case_id, "grantor": data.grantor.model_dump(mode="json"),
             "form": data.form.model_dump(mode="json"), "policy": policy,
             "child_heard": data.child_heard.model_dump(mode="json"),
-            "granted_at": data.granted_at.isoformat(), "registered_by": ctx.sender.id,
+            "granted_at": data.granted_at.isoformat(),
+            # Who registered it stays who registered it; a change names who made it.
+            "registered_by": row.registered_by if row is not None else ctx.sender.id,
+            "changed_by": ctx.sender.id,
             "recorded_at": datetime.now(UTC).isoformat()}  # fmt: skip
-    index, leaf = await merkle_log.append(ctx.session, ctx.outbox.key, "consent.granted",
-                                          data.consent_id, body)  # fmt: skip
+    logged = await decision_log.append(ctx.session, ctx.outbox, "consent.granted",
+                                       data.consent_id, body)  # fmt: skip
+    index, leaf = logged.index, logged.record_hash
     if row is None:
         row = ConsentRow(consent_id=data.consent_id, case_id=data.case_id)
         ctx.session.add(row)
@@ -143,8 +163,9 @@ async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any]) 
     _ack(ctx, data.consent_id, data.case_id, "active", data.version, index, leaf)
 
 
-async def _withdrawn(ctx: Context, data: ConsentWithdrawnV1) -> None:
+async def _withdrawn(ctx: Context, data: ConsentWithdrawnV1, decision_log: DecisionLog) -> None:
     _check_consent_id(data.consent_id)
+    await lock_case(ctx, data.case_id)
     row = await ctx.session.get(ConsentRow, data.consent_id)
     case = await ctx.session.get(KnownCase, data.case_id)
     if row is None or case is None or row.case_id != data.case_id:
@@ -158,8 +179,9 @@ async def _withdrawn(ctx: Context, data: ConsentWithdrawnV1) -> None:
             "case_id": data.case_id, "withdrawn_by": data.withdrawn_by.value,
             "withdrawn_at": data.withdrawn_at.isoformat(), "registered_by": ctx.sender.id,
             "recorded_at": datetime.now(UTC).isoformat()}  # fmt: skip
-    index, leaf = await merkle_log.append(ctx.session, ctx.outbox.key, "consent.withdrawn",
-                                          data.consent_id, body)  # fmt: skip
+    logged = await decision_log.append(ctx.session, ctx.outbox, "consent.withdrawn",
+                                       data.consent_id, body)  # fmt: skip
+    index, leaf = logged.index, logged.record_hash
     row.status, row.log_index, row.updated_at = "withdrawn", index, datetime.now(UTC)
     _ack(ctx, data.consent_id, data.case_id, "withdrawn", row.version, index, leaf)
 
@@ -184,7 +206,8 @@ async def on_share_request_v1(ctx: Context) -> None:
     raise Rejected(RETIRED_V1)
 
 
-def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> HandlerFunc:
+def make_share_request_handler(engine: Engine, state: dict[str, Any],
+                               decision_log: DecisionLog) -> HandlerFunc:  # fmt: skip
     async def on_share_request(ctx: Context) -> None:
         req: ShareRequestV2 = ctx.data
         # A unit speaks for itself; emaflyt's own services may send on a unit's behalf (the
@@ -194,13 +217,13 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
         # The payload must open under this very request's context before anything else: a
         # payload copied from another request, sender, case or purpose never does.
         plaintext = _open(req, state)
-        case = await ctx.session.get(KnownCase, req.case_id)
-        if case is None:
-            raise Rejected(f"case_id: no open case {req.case_id!r} is known to the broker")
         source = await ctx.directory.get(req.source_unit)
         recipient = await ctx.directory.get(req.recipient_unit)
-        # Read the consents after the write lock is held (the inbox row is flushed first), so
-        # a withdrawal committed before this decision is always seen.
+        # The case's lock before the consents are read, held through the policy evaluation
+        # until the decision is logged and committed: a withdrawal waits for it, or is seen.
+        case = await lock_case(ctx, req.case_id)
+        if case is None:
+            raise Rejected(f"case_id: no open case {req.case_id!r} is known to the broker")
         consents = (await ctx.session.scalars(
             select(ConsentRow).where(ConsentRow.case_id == req.case_id,
                                      ConsentRow.status == "active")
@@ -213,11 +236,24 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
             recipient_kind=recipient.kind.value if recipient else None,
             consents=[c.policy for c in consents], now=now,
         )  # fmt: skip
+        glass_refused = None
+        if req.break_the_glass is not None:
+            kind = recipient.kind.value if recipient else None
+            glass_refused = await glass.refusal(ctx.session, ctx.settings, case, req, kind, now)
         decision = await engine.evaluate(inputs)
         decision_id = str(uuid.uuid4())
         allow = bool(decision["allow"])
         reasons = list(decision.get("reasons") or [])
         fields = list(decision.get("fields") or []) if allow else []
+        # The gate binds a release that would rest on break-the-glass, not one a consent or a
+        # statute allows anyway.
+        if (
+            glass_refused
+            and allow
+            and (decision.get("basis") or {}).get("kind") == ("break_the_glass")
+        ):
+            allow, fields = False, []
+            reasons.append(glass_refused)
         suite = state["sealing_suite"]
         recipient_key = recipient.sealing_for(suite) if recipient else None
         if allow and recipient_key is None:
@@ -244,6 +280,8 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
         outcome = "allow" if allow else "withhold"
         obligations = list(decision.get("obligations") or []) if allow else []
         legal_basis = decision.get("legal_basis") if allow else None
+        # The policy's own words only if its outcome stands (not overridden above).
+        reason_nb = decision.get("reason_nb") if allow == bool(decision["allow"]) else None
         record = {
             "kind": "decision", "id": decision_id, "request_id": req.request_id,
             "case_id": req.case_id, "source_unit": req.source_unit,
@@ -251,7 +289,7 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
             "purpose": req.purpose, "outcome": outcome, "legal_basis": legal_basis,
             "basis": decision.get("basis") if allow else None, "fields": fields,
             "obligations": obligations, "reasons": reasons,
-            "reason_nb": decision.get("reason_nb") or WITHHELD_NB,
+            "reason_nb": reason_nb or WITHHELD_NB,
             "break_the_glass": req.break_the_glass is not None,
             "policy_revision": decision["policy_revision"],
             "data_version": decision.get("data_version") or "unknown",
@@ -259,8 +297,12 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
             "payload_hash": sha256_json(req.payload.model_dump()),
             "content_hash": content_hash, "decided_at": now.isoformat(),
         }  # fmt: skip
-        index, leaf = await merkle_log.append(ctx.session, ctx.outbox.key, "decision",
-                                              decision_id, record)  # fmt: skip
+        if req.break_the_glass is not None:
+            justification, record["justification_hash"] = glass.sealed_justification(
+                req, decision_id, state["sealing_keys"][0])  # fmt: skip
+        logged = await decision_log.append(ctx.session, ctx.outbox, "decision", decision_id,
+                                           record)  # fmt: skip
+        index, leaf = logged.index, logged.record_hash
         ctx.session.add(DecisionRecord(
             id=decision_id, request_id=req.request_id, case_id=req.case_id,
             source_unit=req.source_unit, recipient_unit=req.recipient_unit,
@@ -270,6 +312,9 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
             policy_revision=record["policy_revision"], data_version=record["data_version"],
             log_index=index, record_hash=leaf, decided_at=now,
         ))  # fmt: skip
+        if req.break_the_glass is not None:
+            glass.record(ctx, case, req, decision_id, outcome, fields, obligations, justification,
+                         record["justification_hash"], now)  # fmt: skip
         # Everything below goes to the outbox in this transaction: it is published only after
         # the decision record above is committed (record before release).
         ctx.emit("no.ema.share.decided.v1", ShareDecidedV1(
@@ -286,6 +331,7 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any]) -> Handler
                 data_category=req.data_category, purpose=req.purpose, fields=fields,
                 legal_basis=legal_basis, obligations=[Obligation(**o) for o in obligations],
                 payload=sealed, content_hash=content_hash, record_hash=leaf, log_index=index,
+                checkpoint=logged.checkpoint, inclusion_proof=logged.proof_b64,
             ), case_id=req.case_id, unit=req.recipient_unit)  # fmt: skip
         ctx.emit("no.ema.share.receipt.v1", ShareReceiptV1(
             request_id=req.request_id, decision_id=decision_id,

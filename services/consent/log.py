@@ -1,254 +1,140 @@
-"""The decision log: append records to the Merkle tree and sign each tree head; verify it.
+"""The decision log: append records to the Merkle tree and sign each tree head as a C2SP
+checkpoint with the log's own key; every head goes to the outbox for the witnesses.
 
-A tree head signs `emaflyt-sth-v1\\n<size>\\n<root hex>\\n<signed_at>` with the service key.
+The log key is not the service's bus key: it lives where EMA_LOG_KEY_FILE says (outside the
+data folder in production, readable only by the service) and is known to verifiers by its
+public key and key id (`<origin>+<hex id>`) in the log's key list, across rotations
+(docs/decisions/0013). Verification is in `verification.py` and reads no private key.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
-import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import logging
+import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent import merkle
+from contracts.messages import LogCheckpointV1
 from services.consent.domain import canonical
 from services.consent.store import LogEntry, LogState, TreeHead
-from services.kit.db import make_engine
-from services.kit.signing import UnitKey
+from services.kit import merkle, tlog
+from services.kit.outbox import Outbox
+
+DEFAULT_ORIGIN = "emaflyt.local/consent-log"
+log = logging.getLogger("consent.log")
 
 
-def sth_message(size: int, root_hex: str, signed_at: str) -> bytes:
-    return f"emaflyt-sth-v1\n{size}\n{root_hex}\n{signed_at}".encode()
+def key_paths(data_dir: Path, key_file: Path | None, keys_file: Path | None) -> tuple[Path, Path]:
+    """The log's private key file and its list of public keys (vkeys), defaults in the data
+    folder's keys/ (production puts the private key elsewhere)."""
+    keys = data_dir / "keys"
+    return key_file or keys / "consent-log.pem", keys_file or keys / "consent-log.vkeys"
 
 
-async def append(
-    session: AsyncSession, key: UnitKey, kind: str, ref_id: str, body: dict[str, Any]
-) -> tuple[int, str]:
-    """Append one record in the caller's transaction; returns (index, "sha256:<leaf hash>")."""
-    state = await session.scalar(select(LogState).where(LogState.id == 1).with_for_update())
-    if state is None:
-        state = LogState(id=1, size=0, frontier=[])
-        session.add(state)
-    frontier = merkle.Frontier.from_json(state.frontier)
-    data = canonical(body)
-    leaf = merkle.leaf_hash(data)
-    index = state.size
-    frontier.append(leaf)
-    root_hex = frontier.root().hex()
-    signed_at = datetime.now(UTC).isoformat()
-    signature = key.private.sign(sth_message(index + 1, root_hex, signed_at))
-    session.add(
-        LogEntry(idx=index, kind=kind, ref_id=ref_id, body=data.decode(), leaf_hash=leaf.hex())
-    )
-    session.add(
-        TreeHead(
-            size=index + 1,
-            root=root_hex,
-            signed_at=signed_at,
-            key_id=key.key_id,
-            signature=base64.b64encode(signature).decode(),
-        )
-    )
-    state.size, state.frontier = index + 1, frontier.to_json()
-    return index, "sha256:" + leaf.hex()
+def load_or_create_signer(origin: str, key_file: Path, keys_file: Path) -> tlog.Signer:
+    """The log's signer; a new key is made on first start (mode 600). Its public key joins the
+    key list, which keeps every earlier key, so heads signed before a rotation still verify."""
+    if key_file.exists():
+        if key_file.stat().st_mode & 0o077:
+            log.warning("the decision log's key file is readable by others than its owner: "
+                        "chmod 600 it", extra={"path": str(key_file)})  # fmt: skip
+        signer = tlog.load_signer(str(key_file), origin)
+    else:
+        private = Ed25519PrivateKey.generate()
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        pem = private.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())  # fmt: skip
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+        signer = tlog.Signer(origin, private)
+    known = keys_file.read_text(encoding="utf-8") if keys_file.exists() else ""
+    if signer.verifier.vkey not in known.split():
+        keys_file.parent.mkdir(parents=True, exist_ok=True)
+        header = "" if known else "# The decision log's public keys, oldest first (vkeys).\n"
+        with keys_file.open("a", encoding="utf-8") as fh:
+            fh.write(header + signer.verifier.vkey + "\n")
+    return signer
 
 
-# -- verification (reads the database directly; used by `emaflyt consent verify`) -----------
+@dataclass(frozen=True)
+class Appended:
+    """Where a record went: its index and leaf, the checkpoint of the tree it completed, and
+    its inclusion proof against that checkpoint (what the recipient of a delivery keeps)."""
 
-
-def database_of(data_dir: Path) -> Path | str:
-    """The consent broker's database for a system's data folder: its SQLite file, or the
-    URL from EMA_DATABASE_URL (a template with {service}, or consent's own)."""
-    import os
-
-    from services.kit.settings import Settings
-
-    env = {**os.environ, "EMA_DATA_DIR": str(data_dir)}
-    url = Settings.from_env("consent", env).database_url or ""
-    if make_url(url).get_backend_name() == "sqlite":
-        return Path(make_url(url).database or "")
-    return url
-
-
-def read_only(db: Path | str, *queries: tuple[str, dict[str, Any]]) -> list[list[tuple]]:
-    """Run read-only queries (`:name` parameters) on a SQLite file or a database URL."""
-    if isinstance(db, str) and make_url(db).get_backend_name() == "sqlite":
-        db = Path(make_url(db).database or "")
-    if isinstance(db, Path):
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            return [conn.execute(sql, params).fetchall() for sql, params in queries]
-
-    async def run(url: str) -> list[list[tuple]]:
-        engine = make_engine(url)
-        try:
-            async with engine.connect() as conn:
-                return [[tuple(row) for row in await conn.execute(text(sql), params)]
-                        for sql, params in queries]  # fmt: skip
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run(db))
-
-
-@dataclass
-class Report:
-    size: int = 0
-    signed_size: int = 0
-    problems: list[str] = field(default_factory=list)
+    index: int
+    leaf: bytes
+    checkpoint: str
+    inclusion_proof: list[bytes]
 
     @property
-    def ok(self) -> bool:
-        return not self.problems
+    def record_hash(self) -> str:
+        return "sha256:" + self.leaf.hex()
+
+    @property
+    def proof_b64(self) -> list[str]:
+        return [base64.b64encode(h).decode() for h in self.inclusion_proof]
 
 
-def _public_key(b64: str) -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(base64.b64decode(b64))
+class DecisionLog:
+    """The writer: one per service process, its signer set when the service starts."""
+
+    def __init__(self) -> None:
+        self.signer: tlog.Signer | None = None
+
+    def start(self, origin: str, key_file: Path, keys_file: Path) -> None:
+        self.signer = load_or_create_signer(origin, key_file, keys_file)
+
+    async def append(self, session: AsyncSession, outbox: Outbox, kind: str, ref_id: str,
+                     body: dict[str, Any]) -> Appended:  # fmt: skip
+        """Append one record in the caller's transaction, sign the new tree head and queue it
+        (with the consistency proof from the previous head) for the witnesses."""
+        if self.signer is None:
+            raise RuntimeError("the decision log's key is not loaded yet")
+        state = await session.scalar(select(LogState).where(LogState.id == 1).with_for_update())
+        if state is None:
+            state = LogState(id=1, size=0, frontier=[])
+            session.add(state)
+        frontier = merkle.Frontier.from_json(state.frontier)
+        data = canonical(body)
+        leaf = merkle.leaf_hash(data)
+        index = state.size
+        inclusion = merkle.last_leaf_inclusion(frontier)
+        consistency = merkle.consistency_from_frontier(frontier, [leaf]) if index else []
+        frontier.append(leaf)
+        root = frontier.root()
+        checkpoint = tlog.Checkpoint(self.signer.name, index + 1, root)
+        note = self.signer.sign_note(checkpoint.text)
+        _, signatures = tlog.parse_note(note)
+        signature = signatures[0]
+        session.add(LogEntry(idx=index, kind=kind, ref_id=ref_id, body=data.decode(),
+                             leaf_hash=leaf.hex()))  # fmt: skip
+        session.add(TreeHead(
+            size=index + 1, root=root.hex(), signed_at=datetime.now(UTC).isoformat(),
+            key_id=self.signer.verifier.key_id,
+            signature=base64.b64encode(signature.id + signature.signature).decode(),
+        ))  # fmt: skip
+        state.size, state.frontier = index + 1, frontier.to_json()
+        outbox.add(session, "no.ema.log.checkpoint.v1", LogCheckpointV1(
+            origin=self.signer.name, size=index + 1, checkpoint=note, old_size=index,
+            consistency_proof=[base64.b64encode(h).decode() for h in consistency],
+        ))  # fmt: skip
+        return Appended(index, leaf, note, inclusion)
 
 
-def verify_log(
-    db: Path | str, public_key_b64: str, progress: Callable[[int, int], None] | None = None
-) -> Report:
-    """Recompute every leaf and every root and check them against the signed tree heads.
-    Names exactly which record was altered, removed or reordered. `progress(done, total)` is
-    called as records are checked."""
-    public = _public_key(public_key_b64)
-    entries, heads, decisions = read_only(
-        db,
-        ("select idx, kind, ref_id, body, leaf_hash from consent_log order by idx", {}),
-        ("select size, root, signed_at, signature from consent_tree_head order by size", {}),
-        ("select id, log_index, outcome, legal_basis, fields, record_hash "
-         "from consent_decision", {}),
-    )  # fmt: skip
-    report = Report(size=len(entries))
-    roots: dict[int, str] = {}
-    for size, root_hex, signed_at, signature in heads:
-        try:
-            public.verify(base64.b64decode(signature), sth_message(size, root_hex, signed_at))
-            roots[size] = root_hex
-        except (InvalidSignature, ValueError):
-            report.problems.append(f"tree head at size {size}: signature does not verify")
-    report.signed_size = max(roots, default=0)
-    by_index = {e[0]: e for e in entries}
-    frontier = merkle.Frontier()
-    total = max(report.signed_size, len(entries))
-    for pos in range(total):
-        if progress is not None and (pos % 500 == 0 or pos == total - 1):
-            progress(pos + 1, total)
-        entry = by_index.get(pos)
-        if entry is None:
-            report.problems.append(
-                f"record at index {pos} was removed (the signed tree head "
-                f"at size {report.signed_size} covers it)"
-            )
-            break
-        leaf = merkle.leaf_hash(entry[3].encode())
-        expected = roots.get(pos + 1)
-        trial = merkle.Frontier(frontier.nodes)
-        trial.append(leaf)
-        if expected is not None and trial.root().hex() != expected:
-            moved = _fits_elsewhere(frontier, expected, entries, pos)
-            if moved is not None:
-                report.problems.append(
-                    f"record {moved[2]} ({moved[1]}) at index {moved[0]} belongs at index "
-                    f"{pos}: the log was reordered"
-                )
-            elif leaf.hex() != entry[4]:
-                report.problems.append(
-                    f"record {entry[2]} ({entry[1]}) at index {pos} was "
-                    "altered: its content no longer matches its hash"
-                )
-            else:
-                report.problems.append(
-                    f"record {entry[2]} ({entry[1]}) at index {pos} was "
-                    "altered: content and hash rewritten, the signed tree "
-                    f"head at size {pos + 1} disagrees"
-                )
-            break
-        if pos >= report.signed_size:
-            report.problems.append(
-                f"record {entry[2]} at index {pos} is not covered by a signed tree head"
-            )
-        frontier = trial
-    bodies = {e[0]: json.loads(e[3]) for e in entries}
-    for dec_id, log_index, outcome, legal_basis, fields, record_hash in decisions:
-        body = bodies.get(log_index)
-        row = {"outcome": outcome, "legal_basis": legal_basis, "fields": json.loads(fields)}
-        if body is None or body.get("id") != dec_id:
-            continue  # reported above as a removed or reordered record
-        for name, value in row.items():
-            if body.get(name) != value:
-                report.problems.append(
-                    f"decision {dec_id}: table column {name} differs from "
-                    f"its log record at index {log_index}"
-                )
-        if "sha256:" + by_index[log_index][4] != record_hash:
-            report.problems.append(f"decision {dec_id}: record_hash differs from its log leaf")
-    return report
-
-
-def _fits_elsewhere(
-    frontier: merkle.Frontier, expected: str, entries: list[tuple], pos: int
-) -> tuple | None:
-    for entry in entries:
-        if entry[0] == pos:
-            continue
-        trial = merkle.Frontier(frontier.nodes)
-        trial.append(merkle.leaf_hash(entry[3].encode()))
-        if trial.root().hex() == expected:
-            return entry
-    return None
-
-
-def prove_record(db: Path | str, public_key_b64: str, ref_id: str) -> dict[str, Any]:
-    """Inclusion proof of one record against the latest signed tree head, verified."""
-    hashes, rows, heads = read_only(
-        db,
-        ("select leaf_hash from consent_log order by idx", {}),
-        ("select idx, body, leaf_hash from consent_log where ref_id = :ref_id "
-         "order by idx desc limit 1", {"ref_id": ref_id}),
-        ("select size, root, signed_at, signature from consent_tree_head "
-         "order by size desc limit 1", {}),
-    )  # fmt: skip
-    leaves = [bytes.fromhex(h) for (h,) in hashes]
-    row, head = (rows or [None])[0], (heads or [None])[0]
-    if row is None:
-        return {"record": ref_id, "ok": False, "problem": "no record with this id in the log"}
-    if head is None:
-        return {"record": ref_id, "ok": False, "problem": "the log has no signed tree head"}
-    size, root_hex, signed_at, signature = head
-    try:
-        _public_key(public_key_b64).verify(
-            base64.b64decode(signature), sth_message(size, root_hex, signed_at)
-        )
-    except InvalidSignature:
-        return {"record": ref_id, "ok": False, "problem": "latest tree head signature is bad"}
-    index, body, _ = row
-    leaf = merkle.leaf_hash(body.encode())
-    proof = merkle.inclusion_proof(index, leaves[:size]) if index < size <= len(leaves) else []
-    ok = index < size and merkle.verify_inclusion(index, size, leaf, proof, bytes.fromhex(root_hex))
-    out = {
-        "record": ref_id,
-        "index": index,
-        "tree_size": size,
-        "root": root_hex,
-        "ok": ok,
-        "leaf_hash": leaf.hex(),
-        "proof": [p.hex() for p in proof],
-    }
-    if not ok:
-        out["problem"] = (
-            f"record {ref_id} at index {index} does not verify against the signed "
-            f"tree head at size {size}: altered or moved"
-        )
-    return out
+def head_note(size: int, root_hex: str, key_id: str, signature_b64: str) -> str:
+    """A stored tree head as the checkpoint note it was signed as (the key name is the
+    origin)."""
+    name = key_id.rsplit("+", 1)[0]
+    text = tlog.Checkpoint(name, size, bytes.fromhex(root_hex)).text
+    raw = base64.b64decode(signature_b64)
+    return f"{text}\n{tlog.signature_line(name, raw[:4], raw[4:])}"

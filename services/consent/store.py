@@ -21,8 +21,10 @@ class KnownCase(Base):
     birth_date: Mapped[date] = mapped_column(Date)
     birth_date_estimated: Mapped[bool] = mapped_column(Boolean)
     care_centre: Mapped[str] = mapped_column(String(64))
-    # Who may speak for the child: the representative the Statsforvalter appointed.
+    case_ref: Mapped[str | None] = mapped_column(String(16), nullable=True)
     representative_unit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Every care centre the child has stayed at (break-the-glass needs a linked source).
+    linked_units: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class ConsentRow(Base):
@@ -95,3 +97,44 @@ class LogState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     size: Mapped[int] = mapped_column(Integer)
     frontier: Mapped[list[list[Any]]] = mapped_column(JSON)
+
+
+class WitnessCosignature(Base):
+    """The latest checkpoint each witness cosigned, as it sent it (shown on the audit pages;
+    verification asks the witnesses themselves)."""
+
+    __tablename__ = "consent_cosignature"
+    witness: Mapped[str] = mapped_column(String(200), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    root: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WitnessAlarm(Base):
+    """A witness refused one of the log's checkpoints."""
+
+    __tablename__ = "consent_witness_alarm"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    witness: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)
+    held_size: Mapped[int] = mapped_column(Integer)
+    problem: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class GlassRelease(Base):
+    """A break-the-glass request: its justification sealed to the broker's key (the decision
+    record holds its hash), the review deadline of a release, and when it was escalated."""
+
+    __tablename__ = "consent_glass"
+    decision_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(36), index=True)
+    source_unit: Mapped[str] = mapped_column(String(64), index=True)
+    recipient_unit: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    justification: Mapped[dict[str, Any]] = mapped_column(JSON)
+    justification_hash: Mapped[str] = mapped_column(String(80))
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    review_due: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -50,6 +50,11 @@ service.handles(
     "no.ema.planning.task-status.v2",
     durable="notify-deadlines",
 )(handlers.on_planning_event)
+service.handles(
+    "no.ema.share.emergency-released.v1",
+    "no.ema.share.emergency-overdue.v1",
+    durable="notify-emergency",
+)(handlers.on_emergency_event)
 service.background.append(run_worker)
 
 

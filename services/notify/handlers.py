@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from contracts.messages import NotificationRecordedV1, TaskNoticeV1
 from services.kit.service import Context
-from services.notify.routing import event_key, hears, recipients
+from services.notify.routing import emergency_recipients, event_key, hears, recipients
 from services.notify.store import Delivery, Notification, Recipient
 from services.notify.templates import render
 
@@ -40,33 +40,46 @@ async def on_planning_event(ctx: Context) -> None:
         return
     # One notice per task and state, however often the event arrives (redelivered, or sent
     # again under a new id).
-    dedupe = f"{key}:{data.task_id}"
     copies = [(c.unit, c.role) for c in data.copies]
     for unit, role in recipients(key, data.responsible_unit, data.role, copies):
-        seen = await ctx.session.scalar(select(Notification.id).where(
-            Notification.unit == unit, Notification.role == role,
-            Notification.dedupe_key == dedupe))  # fmt: skip
-        if seen:
-            continue
-        note = Notification(
-            id=str(uuid.uuid4()), unit=unit, role=role, case_ref=data.case_ref,
-            event_type=key, dedupe_key=dedupe, source_event_id=ctx.event.id,
-            text_nb=render(key, data, "nb"), text_en=render(key, data, "en"),
-        )  # fmt: skip
-        ctx.session.add(note)
-        recipient = await ctx.session.scalar(select(Recipient).where(
-            Recipient.unit == note.unit, Recipient.role == role))  # fmt: skip
-        channels = []
-        if recipient and hears(role, recipient.events, key):
-            channels = [c for c, on in (("email", recipient.email),
-                                        ("webhook", recipient.webhook_url)) if on]  # fmt: skip
-            for channel in channels:
-                ctx.session.add(Delivery(id=str(uuid.uuid4()), notification_id=note.id,
-                                         recipient_id=recipient.id, channel=channel))  # fmt: skip
-        ctx.emit("no.ema.notify.notification-recorded.v1", NotificationRecordedV1(
-            notification_id=note.id, case_ref=note.case_ref, unit=note.unit, role=role,
-            event_type=key, channel="inbox",
-        ), case_id=data.case_id)  # fmt: skip
-        log.info("notification recorded", extra={"case_ref": note.case_ref, "unit": note.unit,
-                                                  "role": role, "key": key,
-                                                  "channels": channels})  # fmt: skip
+        await notify(ctx, unit, role, key, f"{key}:{data.task_id}")
+
+
+async def on_emergency_event(ctx: Context) -> None:
+    """A break-the-glass release (the representative is told) or its overdue review (the
+    privacy officer is)."""
+    for unit, role, key in emergency_recipients(ctx.event.type, ctx.data):
+        await notify(ctx, unit, role, key, f"{key}:{ctx.data.decision_id}")
+
+
+async def notify(ctx: Context, unit: str, role: str, key: str, dedupe: str) -> None:
+    """Record one notification for a role at a unit, once per dedupe key, with deliveries on
+    the channels the recipient hears it on."""
+    data = ctx.data
+    seen = await ctx.session.scalar(select(Notification.id).where(
+        Notification.unit == unit, Notification.role == role,
+        Notification.dedupe_key == dedupe))  # fmt: skip
+    if seen:
+        return
+    note = Notification(
+        id=str(uuid.uuid4()), unit=unit, role=role, case_ref=data.case_ref,
+        event_type=key, dedupe_key=dedupe, source_event_id=ctx.event.id,
+        text_nb=render(key, data, "nb"), text_en=render(key, data, "en"),
+    )  # fmt: skip
+    ctx.session.add(note)
+    recipient = await ctx.session.scalar(select(Recipient).where(
+        Recipient.unit == note.unit, Recipient.role == role))  # fmt: skip
+    channels = []
+    if recipient and hears(role, recipient.events, key):
+        channels = [c for c, on in (("email", recipient.email),
+                                    ("webhook", recipient.webhook_url)) if on]  # fmt: skip
+        for channel in channels:
+            ctx.session.add(Delivery(id=str(uuid.uuid4()), notification_id=note.id,
+                                     recipient_id=recipient.id, channel=channel))  # fmt: skip
+    ctx.emit("no.ema.notify.notification-recorded.v1", NotificationRecordedV1(
+        notification_id=note.id, case_ref=note.case_ref, unit=note.unit, role=role,
+        event_type=key, channel="inbox",
+    ), case_id=data.case_id)  # fmt: skip
+    log.info("notification recorded", extra={"case_ref": note.case_ref, "unit": note.unit,
+                                              "role": role, "key": key,
+                                              "channels": channels})  # fmt: skip

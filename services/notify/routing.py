@@ -31,6 +31,8 @@ EVENT_KEYS = (
     "task.overdue",
     "frame.due",
     "frame.overdue",
+    "glass.released",
+    "glass.overdue",
 )
 OVERDUE = ("task.overdue", "frame.overdue")
 
@@ -38,11 +40,27 @@ OVERDUE = ("task.overdue", "frame.overdue")
 LEADERS: dict[str, str] = {CONTACT_PERSON: CENTRE_LEADER}
 
 # What a recipient hears on email/webhook unless it says otherwise (the inbox gets all).
-DEFAULT_EVENTS: dict[str, tuple[str, ...]] = {
-    CENTRE_LEADER: OVERDUE,
-    UNIT_LEADER: OVERDUE,
-}
 DEFAULT_OTHERS = ("task.due_soon", "task.due", "task.overdue", "frame.due", "frame.overdue")
+DEFAULT_EVENTS: dict[str, tuple[str, ...]] = {
+    CENTRE_LEADER: (*OVERDUE, "glass.released"),
+    UNIT_LEADER: OVERDUE,
+    "representative": (*DEFAULT_OTHERS, "glass.released"),
+    "privacy_officer": ("glass.overdue",),
+}
+
+
+def emergency_recipients(event_type: str, data: object) -> list[tuple[str, str, str]]:
+    """(unit, role, event key) told of a break-the-glass release or an overdue review: the
+    representative (the care centre's leader while the case has none), or the privacy
+    officer."""
+    if event_type == "no.ema.share.emergency-released.v1":
+        rep = getattr(data, "representative_unit", None)
+        if rep:
+            return [(rep, "representative", "glass.released")]
+        return [(getattr(data, "care_centre"), CENTRE_LEADER, "glass.released")]  # noqa: B009
+    if event_type == "no.ema.share.emergency-overdue.v1":
+        return [(getattr(data, "privacy_officer_unit"), "privacy_officer", "glass.overdue")]  # noqa: B009
+    return []
 
 
 def event_key(event_type: str, status: str | None, kind: str = "task") -> str | None:

@@ -73,6 +73,24 @@ BASIS = {
         "anbefales": "This is recommended (anbefales) under {legal_ref}.",
         "kan": "This may be done (kan) under {legal_ref}.",
     },
+    "glass.released": {
+        "nb": "Sak {case_ref}: {source_unit} delte opplysninger ({data_category}: {fields_list}) "
+        "med {recipient_unit} i en nødsituasjon (break-the-glass) {decided_at_nb}. Delingen "
+        "kontrolleres av personvernombudet innen {review_due_nb}; se tilgangsrapporten i "
+        "emaflyt.",
+        "en": "Case {case_ref}: {source_unit} shared information ({data_category}: "
+        "{fields_list}) with {recipient_unit} in an emergency (break-the-glass) on "
+        "{decided_at_en}. The privacy officer reviews it by {review_due_en}; see the access "
+        "report in emaflyt.",
+    },
+    "glass.overdue": {
+        "nb": "Sak {case_ref}: en deling i nødsituasjon fra {source_unit} til {recipient_unit} "
+        "({decided_at_nb}) er ikke kontrollert innen fristen {review_due_nb}. Kontroller den "
+        "under Nødtilgang i emaflyts revisjonssider.",
+        "en": "Case {case_ref}: an emergency release from {source_unit} to {recipient_unit} "
+        "({decided_at_en}) was not reviewed by {review_due_en}. Review it under Break-the-glass "
+        "in emaflyt's audit pages.",
+    },
 }
 
 SUBJECTS: dict[str, dict[str, str]] = {
@@ -85,6 +103,14 @@ SUBJECTS: dict[str, dict[str, str]] = {
     "task.overdue": {"nb": "Frist oversittet: sak {case_ref}", "en": "Overdue: case {case_ref}"},
     "frame.due": {"nb": "Varsel: sak {case_ref}", "en": "Warning: case {case_ref}"},
     "frame.overdue": {"nb": "Varsel passert: sak {case_ref}", "en": "Passed: case {case_ref}"},
+    "glass.released": {
+        "nb": "Nødtilgang i sak {case_ref}",
+        "en": "Emergency access, case {case_ref}",
+    },
+    "glass.overdue": {
+        "nb": "Nødtilgang ikke kontrollert: sak {case_ref}",
+        "en": "Emergency access not reviewed: case {case_ref}",
+    },  # fmt: skip
     "digest": {"nb": "Daglig oversikt fra emaflyt", "en": "Daily digest from emaflyt"},
 }
 
@@ -99,6 +125,8 @@ def values_of(data: BaseModel) -> dict[str, object]:
     Norwegian and ISO form."""
     hidden = confidential_fields(type(data))
     values = {k: v for k, v in data.model_dump().items() if k not in hidden}
+    if isinstance(values.get("fields"), list):
+        values["fields_list"] = ", ".join(values["fields"])
     for name, value in list(values.items()):
         if isinstance(value, date):
             values[f"{name}_nb"] = value.strftime("%d.%m.%Y")

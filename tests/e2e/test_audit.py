@@ -287,9 +287,11 @@ async def test_tampering_with_a_record_fails_verification_in_the_page_and_the_cl
 async def test_break_the_glass_review_is_recorded_and_appended_to_the_log(
     system: System, accounts: dict[str, str], browser: Any
 ) -> None:
-    _, case_id = await open_case(system)
-    health = await Partner.register(system, uid("legevakt"), UnitKind.HEALTH)
-    hospital = await Partner.register(system, uid("sykehus"), UnitKind.HEALTH, sealing=True)
+    # The case's own care centre (a unit linked to the case) breaks the glass to a hospital.
+    health, case_id = await open_case(system)
+    hospital = await Partner.register(
+        system, uid("sykehus"), UnitKind.HEALTH, sealing=True
+    )
     receipts = await health.nc.subscribe(f"ema.share.receipt.{health.key.unit_id}")
     request = await share(
         health,

@@ -379,6 +379,23 @@ async def test_k9_anonymous_consultation_is_delivered_without_identifying_fields
 IN_FLIGHT = 200
 
 
+async def pipelined_kopp_requests(centre: Partner, case_id: str, recipient: str,
+                                  n: int) -> list[tuple[ShareRequestV2, Any]]:  # fmt: skip
+    """`n` kopp share requests, built and sealed first, then pipelined onto the bus at once."""
+    key = await centre.broker_key()
+    built = []
+    for _ in range(n):
+        request = centre.sealed_request(case_id, recipient, "kopp", "settlement", KOPP,
+                                        broker=key)  # fmt: skip
+        built.append((request, build_event(centre.key, "no.ema.share.request.v2", request,
+                                           case_id=case_id)))  # fmt: skip
+    js = centre.nc.jetstream()
+    futures = [await js.publish_async(subject, body, headers=headers)
+               for _, (subject, _, body, headers) in built]  # fmt: skip
+    await asyncio.gather(*futures)
+    return built
+
+
 @pytest.mark.postgres
 async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in_flight(
     system: System,
@@ -402,16 +419,7 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
     await watcher.flush()
     # 200 requests are built and sealed first, then pipelined onto the bus; the withdrawal
     # lands while the broker is still deciding them.
-    built = []
-    for _ in range(IN_FLIGHT):
-        request = await centre.share_request(case_id, kommune.key.unit_id, "kopp", "settlement",
-                                             KOPP)  # fmt: skip
-        built.append((request, build_event(centre.key, "no.ema.share.request.v2", request,
-                                           case_id=case_id)))  # fmt: skip
-    js = centre.nc.jetstream()
-    futures = [await js.publish_async(subject, body, headers=headers)
-               for _, (subject, _, body, headers) in built]  # fmt: skip
-    await asyncio.gather(*futures)
+    built = await pipelined_kopp_requests(centre, case_id, kommune.key.unit_id, IN_FLIGHT)
     # Withdraw as soon as the broker has answered the first request: the rest are in flight.
     pending_ids = {request.request_id for request, _ in built}
     await wait_for(lambda: any(s.startswith("ema.share.receipt") and d["request_id"] in pending_ids
@@ -474,7 +482,7 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
 
 def _copy_db(system: System, target: Path) -> Path:
     (target / "keys").mkdir(parents=True, exist_ok=True)
-    shutil.copy(system.data_dir / "keys" / "svc-consent.pem", target / "keys")
+    shutil.copy(system.data_dir / "keys" / "consent-log.vkeys", target / "keys")
     with (
         sqlite3.connect(system.data_dir / "consent.db") as src,
         sqlite3.connect(target / "consent.db") as dst,
@@ -533,4 +541,4 @@ async def test_verify_detects_altered_removed_and_reordered_records(
     )
     assert "belongs at index 1: the log was reordered" in out
     out = tampered("decision", "update consent_decision set outcome = 'allow'")
-    assert "table column outcome differs from its log record" in out
+    assert "table column(s) outcome differ from its log record" in out

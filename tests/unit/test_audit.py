@@ -117,3 +117,20 @@ def test_id_tokens_are_checked_for_signature_issuer_audience_expiry_and_nonce() 
     forged = token(good)[:-4] + "AAAA"
     with pytest.raises(OidcError, match="does not verify"):
         verify_id_token(forged, jwks, **check)
+
+
+def test_sign_in_leads_only_to_audit_pages_on_the_allow_list() -> None:
+    from services.consent.audit.signin import safe_next
+
+    assert safe_next("/audit/decisions/0f9e3a52-3d8e-4a41-9a32-4a5c3f2a7b10") == (
+        "/audit/decisions/0f9e3a52-3d8e-4a41-9a32-4a5c3f2a7b10"
+    )
+    assert safe_next("/audit/decisions?case_id=abc&outcome=allow") == (
+        "/audit/decisions?case_id=abc&outcome=allow"
+    )
+    for bad in ("//evil.example/audit", "https://evil.example/audit", "javascript:alert(1)",
+                '/audit/decisions"><script>x</script>', "/audit/../etc/passwd", "/other",
+                "/audit/static/x.css", None, ""):  # fmt: skip
+        assert safe_next(bad) == "/audit", bad
+    # A query with markup keeps the page, drops the query.
+    assert safe_next('/audit/decisions?case_id="><script>') == "/audit/decisions"

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from services.consent import merkle
+from services.kit import merkle
 
 
 def leaves(n: int) -> list[bytes]:
@@ -51,3 +51,15 @@ def test_every_consistency_proof_verifies_and_a_rewritten_history_does_not() -> 
             if m < n:
                 forged = merkle.root([merkle.leaf_hash(b"forged"), *tree[1:m]])
                 assert not merkle.verify_consistency(m, n, forged, new, proof), (m, n)
+
+
+def test_proofs_from_the_right_edge_equal_the_proofs_from_all_leaves() -> None:
+    tree = leaves(45)
+    for m in range(1, 45):
+        frontier = merkle.Frontier()
+        for leaf in tree[:m]:
+            frontier.append(leaf)
+        assert merkle.last_leaf_inclusion(frontier) == merkle.inclusion_proof(m, tree[: m + 1])
+        for n in range(m, 46):
+            got = merkle.consistency_from_frontier(frontier, tree[m:n])
+            assert got == merkle.consistency_proof(m, tree[:n]), (m, n)

@@ -39,17 +39,18 @@ FIELDS = [
 
 
 def _paths(args: argparse.Namespace) -> tuple[Path | str, Path]:
-    """The broker's database (SQLite file, or the PostgreSQL URL) and its key file."""
-    from services.consent.log import database_of
+    """The broker's database (SQLite file, or the PostgreSQL URL) and the decision log's
+    public keys (vkeys: --log-keys, EMA_LOG_KEYS_FILE, or the data folder's)."""
+    from services.consent.verification import database_of, keys_file_of
 
     data = Path(args.data_dir)
-    return database_of(data), data / "keys" / "svc-consent.pem"
+    return database_of(data), keys_file_of(data, getattr(args, "log_keys", None))
 
 
-def _public_key(args: argparse.Namespace) -> str:
-    from services.kit.signing import UnitKey
+def _verifiers(args: argparse.Namespace) -> list[Any]:
+    from services.consent.verification import load_verifiers
 
-    return UnitKey.load("svc-consent", _paths(args)[1]).public_b64
+    return load_verifiers(_paths(args)[1])
 
 
 def _run(
@@ -116,6 +117,10 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         if password != getpass.getpass("again: "):
             print("the passwords differ; nothing changed", file=sys.stderr)
             return 2
+    if args.subject and not args.issuer:
+        print("--subject needs --issuer: a subject is unique only at its provider",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if password is not None and len(password) < 12:
         print("password: at least 12 characters, please", file=sys.stderr)
         return 2
@@ -129,6 +134,9 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             user.role, user.disabled = args.role, False
             user.origin = "oidc" if password is None else "local"
             user.password_hash = None if password is None else hash_password(password)
+            if args.oidc:  # bound now if the subject is known, else at the first sign-in
+                user.oidc_issuer = args.issuer if args.subject else None
+                user.oidc_subject = args.subject or None
         print(f"user {args.username} ({args.role}, {user.origin}) saved")
         return 0
 
@@ -165,7 +173,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     from services.consent.store import DecisionRecord
 
-    public = _public_key(args) if _paths(args)[1].exists() else None
+    verifiers = _verifiers(args) if _paths(args)[1].exists() else None
 
     async def work(sessions: Any) -> int:
         async with sessions() as session:
@@ -174,7 +182,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"no decision {args.id}", file=sys.stderr)
             return 1
         d = queries.decision_dict(row)
-        check = queries.check_decision(_paths(args)[0], public, d) if public else None
+        check = queries.check_decision(_paths(args)[0], verifiers, row) if verifiers else None
         if args.json:
             print(
                 json.dumps(
@@ -200,34 +208,34 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from services.consent.log import verify_log
+    from services.consent.verification import verify_log
+    from services.consent.witnesses import print_witnesses
 
     db, _ = _paths(args)
-    public = _public_key(args) if _paths(args)[1].exists() else ""
+    verifiers = _verifiers(args) if _paths(args)[1].exists() else []
+    skipped: list[str | None] = ["--no-witnesses" if args.no_witnesses else None]
+
+    async def ask(report: Any) -> None:
+        from deploy.cli import witnesses_of
+
+        skipped[0] = await asyncio.to_thread(witnesses_of, args, report, verifiers)
 
     async def work(sessions: Any) -> int:
         progress = Progress("verifying", not args.quiet)
         if args.no_record:
-            report = await asyncio.to_thread(verify_log, db, public, progress)
+            report = await asyncio.to_thread(verify_log, db, verifiers, progress)
+            await ask(report)
         else:
             report = await queries.verify_and_record(
-                sessions, db, public, f"cli:{getpass.getuser()}", progress
+                sessions, db, verifiers, f"cli:{getpass.getuser()}", progress, witnesses=ask
             )
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "ok": report.ok,
-                        "size": report.size,
-                        "signed_size": report.signed_size,
-                        "problems": report.problems,
-                    }
-                )
-            )
+            print(json.dumps({**report.as_json(), "witnesses_skipped": skipped[0]}))
         else:
             print(f"log: {report.size} records, signed tree head at size {report.signed_size}")
             for problem in report.problems:
                 print(f"PROBLEM: {problem}")
+            print_witnesses(report, skipped[0])
             print("ok: every record matches the signed tree heads" if report.ok else "FAILED")
         return 0 if report.ok else 1
 
@@ -341,8 +349,11 @@ def add_parser(sub: Any) -> None:
     add.add_argument(
         "--oidc",
         action="store_true",
-        help="signs in with OpenID Connect only (username = the ID token's claim)",
+        help="signs in with OpenID Connect only; bound to the ID token's issuer and subject "
+        "(--subject, or the first sign-in whose username claim names the account)",
     )
+    add.add_argument("--subject", help="the provider's subject (sub) for this person")
+    add.add_argument("--issuer", help="the provider (EMA_OIDC_ISSUER) the subject belongs to")
     add.set_defaults(func=cmd_user_add)
 
     se = cmds.add_parser("search", help="decisions, newest first, one page at a time")
@@ -355,12 +366,16 @@ def add_parser(sub: Any) -> None:
     sh = cmds.add_parser("show", help="one decision, with its log record checked")
     sh.add_argument("id", help="decision id")
     sh.add_argument("--json", action="store_true")
+    sh.add_argument("--log-keys", help="the log's public keys (vkeys file)")
     sh.set_defaults(func=cmd_show)
 
     ve = cmds.add_parser("verify", help="verify the whole log; the result shows on the page")
     ve.add_argument("--json", action="store_true")
     ve.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ve.add_argument("--no-record", action="store_true", help="do not store the result")
+    ve.add_argument("--log-keys", help="the log's public keys (vkeys file)")
+    ve.add_argument("--witnesses", help="pinned witnesses (cosigner vkeys file)")
+    ve.add_argument("--no-witnesses", action="store_true", help="check the database only")
     ve.set_defaults(func=cmd_verify)
 
     ex = cmds.add_parser("export", help="decisions as CSV or JSON (FHIR: emaflyt consent export)")

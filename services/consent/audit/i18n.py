@@ -15,6 +15,23 @@ TEXT: dict[str, tuple[str, str]] = {
     "nav.glass": ("Nødtilgang", "Break-the-glass"),
     "nav.whatif": ("Hva om", "What-if"),
     "nav.views": ("Innsyn i revisjonen", "Audit access log"),
+    "nav.signins": ("Innlogginger", "Sign-ins"),
+    "signins.title": ("Innloggingsforsøk", "Sign-in attempts"),
+    "signins.intro": (
+        "Alle forsøk på å logge inn på revisjonssidene, også de som ble avvist, og hvorfor.",
+        "Every attempt to sign in to the audit pages, refused ones too, and why.",
+    ),
+    "signins.address": ("Adresse", "Address"),
+    "signins.method": ("Måte", "Method"),
+    "signins.result": ("Resultat", "Result"),
+    "signins.ok": ("Logget inn", "Signed in"),
+    "signins.refused": ("Avvist", "Refused"),
+    "moving.title": ("Du er logget inn", "You are signed in"),
+    "moving.continue": ("Gå videre", "Continue"),
+    "login.throttled": (
+        "For mange mislykkede forsøk. Vent før du prøver igjen:",
+        "Too many failed attempts. Wait before trying again:",
+    ),
     "logout": ("Logg ut", "Log out"),
     "language": ("English", "Norsk"),
     "signed_in_as": ("Innlogget som", "Signed in as"),
@@ -103,6 +120,28 @@ TEXT: dict[str, tuple[str, str]] = {
     "status.failed": ("Kontrollen fant feil:", "Verification found problems:"),
     "status.verify": ("Kontroller hele loggen nå", "Verify the whole log now"),
     "status.by": ("utført av", "run by"),
+    "glass.justification": (
+        "Begrunnelse (forseglet, hash i loggen)",
+        "Justification (sealed, hash in the log)",
+    ),  # fmt: skip
+    "glass.unreadable": (
+        "Kan ikke leses eller stemmer ikke med hashen i loggen.",
+        "Cannot be read, or does not match its hash in the log.",
+    ),  # fmt: skip
+    "glass.escalated": ("Sendt til personvernombudet", "Escalated to the privacy officer"),
+    "witnesses.title": ("Vitner utenfor databasen", "Witnesses outside the database"),
+    "witnesses.none": (
+        "Ingen vitner har medsignert loggen ennå.",
+        "No witness has cosigned the log yet.",
+    ),
+    "witnesses.latest": ("Siste medsignerte tretopp", "Latest cosigned tree head"),
+    "witnesses.alarms": ("Alarmer fra vitner", "Alarms from witnesses"),
+    "witnesses.checked": ("Ved siste kontroll", "At the last verification"),
+    "witness": ("Vitne", "Witness"),
+    "witness.agrees": ("enig", "agrees"),
+    "witness.disagrees": ("uenig", "disagrees"),
+    "witness.unreachable": ("svarte ikke", "did not answer"),
+    "witness.no checkpoint": ("har ikke medsignert noe", "has cosigned nothing"),
     "proof.unchecked": (
         "Beviset er ikke kontrollert: meglerens offentlige nøkkel ble ikke funnet.",
         "The proof was not checked: the broker's public key was not found.",

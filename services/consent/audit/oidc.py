@@ -159,8 +159,10 @@ class Client:
         }
         return f"{config['authorization_endpoint']}?{urllib.parse.urlencode(query)}", state
 
-    async def finish(self, code: str, state: str, redirect_uri: str) -> tuple[str, str]:
-        """Exchange the code and verify the ID token: (username, next path)."""
+    async def finish(self, code: str, state: str,
+                     redirect_uri: str) -> tuple[dict[str, Any], str]:  # fmt: skip
+        """Exchange the code and verify the ID token: (its claims, next path). The account is
+        the token's issuer and subject (`sub`); the username claim only names it."""
         pending = self.pending.pop(state, None)
         if pending is None or pending.expires < time.time():
             raise OidcError("unknown or expired sign-in state")
@@ -189,7 +191,6 @@ class Client:
             client_id=self.client_id,
             nonce=pending.nonce,
         )
-        username = claims.get(self.username_claim) or claims.get("sub")
-        if not username:
-            raise OidcError(f"the ID token has no {self.username_claim} or sub")
-        return str(username), pending.next
+        if not claims.get("sub"):
+            raise OidcError("the ID token has no sub")
+        return claims, pending.next

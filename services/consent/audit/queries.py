@@ -19,9 +19,9 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.messages import DataCategory
-from services.consent import log as merkle_log
+from services.consent import verification
 from services.consent.audit.store import AuditReview, AuditVerification
-from services.consent.engine import POLICY_DIR, RegopyEngine
+from services.consent.engine import POLICY_DIR, local_engine
 from services.consent.store import ConsentRow, DecisionRecord, LogEntry, TreeHead
 
 PAGE_SIZE = 25
@@ -152,37 +152,36 @@ def consents_in_force(r: DecisionRecord) -> list[str]:
 # -- checking one record ---------------------------------------------------------------------
 
 
-def check_decision(db: Path | str, public_b64: str, decision: dict[str, Any]) -> dict[str, Any]:
-    """The decision's inclusion proof against the latest signed tree head, and its table row
-    compared with the logged record. `ok` only if both hold. `db`: a SQLite file or a URL."""
-    proof = merkle_log.prove_record(db, public_b64, decision["decision_id"])
-    problems = [proof["problem"]] if not proof["ok"] else []
-    (rows,) = merkle_log.read_only(
-        db, ("select body from consent_log where idx = :idx", {"idx": decision["log_index"]})
-    )
-    body = json.loads(rows[0][0]) if rows else None
-    if body is None or body.get("id") != decision["decision_id"]:
-        problems.append(f"no log record for this decision at index {decision['log_index']}")
-    else:
-        for name in ("outcome", "legal_basis", "fields", "case_id", "recipient_unit"):
-            if body.get(name) != decision[name]:
-                problems.append(f"table column {name} differs from the logged record")
-    return {**proof, "ok": not problems, "problems": problems}
+def decision_row(r: DecisionRecord) -> dict[str, Any]:
+    """The row with every column the log record determines (verification.DECISION_COLUMNS)."""
+    return {name: getattr(r, name) for name in verification.DECISION_COLUMNS}
+
+
+def check_decision(db: Path | str, verifiers: list[Any], r: DecisionRecord) -> dict[str, Any]:
+    """The decision's inclusion proof against the latest signed tree head, and every column of
+    its row compared with the logged record. `ok` only if both hold."""
+    return verification.check_decision(db, verifiers, decision_row(r))
 
 
 async def verify_and_record(
     sessions: Any,
     db: Path | str,
-    public_b64: str,
+    verifiers: list[Any],
     by: str,
     progress: Callable[[int, int], None] | None = None,
-) -> merkle_log.Report:
-    """Verify the whole log and store the result, which the log status page shows."""
-    report = await asyncio.to_thread(merkle_log.verify_log, db, public_b64, progress)
+    witnesses: Callable[[verification.Report], Any] | None = None,
+) -> verification.Report:
+    """Verify the whole log (and, given `witnesses`, ask them) and store the result, which the
+    log status page shows."""
+    report = await asyncio.to_thread(verification.verify_log, db, verifiers, progress)
+    if witnesses is not None:
+        await witnesses(report)
+    problems = report.problems + [w.summary for w in report.witnesses if w.disagrees]
+    views = [w.as_json() for w in report.witnesses]
     async with sessions() as session, session.begin():
         session.add(AuditVerification(by=by, ok=report.ok, size=report.size,
-                                      signed_size=report.signed_size,
-                                      problems=report.problems))  # fmt: skip
+                                      signed_size=report.signed_size, problems=problems,
+                                      witnesses=views))  # fmt: skip
     return report
 
 
@@ -308,7 +307,7 @@ def what_if(
 ) -> WhatIf:
     """Run the candidate policy over each decision's stored input and keep those whose
     outcome or released fields would change. Inputs erased with their case are counted."""
-    engine = RegopyEngine(directory)
+    engine = local_engine(directory)
     result = WhatIf(revision=engine.revision, error=engine.error)
     if engine.error:
         return result

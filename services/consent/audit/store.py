@@ -22,6 +22,10 @@ class AuditUser(Base):
     origin: Mapped[str] = mapped_column(String(16), default="local")  # local | oidc
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An OpenID Connect account is the provider's subject: bound to issuer + sub (given when
+    # the account is added, or at its first sign-in), never to a changeable username claim.
+    oidc_issuer: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class AuditSession(Base):
@@ -60,6 +64,8 @@ class AuditVerification(Base):
     size: Mapped[int] = mapped_column(Integer)
     signed_size: Mapped[int] = mapped_column(Integer)
     problems: Mapped[list[str]] = mapped_column(JSON)
+    # What each witness said (witnesses.WitnessView.as_json), when they were asked.
+    witnesses: Mapped[list[dict] | None] = mapped_column(JSON, nullable=True)
 
 
 class AuditReview(Base):
@@ -73,3 +79,17 @@ class AuditReview(Base):
     reviewer: Mapped[str] = mapped_column(String(64))
     reviewed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     log_index: Mapped[int] = mapped_column(Integer)
+
+
+class AuditSignIn(Base):
+    """Every sign-in attempt, refused ones with the reason: throttling counts them, and the
+    privacy officer sees them."""
+
+    __tablename__ = "audit_sign_in"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    method: Mapped[str] = mapped_column(String(16))  # password | oidc
+    ok: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(200), default="")

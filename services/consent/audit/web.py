@@ -26,19 +26,25 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import delete, select
 
-from services.consent import log as merkle_log
-from services.consent.audit import oidc, queries
+from services.consent import glass, verification
+from services.consent.audit import oidc, queries, signin
 from services.consent.audit.accounts import check_password, hash_password
 from services.consent.audit.i18n import LANGS, basis_plain, category, translator
 from services.consent.audit.store import (
     AuditReview,
     AuditSession,
+    AuditSignIn,
     AuditUser,
     AuditVerification,
     AuditView,
 )
 from services.consent.engine import POLICY_DIR, legal_data, policy_files
-from services.consent.store import DecisionRecord
+from services.consent.store import (
+    DecisionRecord,
+    GlassRelease,
+    WitnessAlarm,
+    WitnessCosignature,
+)
 
 log = logging.getLogger("consent.audit")
 HERE = Path(__file__).parent
@@ -167,17 +173,21 @@ class Audit:
 
     # -- sign in and out -------------------------------------------------------------------
 
-    async def login_form(self, request: web.Request, failed: bool = False) -> web.Response:
+    async def login_form(self, request: web.Request, failed: bool = False,
+                         wait: float = 0.0) -> web.Response:  # fmt: skip
         token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
         resp = self.render(
             request,
             "login.html",
-            status=401 if failed else 200,
+            status=429 if wait else 401 if failed else 200,
             failed=failed,
+            wait=int(wait + 0.999),
             login_csrf=token,
-            next=request.query.get("next", "/audit"),
+            next=signin.safe_next(request.query.get("next")),
             oidc=bool(getattr(self.settings, "oidc_issuer", None)),
         )
+        if wait:
+            resp.headers["Retry-After"] = str(int(wait + 0.999))
         resp.set_cookie(
             LOGIN_COOKIE,
             token,
@@ -188,20 +198,38 @@ class Audit:
         )
         return resp
 
+    async def _record_attempt(self, username: str, address: str, method: str, ok: bool,
+                              reason: str) -> None:  # fmt: skip
+        async with self.service.sessions() as session, session.begin():
+            session.add(signin.attempt(username, address, method, ok, reason))
+        if not ok:
+            log.warning("audit sign-in refused", extra={"method": method, "reason": reason})
+
     async def login(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
             return await self.login_form(request, failed=True)
         username, password = str(form.get("username", "")), str(form.get("password", ""))
+        address = request.remote or "unknown"
         async with self.service.sessions() as session:
+            wait = await signin.wait_needed(session, self.settings, username, address,
+                                            datetime.now(UTC))  # fmt: skip
             user = await session.get(AuditUser, username)
+        if wait > 0:
+            # Refused before the password is looked at: right or wrong, it waits.
+            await self._record_attempt(username, address, "password", False, "throttled")
+            return await self.login_form(request, failed=True, wait=wait)
         # Unknown users cost one scrypt too, so timing does not tell which names exist.
         stored = (user.password_hash if user and not user.disabled else None) or _DUMMY_HASH
         ok = await asyncio.to_thread(check_password, password, stored)
         if not ok or user is None or not user.password_hash:
+            await self._record_attempt(username, address, "password", False,
+                                       "wrong username or password")  # fmt: skip
             return await self.login_form(request, failed=True)
-        return self._signed_in(await self._start_session(user), str(form.get("next") or ""))
+        await self._record_attempt(username, address, "password", True, "")
+        return self._signed_in(request, await self._start_session(user),
+                               str(form.get("next") or ""))  # fmt: skip
 
     async def _start_session(self, user: AuditUser) -> str:
         token = secrets.token_urlsafe(32)
@@ -220,17 +248,14 @@ class Audit:
             )
         return token
 
-    def _signed_in(self, token: str, target: str, via_page: bool = False) -> web.StreamResponse:
-        if not target.startswith("/audit") or target.startswith("//"):
-            target = "/audit"
+    def _signed_in(self, request: web.Request, token: str, target: str,
+                   via_page: bool = False) -> web.StreamResponse:  # fmt: skip
+        target = signin.safe_next(target)
         if via_page:
             # After a cross-site redirect from the provider a SameSite=Strict cookie is not
-            # sent on the next redirect; a same-site page that moves on is.
-            resp: web.StreamResponse = web.Response(
-                text=f'<!doctype html><meta http-equiv="refresh" content="0;url={target}">'
-                f'<a href="{target}">{target}</a>',
-                content_type="text/html",
-            )
+            # sent on the next redirect; a same-site page that moves on is. It is rendered like
+            # every page (escaped, with the Content-Security-Policy).
+            resp: web.StreamResponse = self.render(request, "moving.html", target=target)
         else:
             resp = web.HTTPSeeOther(target)
         resp.set_cookie(
@@ -266,7 +291,7 @@ class Audit:
         client = self._oidc()
         try:
             url, state = await client.authorize_url(
-                self._redirect_uri(request), request.query.get("next", "/audit")
+                self._redirect_uri(request), signin.safe_next(request.query.get("next"))
             )
         except (oidc.OidcError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("oidc sign-in could not start", extra={"error": str(exc)})
@@ -287,25 +312,47 @@ class Audit:
     async def oidc_callback(self, request: web.Request) -> web.StreamResponse:
         client = self._oidc()
         state = request.query.get("state", "")
+        address = request.remote or "unknown"
         try:
             if not state or not hmac.compare_digest(state, request.cookies.get(OIDC_COOKIE, "")):
                 raise oidc.OidcError("the sign-in state does not belong to this browser")
             if "error" in request.query or "code" not in request.query:
                 raise oidc.OidcError(f"the provider answered {request.query.get('error')!r}")
-            username, target = await client.finish(
+            claims, target = await client.finish(
                 request.query["code"], state, self._redirect_uri(request)
             )
         except (oidc.OidcError, aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("oidc sign-in refused", extra={"error": str(exc)})
+            await self._record_attempt("(oidc)", address, "oidc", False, str(exc))
             return await self.login_form(request, failed=True)
-        async with self.service.sessions() as session:
-            user = await session.get(AuditUser, username)
-        if user is None or user.disabled or user.origin != "oidc":
-            log.warning("oidc sign-in without an account", extra={"username": username})
+        user, problem = await self._oidc_account(claims)
+        shown = str(claims.get(client.username_claim) or claims["sub"])
+        if user is None:
+            await self._record_attempt(shown, address, "oidc", False, problem)
             return await self.login_form(request, failed=True)
-        resp = self._signed_in(await self._start_session(user), target, via_page=True)
+        await self._record_attempt(user.username, address, "oidc", True, "")
+        resp = self._signed_in(request, await self._start_session(user), target, via_page=True)
         resp.del_cookie(OIDC_COOKIE, path="/audit/oidc")
         return resp
+
+    async def _oidc_account(self, claims: dict[str, Any]) -> tuple[AuditUser | None, str]:
+        """The account bound to the token's issuer and subject. An OIDC account not yet bound
+        is bound at its first sign-in whose username claim names it; after that the claim
+        counts for nothing (a provider may reassign names, never subjects)."""
+        issuer, subject = str(claims["iss"]), str(claims["sub"])
+        name = claims.get(self._oidc().username_claim)
+        async with self.service.sessions() as session, session.begin():
+            user = await session.scalar(select(AuditUser).where(
+                AuditUser.oidc_issuer == issuer, AuditUser.oidc_subject == subject))  # fmt: skip
+            if user is None and name:
+                named = await session.get(AuditUser, str(name))
+                if named is not None and named.origin == "oidc":
+                    if named.oidc_subject is not None:
+                        return None, "the account is bound to another issuer and subject"
+                    named.oidc_issuer, named.oidc_subject = issuer, subject
+                    user = named
+            if user is None or user.disabled or user.origin != "oidc":
+                return None, "no OpenID Connect account for this issuer and subject"
+            return user, ""
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
@@ -368,6 +415,15 @@ class Audit:
     def _db(self) -> str:
         return self.settings.database_url or ""
 
+    def _verifiers(self) -> list[Any]:
+        """The log's public keys, from its key list (never the private key)."""
+        from services.consent.log import key_paths
+
+        s = self.settings
+        return verification.load_verifiers(
+            key_paths(s.data_dir, s.log_key_file, s.log_keys_file)[1]
+        )
+
     async def decision(self, request: web.Request) -> web.Response:
         async with self.service.sessions() as session:
             row = await session.scalar(
@@ -377,12 +433,11 @@ class Audit:
             review = await session.scalar(
                 select(AuditReview).where(AuditReview.decision_id == request.match_info["id"])
             )
+            glass_row = await session.get(GlassRelease, request.match_info["id"])
         if row is None:
             return self.render(request, "message.html", status=404, message="not_found")
         d = queries.decision_dict(row)
-        check = await asyncio.to_thread(
-            queries.check_decision, self._db(), self.service.key.public_b64, d
-        )
+        check = await asyncio.to_thread(queries.check_decision, self._db(), self._verifiers(), row)
         return self.render(
             request,
             "decision.html",
@@ -391,6 +446,10 @@ class Audit:
             head=head,
             check=check,
             review=review,
+            glass=glass_row,
+            justification=glass.open_justification(glass_row, self.service.state["sealing_keys"])
+            if glass_row is not None and "sealing_key" in self.service.state
+            else None,
             relied=queries.consents_relied_on(row),
             in_force=queries.consents_in_force(row),
             inputs=json.dumps(row.policy_input, indent=2, ensure_ascii=False)
@@ -404,12 +463,29 @@ class Audit:
             last = await session.scalar(
                 select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1)
             )
-        return self.render(request, "status.html", head=head, last=last)
+            cosignatures = list(await session.scalars(
+                select(WitnessCosignature).order_by(WitnessCosignature.witness)
+            ))  # fmt: skip
+            alarms = list(await session.scalars(
+                select(WitnessAlarm).order_by(WitnessAlarm.id.desc()).limit(20)
+            ))  # fmt: skip
+        return self.render(request, "status.html", head=head, last=last,
+                           cosignatures=cosignatures, alarms=alarms)  # fmt: skip
+
+    async def _ask_witnesses(self, report: verification.Report) -> None:
+        """Add what each witness cosigned (pinned ones, or those that cosigned this log)."""
+        from services.consent import witnesses
+
+        path = self.settings.witness_keys_file
+        cosigners = (witnesses.read_cosigners(path) if path else
+                     await witnesses.known_cosigners(self.service.sessions,
+                                                     self.service.directory))  # fmt: skip
+        await witnesses.check_witnesses(self.service.nc, report, self._verifiers(), cosigners)
 
     async def verify_now(self, request: web.Request) -> web.StreamResponse:
         await queries.verify_and_record(
-            self.service.sessions, self._db(), self.service.key.public_b64,
-            request["user"].username,
+            self.service.sessions, self._db(), self._verifiers(), request["user"].username,
+            witnesses=self._ask_witnesses,
         )  # fmt: skip
         raise web.HTTPSeeOther("/audit/status")
 
@@ -487,7 +563,9 @@ class Audit:
                 "reviewer": request["user"].username,
                 "reviewed_at": now.isoformat(),
             }
-            index, _ = await merkle_log.append(session, svc.key, "btg.review", review_id, body)
+            logged = await svc.state["log"].append(session, svc.outbox, "btg.review", review_id,
+                                                   body)  # fmt: skip
+            index = logged.index
             session.add(
                 AuditReview(
                     id=review_id,
@@ -499,6 +577,7 @@ class Audit:
                     log_index=index,
                 )
             )
+        svc.outbox.wake()
         return await self.glass(request, saved=True)
 
     async def what_if_form(self, request: web.Request) -> web.Response:
@@ -548,15 +627,24 @@ class Audit:
             request, "whatif.html", result=result, error=None, form=values, modules=modules
         )
 
-    async def views(self, request: web.Request) -> web.Response:
+    async def _newest(self, request: web.Request, model: Any, template: str) -> web.Response:
+        """Rows of a log-like table, newest first, 50 a page, keyset on the id."""
         before = request.query.get("before")
-        stmt = select(AuditView).order_by(AuditView.id.desc()).limit(51)
+        stmt = select(model).order_by(model.id.desc()).limit(51)
         if before and before.isdigit():
-            stmt = stmt.where(AuditView.id < int(before))
+            stmt = stmt.where(model.id < int(before))
         async with self.service.sessions() as session:
             rows = list(await session.scalars(stmt))
-        next_url = f"/audit/views?before={rows[49].id}" if len(rows) > 50 else None
-        return self.render(request, "views.html", rows=rows[:50], next_url=next_url)
+        next_url = f"{request.path}?before={rows[49].id}" if len(rows) > 50 else None
+        return self.render(request, template, rows=rows[:50], next_url=next_url)
+
+    async def views(self, request: web.Request) -> web.Response:
+        return await self._newest(request, AuditView, "views.html")
+
+    async def sign_ins(self, request: web.Request) -> web.Response:
+        """Sign-in attempts, newest first: refused ones with why (throttled, wrong password,
+        an OpenID Connect subject without an account)."""
+        return await self._newest(request, AuditSignIn, "signins.html")
 
     def routes(self) -> list[web.AbstractRouteDef]:
         p = self.page
@@ -578,5 +666,6 @@ class Audit:
             web.get("/audit/what-if", p()(self.what_if_form)),
             web.post("/audit/what-if", p()(self.what_if)),
             web.get("/audit/views", p()(self.views)),
+            web.get("/audit/sign-ins", p()(self.sign_ins)),
             web.static("/audit/static", HERE / "static"),
         ]

@@ -6,6 +6,7 @@ leaf hash = SHA-256(0x00 || data), node hash = SHA-256(0x01 || left || right). P
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -154,3 +155,42 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     return fr == old_root and sr == new_root and sn == 0
+
+
+def last_leaf_inclusion(frontier: Frontier) -> list[bytes]:
+    """PATH of the leaf appended to a tree whose right edge *before* the append was
+    `frontier`: its left neighbours, smallest first. No old leaves are read."""
+    return [h for _, h in reversed(frontier.nodes)]
+
+
+def consistency_from_frontier(frontier: Frontier, new_leaves: list[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]) from the right edge at size m and the leaves appended since: every node
+    of the proof inside the old tree is one of its perfect subtrees, so no old leaf is read."""
+    old_size = frontier.size
+    known: dict[tuple[int, int], bytes] = {}
+    start = 0
+    for size, h in frontier.nodes:
+        known[(start, start + size)] = h
+        start += size
+
+    def subtree(lo: int, hi: int) -> bytes:
+        if hi <= old_size:
+            return known[(lo, hi)]
+        if lo < old_size:
+            raise ValueError(f"subtree [{lo}, {hi}) straddles the old size {old_size}")
+        return root(new_leaves[lo - old_size : hi - old_size])
+
+    new_size = old_size + len(new_leaves)
+    if not 0 < old_size <= new_size:
+        raise ValueError(f"no consistency proof from size {old_size} to {new_size}")
+    return _path(old_size, new_size, subtree, 0, True)
+
+
+def _path(m: int, n: int, subtree: Callable[[int, int], bytes], lo: int,
+          complete: bool) -> list[bytes]:  # fmt: skip
+    if m == n:
+        return [] if complete else [subtree(lo, lo + n)]
+    k = _split(n)
+    if m <= k:
+        return _path(m, k, subtree, lo, complete) + [subtree(lo + k, lo + n)]
+    return _path(m - k, n - k, subtree, lo + k, False) + [subtree(lo, lo + k)]

@@ -1,0 +1,3 @@
+from services.witness.app import main
+
+main()

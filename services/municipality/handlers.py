@@ -177,10 +177,11 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         broker_key = unit.sealing_for(suite) if unit else None
         if broker_key is None:
             raise NotYet("the consent broker's sealing key is not published yet")
-        # What settlement needs (K11), sealed to the broker: it decides what is released.
+        # What settlement needs (K11), sealed to the broker: it decides what is released (the
+        # settlement purpose's fields; `family_ties`: relatives live in this municipality).
         payload = {"case_id": child.case_id, "age": age, "languages": child.languages,
                    "recommended_measure": child.measure, "care_needs": child.care_needs,
-                   "family_ties_here": data.kommunenummer in child.family,
+                   "family_ties": data.kommunenummer in child.family,
                    "network_here": data.kommunenummer in child.network,
                    "siblings_together": len(child.siblings)}  # fmt: skip
         request_id = f"settlement-{data.offer_id}"

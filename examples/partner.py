@@ -298,7 +298,7 @@ class Partner:
         while not done() and loop.time() < deadline:
             try:
                 msgs = await sub.fetch(50, timeout=1)
-            except nats.errors.TimeoutError:
+            except (TimeoutError, nats.errors.TimeoutError):  # nothing to read now
                 continue
             for msg in msgs:
                 event = await self.trusted(msg)

@@ -47,7 +47,7 @@ async def fetch_mine(js, stream: str, durable: str, wanted, done, wait: float) -
     while asyncio.get_running_loop().time() < deadline:
         try:
             msgs = await sub.fetch(50, timeout=1)
-        except nats.errors.TimeoutError:
+        except (TimeoutError, nats.errors.TimeoutError):  # nothing to read now
             if done():
                 return
             continue

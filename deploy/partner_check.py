@@ -166,7 +166,7 @@ def _arrival(sent: dict, answers: list, record: dict, wait: float | None) -> lis
     notices = _of(answers, NOTICE)
     if notices:
         tasks = ", ".join(sorted({f"{n['data']['task']} due {n['data']['due']}" for n in notices}))
-        out.append(Finding(OK, NOTICE, f"{len(notices)} task notice(s): {tasks}"))
+        out.append(Finding(OK, NOTICE, f"{len(notices)} task notice(s): {tasks}", sent["id"]))
     elif d["outcome"] == "opened":
         out.append(_none(sent, "task notice for the new case's deadlines", wait))
     return out

@@ -62,3 +62,35 @@ def test_the_delivered_v1_payload_is_described_as_sealed_to_the_recipient() -> N
     payload = json.dumps(schema["$defs"])
     assert "recipient" in payload
     assert "Content sealed to the consent broker" not in payload
+
+
+def test_the_examples_the_docs_name_exist_and_start() -> None:
+    import re
+    import subprocess
+    import sys
+
+    root = generate.ROOT
+    named = set()
+    for doc in (root / "README.md", generate.README):
+        named |= set(re.findall(r"examples/([a-z_]+\.py)", doc.read_text(encoding="utf-8")))
+        named |= set(re.findall(r"\[`([a-z_]+\.py)`\]\(\.\./examples/", doc.read_text()))
+    assert {
+        "partner_arrival.py",
+        "partner.py",
+        "care_centre.py",
+        "municipality.py",
+        "school.py",
+        "health.py",
+        "barnevern.py",
+        "statsforvalter.py",
+        "udi.py",
+    } <= named
+    for name in sorted(named - {"partner.py"}):
+        run = subprocess.run(
+            [sys.executable, str(root / "examples" / name), "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, f"{name}: {run.stderr}"
+        assert "--jwt" in run.stdout

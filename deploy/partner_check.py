@@ -90,7 +90,7 @@ HINTS = {
     "15-17 with a younger sibling who has a case); arrived_at must not lie in the future",
     SHARE: "the case must be open; source_unit must be you; the payload must be sealed to "
     "svc-consent's current sealing key of the suite the system requires, with this request's "
-    "context as HPKE info (§7)",
+    "context as HPKE info (contracts/README.md §7)",
     GRANTED: "only the case's care centre or the child's appointed representative may "
     "register a consent; consent_id must be new (or its version raised); the form must fit the "
     "categories (health and KOPP need written consent with the document's hash)",
@@ -182,8 +182,8 @@ def _share(sent: dict, answers: list, record: dict, wait: float | None) -> list[
     what = f"{data['data_category']}/{data['purpose']} to {data['recipient_unit']}"
     if expect.get("outcome") and r["outcome"] != expect["outcome"]:
         why = (
-            "no consent, statute or break-the-glass covers this flow (§10), or the recipient "
-            "has no sealing key of the broker's suite"
+            "no consent, statute or break-the-glass covers this flow (contracts/README.md "
+            "§10), or the recipient has no sealing key of the broker's suite"
             if r["outcome"] == "withheld"
             else "a basis covers the flow"
         )
@@ -918,7 +918,7 @@ class Check:
                 self.skip(
                     t,
                     "the broker records consents only from the case's care centre or "
-                    "the child's representative (§8)",
+                    "the child's representative (contracts/README.md §12)",
                 )
 
     async def arrival(self) -> str | None:
@@ -962,8 +962,8 @@ class Check:
         for t in (MAP, NEED):
             self.skip(
                 t,
-                "follows Bufetat's follow-up decision (the pathway's order, §11); "
-                "send it on a case that has one",
+                "follows Bufetat's follow-up decision (the pathway's order, contracts/README.md "
+                "§11); send it on a case that has one",
             )
         await self.consents(case, "school", "schooling")
 
@@ -1252,7 +1252,8 @@ class Check:
                 + (
                     "; the child's data came with it"
                     if data_came
-                    else "; no data came with it: no consent releases settlement data to you (§12)"
+                    else "; no data came with it: no consent releases settlement data to you "
+                    "(contracts/README.md §12)"
                 ),
             )
         if self.opts.accept:

@@ -507,7 +507,10 @@ class Check:
         o = self.opts
         try:
             self.key = UnitKey.load(o.unit, o.key)
-        except (OSError, ValueError, TypeError) as exc:
+        except OSError as exc:
+            self.note(FAIL, "key", f"cannot read {o.key}: {exc.strerror}")
+            return False
+        except (ValueError, TypeError) as exc:
             self.note(
                 FAIL,
                 "key",
@@ -518,8 +521,12 @@ class Check:
         self.nkey = nkeys.public_nkey(nkeys.USER, self.key.private)
         try:
             self.jwt = o.jwt.read_text().strip()
+        except OSError as exc:
+            self.note(FAIL, "jwt", f"cannot read {o.jwt}: {exc.strerror}")
+            return False
+        try:
             claims = _jwt_claims(self.jwt)
-        except (OSError, ValueError) as exc:
+        except ValueError as exc:
             self.note(FAIL, "jwt", f"{o.jwt}: not a NATS user JWT ({exc})")
             return False
         problems = []

@@ -272,8 +272,10 @@ class Partner:
         key_id = (msg.headers or {}).get("Ema-Key-Id", "")
         unit, _, key_kid = key_id.partition("/")
         if unit not in self._keys:
-            entry = await self.units.get(unit)
-            self._keys[unit] = json.loads(entry.value)
+            try:
+                self._keys[unit] = json.loads((await self.units.get(unit)).value)
+            except nats.js.errors.KeyNotFoundError:
+                return None  # not a registered unit: nothing it signs is trusted
         entry = self._keys[unit]
         key = next((k for k in entry["keys"] if k["kid"] == key_kid and not k.get("revoked")), None)
         event = json.loads(msg.data)

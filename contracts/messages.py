@@ -176,10 +176,15 @@ class NotificationRecordedV1(Message):
 
 
 class EncryptedPayload(Message):
-    """Content sealed to the consent broker: X25519 + HKDF-SHA256 + AES-256-GCM."""
+    """Content sealed (v1, retired) to one unit's X25519 key: X25519 + HKDF-SHA256 +
+    AES-256-GCM. A v1 request was sealed to the consent broker, a v1 delivery to its
+    recipient."""
 
     alg: Literal["X25519-HKDF-SHA256-A256GCM"] = "X25519-HKDF-SHA256-A256GCM"
-    recipient_kid: str = Field(description="Key id of the broker's X25519 key.")
+    recipient_kid: str = Field(
+        description="Key id of the X25519 key it is sealed to: the broker's in a request, the "
+        "recipient's in a delivery."
+    )
     ephemeral_public_key: str = Field(description="Base64 raw X25519 public key.")
     nonce: str = Field(description="Base64 12-byte nonce.")
     ciphertext: str = confidential("Base64 ciphertext with tag.", max_length=1_000_000)
@@ -850,8 +855,11 @@ class OfferRequestedV1(Message):
 
 
 class SettlementOfferV1(Message):
-    """The offer as the municipality receives it. The child's data follows only through the
-    consent broker (share request `request_id`)."""
+    """The offer as the municipality receives it: ids, measure and answer deadline only. The
+    child's data follows separately, as a delivery (no.ema.share.delivered.v2 whose
+    request_id is share_request_id), and only when a consent covers settlement data for the
+    municipality; without one nothing follows and no message says so (contracts/README.md
+    §12)."""
 
     offer_id: str
     case_id: str
@@ -859,7 +867,10 @@ class SettlementOfferV1(Message):
     kommunenummer: str
     measure: str
     answer_by: datetime
-    share_request_id: str
+    share_request_id: str = Field(
+        description="request_id of the delivery that carries the child's settlement data, "
+        "if a consent releases it."
+    )
 
 
 class OfferAnsweredV1(Message):

@@ -639,6 +639,7 @@ async def _dlq(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from deploy.partner_check import add_parser as add_partner_parser
     from deploy.unit_cli import add_parser as add_unit_parser
 
     p = argparse.ArgumentParser(prog="emaflyt", description=__doc__)
@@ -702,6 +703,7 @@ def parser() -> argparse.ArgumentParser:
     sf.set_defaults(func=cmd_settlement)
 
     add_unit_parser(sub)
+    add_partner_parser(sub)
     tok = sub.add_parser("token", help="API bearer tokens").add_subparsers(
         dest="token_cmd", required=True
     )

@@ -47,7 +47,7 @@ async def fetch_mine(js, stream: str, durable: str, wanted, done, wait: float) -
     while asyncio.get_running_loop().time() < deadline:
         try:
             msgs = await sub.fetch(50, timeout=1)
-        except nats.errors.TimeoutError:
+        except (TimeoutError, nats.errors.TimeoutError):  # nothing to read now
             if done():
                 return
             continue
@@ -100,8 +100,10 @@ async def main() -> int:
     )
     js = nc.jetstream()
     ack = await js.publish("ema.intake.arrival", body, headers=headers)
-    print(f"published arrival {event['id']} -> stream {ack.stream} seq {ack.seq}"
-          f"{' (duplicate, dropped by JetStream)' if ack.duplicate else ''}")  # fmt: skip
+    print(
+        f"published arrival {event['id']} -> stream {ack.stream} seq {ack.seq}"
+        f"{' (duplicate, dropped by JetStream)' if ack.duplicate else ''}"
+    )
 
     cases: list[dict] = []
     deadlines: dict[str, dict] = {}
@@ -122,13 +124,19 @@ async def main() -> int:
     await fetch_mine(js, "NOTIFY", durable, on_task, lambda: bool(deadlines), args.wait)
     await nc.close()
     for case in cases:
-        print(f"case {case['outcome']}: {case['case_ref']} ({case['case_id']}) "
-              f"at {case['care_centre']}")  # fmt: skip
+        print(
+            f"case {case['outcome']}: {case['case_ref']} ({case['case_id']}) "
+            f"at {case['care_centre']}"
+        )
     for task in sorted(deadlines.values(), key=lambda t: t["due"]):
         print(f"deadline: {task['task']:20s} due {task['due']}  ({task['legal_ref']})")
     print(json.dumps({"cases": cases, "deadlines": list(deadlines.values())}))
     if not cases:
-        print(f"no answer within {args.wait:g}s: see `emaflyt dlq list` for why", file=sys.stderr)
+        print(
+            f"no answer within {args.wait:g}s: the arrival was refused or not handled yet; the "
+            "operator sees why in the dead letters (`emaflyt dlq list`)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

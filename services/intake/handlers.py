@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -56,6 +56,27 @@ async def _younger_sibling(ctx: Context, data: ArrivalV1) -> bool:
     return any(age_on(s.birth_date, arrival) < CENTRE_AGE_LIMIT for s in siblings)
 
 
+def _latest(ctx: Context) -> datetime:
+    """The latest time a report may name: now, plus the clock skew allowed (EMA_CLOCK_SKEW)."""
+    return datetime.now(UTC) + timedelta(seconds=ctx.settings.clock_skew)
+
+
+def _not_in_future(ctx: Context, field: str, when: datetime | date) -> None:
+    """Refuse a report dated in the future: it is a mistake (a wrong year, a clock far ahead),
+    and a case opened on it would get deadlines counted from a day that has not come."""
+    latest = _latest(ctx)
+    if isinstance(when, datetime):
+        if when > latest:
+            raise Rejected(
+                f"{field}: lies in the future (more than {ctx.settings.clock_skew:g} s ahead of "
+                "emaflyt's clock); report it once it has happened"
+            )
+    elif when > latest.astimezone(OSLO).date():
+        raise Rejected(
+            f"{field}: lies in the future (after today in Norway); report it once it has happened"
+        )
+
+
 async def on_arrival(ctx: Context) -> None:
     data: ArrivalV1 = ctx.data
     if ctx.sender.id != data.care_centre:
@@ -63,6 +84,7 @@ async def on_arrival(ctx: Context) -> None:
             f"care_centre: {data.care_centre!r} is not the signing unit {ctx.sender.id!r}; "
             "a centre reports its own arrivals"
         )
+    _not_in_future(ctx, "arrived_at", data.arrived_at)
     existing = await ctx.session.scalar(select(Case).where(Case.duf_number == data.duf_number))
     outcome = classify_arrival(
         existing.care_centre if existing else None,
@@ -159,6 +181,7 @@ async def _case(ctx: Context, case_id: str) -> Case:
 
 async def on_representative_appointed(ctx: Context) -> None:
     data: RepresentativeAppointedV1 = ctx.data
+    _not_in_future(ctx, "appointed_on", data.appointed_on)
     case = await _case(ctx, data.case_id)
     if case.closed:
         raise Rejected(f"case_id: case {case.case_ref} is closed ({case.closed})")
@@ -218,8 +241,7 @@ async def _decided(
         raise NotYet("duf_number: no case has this DUF number")
     if case.closed:
         raise Rejected(f"duf_number: case {case.case_ref} is closed ({case.closed})")
-    if decided_on > datetime.now(UTC).astimezone(OSLO).date():
-        raise Rejected("decided_on: lies in the future")
+    _not_in_future(ctx, "decided_on", decided_on)
     problem = decision_problem(await _decisions(ctx, case), new)
     if problem:
         raise Rejected(f"{problem} (case {case.case_ref})")
@@ -301,8 +323,7 @@ async def on_departed(ctx: Context) -> None:
         raise Rejected(f"case_id: case {case.case_ref} is closed ({case.closed})")
     if ctx.sender.id != case.care_centre and ctx.sender.kind != UnitKind.UDI:
         raise Rejected(f"source: {ctx.sender.id!r} is not the care centre of case {case.case_ref}")
-    if data.departed_on > datetime.now(UTC).astimezone(OSLO).date():
-        raise Rejected("departed_on: lies in the future")
+    _not_in_future(ctx, "departed_on", data.departed_on)
     ctx.session.add(
         CaseHistory(
             case_id=case.id, kind="departed", detail={"on": str(data.departed_on), "how": data.how}

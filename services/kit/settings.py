@@ -51,6 +51,13 @@ class Settings(BaseModel):
         description="HPKE suite for sealed payloads: x25519, or mlkem768-x25519 (post-quantum "
         "hybrid; the broker then refuses payloads sealed with X25519 alone).",
     )
+    clock_skew: float = Field(
+        300.0,
+        ge=0,
+        le=86_400,
+        description="Seconds a reported time may lie ahead of this service's clock (partners' "
+        "clocks run a little ahead); anything later is dead-lettered as dated in the future.",
+    )
     max_deliver: int = Field(
         5, ge=1, le=100, description="Attempts before a message is dead-lettered."
     )

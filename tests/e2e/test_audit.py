@@ -289,9 +289,7 @@ async def test_break_the_glass_review_is_recorded_and_appended_to_the_log(
 ) -> None:
     # The case's own care centre (a unit linked to the case) breaks the glass to a hospital.
     health, case_id = await open_case(system)
-    hospital = await Partner.register(
-        system, uid("sykehus"), UnitKind.HEALTH, sealing=True
-    )
+    hospital = await Partner.register(system, uid("sykehus"), UnitKind.HEALTH, sealing=True)
     receipts = await health.nc.subscribe(f"ema.share.receipt.{health.key.unit_id}")
     request = await share(
         health,

@@ -43,6 +43,24 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "nb": "Sak {case_ref}: {title_nb}: passert {due_nb}. {basis_nb} Se saken i emaflyt.",
         "en": "Case {case_ref}: {title_en}: passed {due_en}. {basis_en} See the case in emaflyt.",
     },
+    "glass.released": {
+        "nb": "Sak {case_ref}: {source_unit} delte opplysninger ({data_category}: {fields_list}) "
+        "med {recipient_unit} i en nødsituasjon (break-the-glass) {decided_at_nb}. Delingen "
+        "kontrolleres av personvernombudet innen {review_due_nb}; se tilgangsrapporten i "
+        "emaflyt.",
+        "en": "Case {case_ref}: {source_unit} shared information ({data_category}: "
+        "{fields_list}) with {recipient_unit} in an emergency (break-the-glass) on "
+        "{decided_at_en}. The privacy officer reviews it by {review_due_en}; see the access "
+        "report in emaflyt.",
+    },
+    "glass.overdue": {
+        "nb": "Sak {case_ref}: en deling i nødsituasjon fra {source_unit} til {recipient_unit} "
+        "({decided_at_nb}) er ikke kontrollert innen fristen {review_due_nb}. Kontroller den "
+        "under Nødtilgang i emaflyts revisjonssider.",
+        "en": "Case {case_ref}: an emergency release from {source_unit} to {recipient_unit} "
+        "({decided_at_en}) was not reviewed by {review_due_en}. Review it under Break-the-glass "
+        "in emaflyt's audit pages.",
+    },
 }
 
 # The step's own force, from the verb of its source (seed 002: skal, bør, anbefales, kan).
@@ -72,24 +90,6 @@ BASIS = {
         "bør": "This should be done (bør) under {legal_ref}.",
         "anbefales": "This is recommended (anbefales) under {legal_ref}.",
         "kan": "This may be done (kan) under {legal_ref}.",
-    },
-    "glass.released": {
-        "nb": "Sak {case_ref}: {source_unit} delte opplysninger ({data_category}: {fields_list}) "
-        "med {recipient_unit} i en nødsituasjon (break-the-glass) {decided_at_nb}. Delingen "
-        "kontrolleres av personvernombudet innen {review_due_nb}; se tilgangsrapporten i "
-        "emaflyt.",
-        "en": "Case {case_ref}: {source_unit} shared information ({data_category}: "
-        "{fields_list}) with {recipient_unit} in an emergency (break-the-glass) on "
-        "{decided_at_en}. The privacy officer reviews it by {review_due_en}; see the access "
-        "report in emaflyt.",
-    },
-    "glass.overdue": {
-        "nb": "Sak {case_ref}: en deling i nødsituasjon fra {source_unit} til {recipient_unit} "
-        "({decided_at_nb}) er ikke kontrollert innen fristen {review_due_nb}. Kontroller den "
-        "under Nødtilgang i emaflyts revisjonssider.",
-        "en": "Case {case_ref}: an emergency release from {source_unit} to {recipient_unit} "
-        "({decided_at_en}) was not reviewed by {review_due_en}. Review it under Break-the-glass "
-        "in emaflyt's audit pages.",
     },
 }
 

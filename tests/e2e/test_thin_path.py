@@ -67,7 +67,7 @@ async def test_partner_script_sees_case_and_arrival_talk_after_easter(
     out = subprocess.run(
         [sys.executable, "examples/partner_arrival.py", "--nats-url", system.nats_url,
          "--unit", unit, "--key", str(key_file), "--jwt", jwt, "--duf", number,
-         "--arrived-at", "2026-04-02T10:00:00+02:00", "--wait", "20"],
+         "--arrived-at", "2026-04-02T10:00:00+02:00", "--wait", "60"],
         check=True, cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])

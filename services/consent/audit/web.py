@@ -448,7 +448,7 @@ class Audit:
             review=review,
             glass=glass_row,
             justification=glass.open_justification(glass_row, self.service.state["sealing_keys"])
-            if glass_row is not None and "sealing_key" in self.service.state
+            if glass_row is not None and "sealing_keys" in self.service.state
             else None,
             relied=queries.consents_relied_on(row),
             in_force=queries.consents_in_force(row),

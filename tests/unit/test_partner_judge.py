@@ -79,6 +79,8 @@ def delivery(opened: dict, fields: list[str], content_hash: str | None = None) -
         "content_hash": content_hash or "sha256:" + hashlib.sha256(plain).hexdigest(),
         "record_hash": "h",
         "log_index": 1,
+        "checkpoint": "emaflyt.local/consent-log\n2\nAAAA\n",
+        "inclusion_proof": [],
     }
     return {
         "subject": "ema.share.delivered.v2.school-a",

@@ -1,11 +1,13 @@
 """A health service's system: share health information with another health service treating
 the child (helsepersonelloven §§ 25 and 45: no consent needed, the statute claimed), and in an
-emergency release what the care centre must know now (break-the-glass: released at once,
-reviewed afterwards, the representative told). Also opens what is released to it.
+emergency release what the emergency service treating the child must know now
+(break-the-glass: only from a unit linked to the case, only to a unit that can act in an
+emergency, released at once, reviewed afterwards, the representative told). Also opens what
+is released to it.
 
     python examples/health.py --unit health-demo --key health.pem \\
         --jwt data/nats/users/health-demo/<kid>.jwt --sealing-key health-sealing.json \\
-        --case CASE_ID [--to health-other] [--centre centre-demo]
+        --case CASE_ID [--to health-other] [--emergency-to legevakt-demo]
 
 Only the fields each purpose may receive are released (contracts/README.md §10). Only
 nats-py and cryptography (examples/partner.py). Exits 1 when an answer did not come.
@@ -22,7 +24,7 @@ async def main() -> int:
     p = arguments(__doc__)
     p.add_argument("--case", required=True, help="the child's case id")
     p.add_argument("--to", help="the health service treating the child (default: yourself)")
-    p.add_argument("--centre", help="the care centre, for an emergency release")
+    p.add_argument("--emergency-to", help="the emergency service treating the child now")
     args = p.parse_args()
     missing: list[str] = []
     async with Partner(args) as unit:
@@ -42,17 +44,17 @@ async def main() -> int:
                 args.case, to, "health", "treatment", record, claimed_basis="hpl-25", expect=expect
             )
         ]
-        if args.centre:
+        if args.emergency_to:
             now = {
                 "allergies": ["penicillin"],
                 "medication": ["isoniazid"],
                 "emergency_contacts": ["legevakt 116 117"],
                 "health_history": "Latent TB",
             }
-            why = "Barnet har falt om på senteret; personalet må vite om allergier og medisiner nå"
+            why = "Barnet har falt om på senteret; legevakten må vite om allergier og medisiner nå"
             emergency = await unit.share_request(
                 args.case,
-                args.centre,
+                args.emergency_to,
                 "health",
                 "emergency",
                 now,

@@ -49,7 +49,7 @@ need_tools() {
   done
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} (Debian)"
-    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
       "${missing[@]}" >/dev/null
   fi

@@ -1,0 +1,20 @@
+"""The municipality service's day: Oslo's date, or a pinned one (EMA_TODAY) for demos and
+tests, as planning has."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+OSLO = ZoneInfo("Europe/Oslo")
+_fixed_today: date | None = None
+
+
+def set_today(day: date | None) -> None:
+    """Pin "today" (EMA_TODAY), as planning does, so a move-in day can be stepped to."""
+    global _fixed_today
+    _fixed_today = day
+
+
+def today() -> date:
+    return _fixed_today or datetime.now(UTC).astimezone(OSLO).date()

@@ -223,7 +223,8 @@ class ShareDecidedV1(Message):
     data_category: DataCategory
     purpose: str
     outcome: Literal["allow", "withhold"]
-    legal_basis: str | None
+    # Optional: the envelope leaves out null values, so a withheld decision carries none.
+    legal_basis: str | None = None
     policy_revision: str
     record_hash: str
 

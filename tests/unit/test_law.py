@@ -194,6 +194,9 @@ def test_every_rule_marked_verify_is_recorded_with_its_source() -> None:
         "services/planning/data/tb_high_incidence.json",
         "services/municipality/data/refunds.json",
         "services/municipality/data/grants.json",
+        "services/municipality/data/handover.json",
+        "services/municipality/data/referrals.json",
+        "services/municipality/data/followup.json",
     ]
     for name in data_files:
         assert '"verify": true' in (root / name).read_text(), name

@@ -14,10 +14,10 @@ from sqlalchemy import select, update
 
 from contracts import messages as m
 from contracts.messages import UnitKind
+from services.kit.clock import OSLO, set_today, today
 from services.kit.sealing import SUITE_SETTINGS, request_context, seal
 from services.kit.service import Context, HandlerFunc, NotYet, Rejected
 from services.municipality import domain
-from services.municipality.clock import OSLO, set_today, today
 from services.municipality.followup import domain as followup
 from services.municipality.followup.handlers import moved_in, start_handover
 from services.municipality.reference import Register

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import messages as m
+from services.kit.clock import OSLO, set_today, today
 from services.kit.directory import Directory
 from services.kit.outbox import Outbox
 from services.kit.service import Context, HandlerFunc, NotYet, Rejected
@@ -29,23 +29,10 @@ from services.planning.pathway import Pathway, Step
 from services.planning.store import Milestone, PathwayUnit, PlanningCase, Task, TimelineEntry
 
 log = logging.getLogger("planning")
-OSLO = ZoneInfo("Europe/Oslo")
+__all__ = ["OSLO", "Planner", "make_handlers", "set_today", "today"]
 MAIN = "ema-care-centre"
 # Roles a further pathway's start names (PathwayStartedV2); V1 starts give them to the starter.
 PATHWAY_ROLES = ("institution", "institution_leader", "municipal_cws", "bufetat_intake_unit")
-
-
-_fixed_today: date | None = None
-
-
-def set_today(day: date | None) -> None:
-    """Pin "today" (EMA_TODAY) so demos and tests can step through a deadline's life."""
-    global _fixed_today
-    _fixed_today = day
-
-
-def today() -> date:
-    return _fixed_today or datetime.now(UTC).astimezone(OSLO).date()
 
 
 def born_of(case: PlanningCase) -> Born | None:

@@ -560,10 +560,20 @@ async def test_settled_with_the_handover_and_followed_to_18_and_20(
     )
     assert referral["feedback_outcome"] == "released"
 
+    async def on_its_day(task: str, event: str) -> date:
+        """Pin the day the step falls due, see it due, report it done that day."""
+        day = due(task, born_a)
+        at(system, day)
+        await t.task_is(a, task, "due")
+        await t.bv.send(
+            "no.ema.municipality.follow-up-reported.v1",
+            m.FollowUpReportedV1(case_id=a, event=event, on=day),
+        )
+        assert (await t.task_is(a, task, "done"))["days_late"] == 0
+        return day
+
     # -- well before 18: the aftercare offer is due (the silent referral long overdue) ----------
-    offer_day = due("aftercare_offer", born_a)
-    at(system, offer_day)
-    await t.task_is(a, "aftercare_offer", "due")
+    offer_day = await on_its_day("aftercare_offer", "aftercare_offered")
     silent_ack = await t.task_is(
         a, "referral_acknowledgement", "overdue", pathway=f"{BUP.id}#{silent}"
     )
@@ -573,32 +583,12 @@ async def test_settled_with_the_handover_and_followed_to_18_and_20(
     await t.notified(t.bup, "service_contact", "task.overdue", "Kvittere for henvisningen")
     await t.notified(t.bup, "unit_leader", "task.overdue", "Kvittere for henvisningen")
     await t.notified(t.school, "service_contact", "task.overdue", "Kvittere for henvisningen")
-    await t.bv.send(
-        "no.ema.municipality.follow-up-reported.v1",
-        m.FollowUpReportedV1(case_id=a, event="aftercare_offered", on=offer_day),
-    )
-    await t.task_is(a, "aftercare_offer", "done")
 
     # -- 18: aftercare accepted on the day it is due ---------------------------------------------
-    at(system, due("aftercare_decision", born_a))
-    await t.task_is(a, "aftercare_decision", "due")
-    await t.bv.send(
-        "no.ema.municipality.follow-up-reported.v1",
-        m.FollowUpReportedV1(
-            case_id=a, event="aftercare_accepted", on=due("aftercare_decision", born_a)
-        ),
-    )
-    assert (await t.task_is(a, "aftercare_decision", "done"))["days_late"] == 0
+    await on_its_day("aftercare_decision", "aftercare_accepted")
 
     # -- before 20: NAV takes over; child B's follow-up ends -------------------------------------
-    nav_day = due("nav_takeover", born_a)
-    at(system, nav_day)
-    await t.task_is(a, "nav_takeover", "due")
-    await t.bv.send(
-        "no.ema.municipality.follow-up-reported.v1",
-        m.FollowUpReportedV1(case_id=a, event="nav_took_over", on=nav_day),
-    )
-    await t.task_is(a, "nav_takeover", "done")
+    nav_day = await on_its_day("nav_takeover", "nav_took_over")
     await t.bv.send(
         "no.ema.municipality.follow-up-closed.v1",
         m.FollowUpClosedV1(case_id=b, closed_on=nav_day, outcome="nav_only", day_activity="school"),

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.municipality.domain import age_on
+from services.municipality.domain import age_on, kopp_content
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PATHWAY = "municipal-follow-up"
@@ -90,14 +90,8 @@ def kopp_summary(
 ) -> dict[str, Any]:
     """The new KOPP's summary as Bufetat's settlement profile holds it, under the field
     names of the broker's handover list (kopp: written consent, bvl § 5A-6)."""
-    return {
-        "recommended_measure": measure,
-        "measures": [measure] if measure else [],
-        "care_needs": list(care_needs),
-        "family_ties": {"here": kommunenummer in family, "municipalities": sorted(family)},
-        "network": {"here": kommunenummer in network, "municipalities": sorted(network)},
-        "siblings": {"settled_together": len(siblings), "case_ids": sorted(siblings)},
-    }
+    content = kopp_content(measure, care_needs, family, network, siblings, kommunenummer)
+    return {**content, "measures": [measure] if measure else []}
 
 
 def residence_summary(

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import messages as m
+from services.kit.clock import today
 from services.kit.outbox import Outbox
 from services.kit.sealing import SUITE_SETTINGS, request_context, seal
 from services.kit.service import Context, HandlerFunc, NotYet, Rejected
-from services.municipality.clock import today
 from services.municipality.domain import Catalogue, age_on
 from services.municipality.followup import domain as d
 from services.municipality.store import (

@@ -11,8 +11,8 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from services.kit import api_auth
+from services.kit.clock import today
 from services.kit.service import Service
-from services.municipality.clock import today
 from services.municipality.followup import domain as d
 from services.municipality.store import (
     Access,

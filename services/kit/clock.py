@@ -1,5 +1,5 @@
-"""The municipality service's day: Oslo's date, or a pinned one (EMA_TODAY) for demos and
-tests, as planning has."""
+"""The service's day: Oslo's date, or a pinned one (EMA_TODAY) so demos and tests can step
+through a deadline's life. One per process: each service is its own process."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ _fixed_today: date | None = None
 
 
 def set_today(day: date | None) -> None:
-    """Pin "today" (EMA_TODAY), as planning does, so a move-in day can be stepped to."""
+    """Pin "today" (EMA_TODAY), or unpin it with None."""
     global _fixed_today
     _fixed_today = day
 

@@ -109,7 +109,8 @@ class Planner:
         }
 
     def pathway(self, ref: str) -> Pathway:
-        return self.pathways[ref.split("@")[0]]
+        """The pathway of a reference (`id@version`) or a key (`id#instance`)."""
+        return self.pathways[ref.split("@")[0].split("#")[0]]
 
     async def location(self, directory: Directory | None, unit_id: str | None) -> str | None:
         """Where a unit lies (its registered kommunenummer), if known."""

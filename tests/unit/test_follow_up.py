@@ -231,3 +231,13 @@ def test_the_municipality_s_services_read_only_their_own_handover_referrals_and_
         "ema.municipality.access.unit-a",
     } <= reads
     assert not any(s.startswith("ema.municipality.") and not s.endswith(".unit-a") for s in reads)
+
+
+def test_a_referral_s_tasks_find_their_pathway_by_key() -> None:
+    from services.planning.handlers import Planner, pathway_key
+
+    planner = Planner(PATHWAYS, "bufetat-ost")
+    key = pathway_key("referral-to-bup", "ref-0123456789ab")
+    assert key == "referral-to-bup#ref-0123456789ab"
+    assert planner.pathway(key).id == "referral-to-bup"
+    assert planner.pathway("municipal-follow-up@1").id == "municipal-follow-up"

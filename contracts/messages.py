@@ -229,7 +229,8 @@ class ShareDecidedV1(Message):
     data_category: DataCategory
     purpose: str
     outcome: Literal["allow", "withhold"]
-    legal_basis: str | None
+    # Optional: the envelope leaves out null values, so a withheld decision carries none.
+    legal_basis: str | None = None
     policy_revision: str
     record_hash: str
 
@@ -925,3 +926,191 @@ class RefundDecidedV1(Message):
     days_claimed: int
     days_refundable: int
     reason: str
+
+
+# -- after the centre: handover, the municipality's follow-up, referrals (issue 15) --------
+
+HandoverPart = Literal["kopp_summary", "residence_status", "school_history", "health_summary"]
+# The services a referral goes between (seed 004 L6467-6652); their sector is data
+# (services/municipality/data/referrals.json).
+ServiceCode = Literal["school", "health_station", "bup", "ppt", "refugee_service", "barnevern"]
+REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+REFERRAL_ID = r"^[a-z0-9][a-z0-9-]{7,39}$"
+
+
+class HandoverRecipients(Message):
+    """The receiving municipality's units for the handover: its child-welfare service, the
+    child's school and health station."""
+
+    barnevern: str = unit_id("The municipal child-welfare service (barnevern).")
+    school: str = unit_id("The school the child starts at.")
+    health_station: str = unit_id("The health station (helsestasjon/skolehelsetjeneste).")
+
+
+class OfferAnsweredV2(Message):
+    """The municipality accepts (move-in date, measure, and the units that receive the
+    handover) or declines (reason) an offer. v1 stays: its handover goes to the
+    municipality's own unit."""
+
+    offer_id: str
+    answer: Literal["accept", "decline"]
+    settle_on: date | None = Field(None, description="Move-in date (accept).")
+    measure: str | None = Field(None, pattern=CODE, description="Measure (accept).")
+    handover_to: HandoverRecipients | None = Field(
+        None, description="Who receives each part of the handover (accept)."
+    )
+    reason: str | None = Field(None, min_length=3, max_length=500, description="Why (decline).")
+
+
+class HandoverNoticeV1(Message):
+    """A part of the handover at settlement, addressed to the unit that sends it (the care
+    centre) or receives it. The content travels only through the consent broker as share
+    request `request_id`; the recipient acknowledges it by `acknowledge_by`."""
+
+    case_id: str
+    case_ref: str
+    kommunenummer: str = Field(pattern=KOMMUNENUMMER)
+    part: HandoverPart
+    request_id: str = Field(pattern=REQUEST_ID)
+    data_category: DataCategory
+    purpose: str = Field(pattern=r"^[a-z_]{2,64}$")
+    source_unit: str = unit_id("The unit the part comes from.")
+    recipient_unit: str = unit_id("The unit the part goes to.")
+    your_role: Literal["send", "receive"]
+    settle_on: date = Field(description="The move-in day.")
+    acknowledge_by: date = Field(description="The last day to acknowledge: before move-in.")
+
+
+class HandoverAcknowledgedV1(Message):
+    """The recipient of a handover part acknowledges that it received it."""
+
+    case_id: str
+    request_id: str = Field(pattern=REQUEST_ID)
+    acknowledged_on: date
+
+
+class RoleUnit(Message):
+    role: str = Field(pattern=CODE)
+    unit: str = unit_id("The unit that holds the role.")
+
+
+class FollowUpReachedV1(Message):
+    """A milestone of the municipality's follow-up, or of a referral, for planning: which
+    pathway (and which instance of it, e.g. a referral id), the milestone, the day, and the
+    units that hold its roles from now on. Ids, codes and dates only."""
+
+    case_id: str
+    pathway: str = Field(pattern=r"^[a-z0-9-]+$")
+    instance: str | None = Field(None, pattern=REFERRAL_ID)
+    milestone: str = Field(pattern=CODE)
+    on: date
+    roles: list[RoleUnit] = Field(default_factory=list, max_length=20)
+
+
+class MeasureDecidedV1(Message):
+    """The municipality's child-welfare service decided the child's measure, or changed it:
+    the residence status and case access follow the child, not the measure."""
+
+    case_id: str
+    measure: str = Field(pattern=CODE, description="Measure code from measures.json.")
+    provider_unit: str = unit_id("The unit that runs the measure (it gets case access).")
+    decided_on: date
+    decision_ref: str = Field(min_length=1, max_length=64)
+    legal_basis: str = Field(min_length=2, max_length=120, description="E.g. bvl § 4-4 annet ledd.")
+
+
+class CaseAccessV1(Message):
+    """Access to a settled child's case for a unit (a measure's provider, the coordinator),
+    with the residence status that follows the case: nothing is lost in a move."""
+
+    case_id: str
+    case_ref: str
+    kommunenummer: str = Field(pattern=KOMMUNENUMMER)
+    access: Literal["granted", "ends"]
+    reason: Literal["municipality", "barnevern", "measure", "coordinator"]
+    measure: str | None = None
+    from_on: date
+    until: date | None = Field(None, description="Last day of access (ends).")
+    residence: Literal["granted", "limited", "refused"] | None = None
+    residence_decided_on: date | None = None
+
+
+class FollowUpReportedV1(Message):
+    """A step of the follow-up after settlement: aftercare offered, accepted or declined, NAV
+    took over the economy."""
+
+    case_id: str
+    event: Literal["aftercare_offered", "aftercare_accepted", "aftercare_declined", "nav_took_over"]
+    on: date
+
+
+class FollowUpClosedV1(Message):
+    """The municipality's follow-up ended: the outcome and the day activity at the end, as
+    the seed's annual report counts them (seed 003 L936-940)."""
+
+    case_id: str
+    closed_on: date
+    outcome: Literal[
+        "no_public_support", "adult_services_and_nav", "nav_only", "moved_away", "other"
+    ]
+    day_activity: Literal["school", "work", "school_and_work", "none"]
+
+
+class ReferralSentV1(Message):
+    """A service refers the child to another; the referral's content goes through the consent
+    broker as share request `share_request_id`. Whether the child (or the one who consents
+    for the child) agreed that feedback may come back is captured here."""
+
+    referral_id: str = Field(pattern=REFERRAL_ID)
+    case_id: str
+    from_service: ServiceCode
+    to_service: ServiceCode
+    to_unit: str = unit_id("The unit referred to.")
+    share_request_id: str = Field(pattern=REQUEST_ID)
+    sent_on: date
+    feedback_consent: Literal["given", "refused", "not_asked"]
+    feedback_consent_id: str | None = Field(
+        None, max_length=128, description="The consent registered with the broker (given)."
+    )
+
+
+class ReferralAcknowledgedV1(Message):
+    """The service referred to acknowledges the referral."""
+
+    referral_id: str = Field(pattern=REFERRAL_ID)
+    acknowledged_on: date
+
+
+class ReferralFeedbackV1(Message):
+    """The service referred to gives feedback; its content goes through the consent broker
+    as share request `share_request_id`, back to the referring unit."""
+
+    referral_id: str = Field(pattern=REFERRAL_ID)
+    share_request_id: str = Field(pattern=REQUEST_ID)
+    given_on: date
+
+
+class ReferralNoticeV1(Message):
+    """A referral's progress, addressed to the unit referred to (sent) and to the referring
+    unit (acknowledged, feedback given). Ids, codes and dates only."""
+
+    referral_id: str
+    case_id: str
+    case_ref: str
+    from_service: ServiceCode
+    to_service: ServiceCode
+    from_unit: str = unit_id("The referring unit.")
+    to_unit: str = unit_id("The unit referred to.")
+    status: Literal["sent", "acknowledged", "feedback_given"]
+    on: date
+    feedback_consent: Literal["given", "refused", "not_asked"]
+
+
+class CoordinatorAssignedV1(Message):
+    """The municipality names the service that coordinates a child's services (seed 004
+    L1720-1726): it owns the responsibility-group meetings."""
+
+    case_id: str
+    coordinator_unit: str = unit_id("The coordinating unit.")
+    service: ServiceCode
+    assigned_on: date

@@ -54,6 +54,13 @@ MUNICIPALITY = frozenset({UnitKind.MUNICIPALITY})
 CONSENT_SENDERS = frozenset(UnitKind) - {UnitKind.SERVICE, UnitKind.WITNESS}
 # The kinds a case's messages may be addressed to (a witness sees tree heads only).
 UNITS = frozenset(UnitKind) - {UnitKind.SERVICE, UnitKind.WITNESS}
+# The municipality's services after settlement: school, health station, BUP (health), PPT
+# (school), the refugee service (municipality) and barnevern (issue 15).
+MUNICIPAL_SERVICES = frozenset(
+    {UnitKind.MUNICIPALITY, UnitKind.BARNEVERN, UnitKind.SCHOOL, UnitKind.HEALTH}
+)
+CHILD_WELFARE = frozenset({UnitKind.BARNEVERN, UnitKind.MUNICIPALITY})
+HANDOVER_UNITS = MUNICIPAL_SERVICES | {UnitKind.CARE_CENTRE}
 
 CONTRACTS: tuple[Contract, ...] = (
     Contract("no.ema.intake.arrival.v1", "ema.intake.arrival", m.ArrivalV1,
@@ -188,6 +195,47 @@ CONTRACTS: tuple[Contract, ...] = (
              m.RefundClaimedV1, MUNICIPALITY, "A municipality claims a refund."),
     Contract("no.ema.municipality.refund-decided.v1", "ema.municipality.refunds.{unit}",
              m.RefundDecidedV1, SERVICE, "The decision on a refund claim.", MUNICIPALITY),
+    Contract("no.ema.municipality.offer-answered.v2", "ema.municipality.offer.answered.v2",
+             m.OfferAnsweredV2, MUNICIPALITY,
+             "A municipality accepts (naming the units that receive the handover) or declines."),
+    Contract("no.ema.municipality.handover-notice.v1", "ema.municipality.handover.{unit}",
+             m.HandoverNoticeV1, SERVICE,
+             "A part of the handover at settlement, to the unit that sends or receives it.",
+             HANDOVER_UNITS),
+    Contract("no.ema.municipality.handover-acknowledged.v1",
+             "ema.municipality.handover.acknowledged", m.HandoverAcknowledgedV1,
+             MUNICIPAL_SERVICES, "The recipient acknowledges a handover part."),
+    Contract("no.ema.municipality.follow-up-reached.v1", "ema.municipality.followup.reached",
+             m.FollowUpReachedV1, SERVICE,
+             "A milestone of the follow-up after settlement or of a referral, for planning."),
+    Contract("no.ema.municipality.measure-decided.v1", "ema.municipality.measure.decided",
+             m.MeasureDecidedV1, CHILD_WELFARE,
+             "Barnevern decided or changed the settled child's measure."),
+    Contract("no.ema.municipality.case-access.v1", "ema.municipality.access.{unit}",
+             m.CaseAccessV1, SERVICE,
+             "A unit gets (or loses) access to a settled child's case, with its residence "
+             "status.", MUNICIPAL_SERVICES),
+    Contract("no.ema.municipality.follow-up-reported.v1", "ema.municipality.followup.reported",
+             m.FollowUpReportedV1, CHILD_WELFARE,
+             "Aftercare offered, accepted or declined; NAV took over."),
+    Contract("no.ema.municipality.follow-up-closed.v1", "ema.municipality.followup.closed",
+             m.FollowUpClosedV1, CHILD_WELFARE,
+             "The follow-up ended, with its outcome and day activity."),
+    Contract("no.ema.municipality.referral-sent.v1", "ema.municipality.referral.sent",
+             m.ReferralSentV1, MUNICIPAL_SERVICES, "A service refers the child to another."),
+    Contract("no.ema.municipality.referral-acknowledged.v1",
+             "ema.municipality.referral.acknowledged", m.ReferralAcknowledgedV1,
+             MUNICIPAL_SERVICES, "The service referred to acknowledges the referral."),
+    Contract("no.ema.municipality.referral-feedback.v1", "ema.municipality.referral.feedback",
+             m.ReferralFeedbackV1, MUNICIPAL_SERVICES,
+             "The service referred to gives feedback (its content through the broker)."),
+    Contract("no.ema.municipality.referral-notice.v1", "ema.municipality.referrals.{unit}",
+             m.ReferralNoticeV1, SERVICE,
+             "A referral's progress, to the unit referred to and the referring unit.",
+             MUNICIPAL_SERVICES),
+    Contract("no.ema.municipality.coordinator-assigned.v1",
+             "ema.municipality.coordinator.assigned", m.CoordinatorAssignedV1, MUNICIPALITY,
+             "The municipality names the child's coordinating service."),
 )  # fmt: skip
 
 STREAMS: tuple[Stream, ...] = (

@@ -83,6 +83,25 @@ NOT_SENT_BY_A_CHECK = {
     "them from the LOG stream (python -m services.witness)",
     "no.ema.log.witness-alarm.v1": "a witness raises it only when the decision log is not "
     "consistent with what it cosigned",
+    # After settlement (issue 15): they act on a settled child's follow-up case.
+    "no.ema.municipality.offer-answered.v2": "the check answers offers in v1 (--offer); v2 also "
+    "names the units that receive the handover",
+    "no.ema.municipality.handover-acknowledged.v1": "acknowledges a handover part released to "
+    "you: send it when one arrives",
+    "no.ema.municipality.measure-decided.v1": "acts on a settled child's follow-up case: send "
+    "it on such a test case",
+    "no.ema.municipality.follow-up-reported.v1": "acts on a settled child's follow-up case: "
+    "send it on such a test case",
+    "no.ema.municipality.follow-up-closed.v1": "ends a settled child's follow-up: not sent by "
+    "a check",
+    "no.ema.municipality.referral-sent.v1": "refers a settled child between the municipality's "
+    "services: send it on a follow-up test case",
+    "no.ema.municipality.referral-acknowledged.v1": "acknowledges a referral made to you: send "
+    "it when one arrives",
+    "no.ema.municipality.referral-feedback.v1": "answers a referral made to you: send it when "
+    "one arrives",
+    "no.ema.municipality.coordinator-assigned.v1": "names a settled child's coordinating "
+    "service: send it on a follow-up test case",
 }
 
 # Types emaflyt answers the sender of with nothing: what happens instead.

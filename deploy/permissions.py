@@ -69,9 +69,13 @@ EMITS: dict[str, tuple[str, ...]] = {
     "municipality": (
         "no.ema.case.settled.v1",
         "no.ema.case.settlement-planned.v1",
+        "no.ema.municipality.case-access.v1",
+        "no.ema.municipality.follow-up-reached.v1",
+        "no.ema.municipality.handover-notice.v1",
         "no.ema.municipality.offer-escalated.v1",
         "no.ema.municipality.offer-outcome.v1",
         "no.ema.municipality.offer.v1",
+        "no.ema.municipality.referral-notice.v1",
         "no.ema.municipality.refund-decided.v1",
         "no.ema.share.request.v2",
     ),

@@ -16,6 +16,8 @@ from services.kit import api_auth
 from services.kit.service import Service, route
 from services.kit.settings import Settings
 from services.municipality import domain
+from services.municipality.followup import views as followup_views
+from services.municipality.followup.handlers import make_followup_handlers
 from services.municipality.handlers import (
     Deps,
     escalate_due,
@@ -41,7 +43,7 @@ class MunicipalitySettings(Settings):
 
 service = Service("municipality", Base.metadata, MunicipalitySettings, migrate=True)
 DEPS = Deps(REGISTER, CATALOGUE, domain.load_refund_rules())
-H = make_handlers(DEPS)
+H = make_handlers(DEPS) | make_followup_handlers(DEPS.rules, CATALOGUE)
 
 
 def _on(*types: str, durable: str) -> None:
@@ -50,10 +52,20 @@ def _on(*types: str, durable: str) -> None:
 
 _on("no.ema.municipality.capacity.v1", "no.ema.municipality.capacity.v2",
     durable="municipality-capacity")  # fmt: skip
-_on("no.ema.case.residence-decided.v2", "no.ema.case.closed.v1", durable="municipality-cases")
+_on("no.ema.case.residence-decided.v2", "no.ema.case.closed.v1", "no.ema.case.opened.v2",
+    "no.ema.case.transferred.v1", durable="municipality-cases")  # fmt: skip
 _on("no.ema.municipality.settlement-profile.v1", "no.ema.municipality.offer-requested.v1",
-    "no.ema.municipality.offer-answered.v1", durable="municipality-settlement")  # fmt: skip
+    "no.ema.municipality.offer-answered.v1", "no.ema.municipality.offer-answered.v2",
+    durable="municipality-settlement")  # fmt: skip
 _on("no.ema.municipality.refund-claimed.v1", durable="municipality-refunds")
+# After the centre (issue 15): the broker's decisions on handover and referral shares, and
+# the follow-up's own messages.
+_on("no.ema.share.decided.v1", durable="municipality-shares")
+_on("no.ema.municipality.handover-acknowledged.v1", "no.ema.municipality.measure-decided.v1",
+    "no.ema.municipality.follow-up-reported.v1", "no.ema.municipality.follow-up-closed.v1",
+    "no.ema.municipality.coordinator-assigned.v1", "no.ema.municipality.referral-sent.v1",
+    "no.ema.municipality.referral-acknowledged.v1", "no.ema.municipality.referral-feedback.v1",
+    durable="municipality-followup")  # fmt: skip
 
 
 async def configure(svc: Service) -> None:
@@ -300,6 +312,7 @@ service.access["/municipalities/{k}/cases"] = api_auth.allow(
     unit_param="k",
     unit_of=lambda k: f"kommune-{k}",
 )  # a municipality reads its own children
+followup_views.install(service, DEPS.rules)
 service.routes += [
     web.get("/capacity", capacity),
     web.get("/waiting", waiting),

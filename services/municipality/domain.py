@@ -543,6 +543,22 @@ def offer_payload(
         "case_id": case_id,
         "age": age,
         "languages": list(languages),
+        **kopp_content(measure, care_needs, family, network, siblings, kommunenummer),
+    }
+
+
+def kopp_content(
+    measure: str | None,
+    care_needs: list[str],
+    family: list[str],
+    network: list[str],
+    siblings: list[str],
+    kommunenummer: str,
+) -> dict:
+    """The KOPP's content in a settlement profile, as seen from one municipality: the
+    recommended measure, care needs, family ties and network there, siblings (category kopp:
+    written consent, bvl § 5A-6)."""
+    return {
         "recommended_measure": measure,
         "care_needs": list(care_needs),
         "family_ties": {"here": kommunenummer in family, "municipalities": sorted(family)},

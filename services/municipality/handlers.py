@@ -7,36 +7,25 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
 from contracts import messages as m
 from contracts.messages import UnitKind
+from services.kit.clock import OSLO, set_today, today
 from services.kit.sealing import SUITE_SETTINGS, request_context, seal
 from services.kit.service import Context, HandlerFunc, NotYet, Rejected
 from services.municipality import domain
+from services.municipality.followup import domain as followup
+from services.municipality.followup.handlers import moved_in, start_handover
 from services.municipality.reference import Register
-from services.municipality.store import Capacity, Child, Offer, Placement, RefundClaim
+from services.municipality.store import Capacity, Child, FollowUp, Offer, Placement, RefundClaim
 
 log = logging.getLogger("municipality")
-OSLO = ZoneInfo("Europe/Oslo")
 CONSENT_UNIT = "svc-consent"
-
-
-_fixed_today: date | None = None
-
-
-def set_today(day: date | None) -> None:
-    """Pin "today" (EMA_TODAY), as planning does, so a move-in day can be stepped to."""
-    global _fixed_today
-    _fixed_today = day
-
-
-def today() -> date:
-    return _fixed_today or datetime.now(UTC).astimezone(OSLO).date()
+__all__ = ["OSLO", "Deps", "make_handlers", "move_in_due", "escalate_due", "set_today", "today"]
 
 
 def unit_of(kommunenummer: str) -> str:
@@ -49,6 +38,7 @@ class Deps:
     catalogue: domain.Catalogue
     refund_rules: domain.RefundRules
     answer_hours: float = 168.0
+    rules: followup.Rules = field(default_factory=followup.load_rules)
 
 
 def _own_municipality(ctx: Context, kommunenummer: str, field: str = "kommunenummer") -> None:
@@ -124,6 +114,9 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         child.case_ref, child.residence = data.case_ref, data.outcome
         child.residence_decided_on = data.decided_on
         child.deadline = domain.deadline_for(data.decided_on)
+        fu = await ctx.session.get(FollowUp, data.case_id)
+        if fu is not None:  # a later decision (UNE, a renewed permit) follows the settled child
+            fu.residence, fu.residence_decided_on = data.outcome, data.decided_on
 
     async def closed(ctx: Context) -> None:
         data: m.CaseClosedV1 = ctx.data
@@ -242,7 +235,9 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         log.info("answer refused", extra={"offer": offer.offer_id, "case": offer.case_id})
 
     async def offer_answered(ctx: Context) -> None:
-        data: m.OfferAnsweredV1 = ctx.data
+        """v1 or v2: v2 names the units that receive the handover."""
+        data: m.OfferAnsweredV1 | m.OfferAnsweredV2 = ctx.data
+        recipients = getattr(data, "handover_to", None)
         offer = await ctx.session.get(Offer, data.offer_id)
         if offer is None:
             raise Rejected("offer_id: no such offer")
@@ -254,6 +249,9 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
             raise Rejected("settle_on: an acceptance needs a settlement date and a measure")
         if data.answer == "accept" and data.measure not in catalogue.measures:
             raise Rejected("measure: not a measure in measures.json")
+        if isinstance(data, m.OfferAnsweredV2) and data.answer == "accept" and not recipients:
+            raise Rejected("handover_to: an acceptance names the barnevern, school and health "
+                           "station that receive the handover")  # fmt: skip
         if offer.status != "pending":
             answer(
                 ctx,
@@ -330,6 +328,9 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         ctx.emit("no.ema.case.settlement-planned.v1", m.CaseSettlementPlannedV1(
             case_id=offer.case_id, kommunenummer=offer.kommunenummer, settle_on=data.settle_on,
             measure=data.measure), case_id=offer.case_id)  # fmt: skip
+        # The municipality's case opens from the handover, not from typing it in again.
+        await start_handover(ctx, deps.rules, offer, child, data.settle_on, data.measure,
+                             recipients)  # fmt: skip
         if data.settle_on <= today():
             await ctx.session.execute(
                 update(Child).where(Child.case_id == offer.case_id).values(status="settled")
@@ -342,6 +343,7 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
                 data.settle_on,
                 data.measure,
             )
+            await moved_in(ctx.session, ctx.outbox, offer.case_id, data.settle_on)
         when = data.settle_on.strftime("%d.%m.%Y")
         answer(
             ctx,
@@ -414,6 +416,7 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         "no.ema.municipality.settlement-profile.v1": profile,
         "no.ema.municipality.offer-requested.v1": offer_requested,
         "no.ema.municipality.offer-answered.v1": offer_answered,
+        "no.ema.municipality.offer-answered.v2": offer_answered,
         "no.ema.municipality.refund-claimed.v1": refund_claimed,
     }
 
@@ -456,6 +459,7 @@ async def move_in_due(sessions, outbox, write_lock, day: date) -> int:  # noqa: 
                 placement.settled_on,
                 placement.measure,
             )
+            await moved_in(session, outbox, child.case_id, placement.settled_on)
             moved += 1
     return moved
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -69,6 +70,10 @@ class Child(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")  # open|settled|closed
     kommunenummer: Mapped[str | None] = mapped_column(String(4))
     settled_on: Mapped[date | None] = mapped_column(Date)
+    # From case.opened: the centre that sends its parts of the handover, and whether the
+    # birth date is estimated (the follow-up's steps on birthdays say so).
+    care_centre: Mapped[str | None] = mapped_column(String(64))
+    birth_date_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
 
     @property
     def ready(self) -> bool:
@@ -140,3 +145,124 @@ class RefundClaim(Base):
     days_refundable: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(500))
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# -- after the centre: handover, follow-up, referrals (issue 15) --------------------------------
+
+
+class HandoverPart(Base):
+    """One part of the handover at settlement: a share request through the broker, released
+    or withheld on its own basis, then acknowledged by its recipient."""
+
+    __tablename__ = "handover_part"
+    __table_args__ = (UniqueConstraint("case_id", "part"),)
+    request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    part: Mapped[str] = mapped_column(String(32))
+    data_category: Mapped[str] = mapped_column(String(16))
+    source_unit: Mapped[str] = mapped_column(String(64))
+    recipient_unit: Mapped[str] = mapped_column(String(64))
+    acknowledge_by: Mapped[date] = mapped_column(Date)
+    # requested -> released | withheld; released -> acknowledged
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    legal_basis: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_on: Mapped[date | None] = mapped_column(Date)
+
+
+class FollowUp(Base):
+    """The child's case in the municipality, opened from the handover at the acceptance: the
+    residence status and the measure live here, so a change of measure loses neither."""
+
+    __tablename__ = "followup_case"
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(32))
+    kommunenummer: Mapped[str] = mapped_column(String(4), index=True)
+    municipality_unit: Mapped[str] = mapped_column(String(64))
+    barnevern_unit: Mapped[str] = mapped_column(String(64))
+    settle_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="planned")  # planned|active|closed
+    residence: Mapped[str | None] = mapped_column(String(16))
+    residence_decided_on: Mapped[date | None] = mapped_column(Date)
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    birth_date_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    measure: Mapped[str] = mapped_column(String(64))
+    measure_decided_on: Mapped[date | None] = mapped_column(Date)
+    provider_unit: Mapped[str | None] = mapped_column(String(64))
+    coordination_needed: Mapped[bool] = mapped_column(Boolean, default=False)
+    coordinator_unit: Mapped[str | None] = mapped_column(String(64))
+    coordinator_service: Mapped[str | None] = mapped_column(String(32))
+    aftercare: Mapped[str | None] = mapped_column(String(16))  # offered|accepted|declined
+    nav_on: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    day_activity: Mapped[str | None] = mapped_column(String(32))
+
+
+class MeasureRecord(Base):
+    """Every measure decision for a settled child, in order: a move is a new row."""
+
+    __tablename__ = "followup_measure"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    measure: Mapped[str] = mapped_column(String(64))
+    provider_unit: Mapped[str] = mapped_column(String(64))
+    decided_on: Mapped[date] = mapped_column(Date)
+    decision_ref: Mapped[str] = mapped_column(String(64))
+    legal_basis: Mapped[str] = mapped_column(String(120))
+
+
+class Access(Base):
+    """Who may see a settled child's case, from when and until when (a measure's provider,
+    the coordinator, the municipality and its barnevern)."""
+
+    __tablename__ = "followup_access"
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    reason: Mapped[str] = mapped_column(String(16), primary_key=True)
+    from_on: Mapped[date] = mapped_column(Date)
+    until: Mapped[date | None] = mapped_column(Date)
+
+
+class ChildService(Base):
+    """A service the settled child receives (from the handover's recipients and the
+    referrals acknowledged): two or more call for a coordinating service."""
+
+    __tablename__ = "followup_service"
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service: Mapped[str] = mapped_column(String(32), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(64), primary_key=True)
+    since: Mapped[date] = mapped_column(Date)
+
+
+class Referral(Base):
+    """A referral between two services: sent, acknowledged, feedback given (released or
+    withheld by the broker), with the consent to feedback captured when it was sent."""
+
+    __tablename__ = "referral"
+    referral_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    from_service: Mapped[str] = mapped_column(String(32))
+    from_unit: Mapped[str] = mapped_column(String(64))
+    to_service: Mapped[str] = mapped_column(String(32))
+    to_unit: Mapped[str] = mapped_column(String(64))
+    pathway: Mapped[str] = mapped_column(String(64))
+    share_request_id: Mapped[str] = mapped_column(String(128), index=True)
+    sent_on: Mapped[date] = mapped_column(Date)
+    feedback_consent: Mapped[str] = mapped_column(String(16))
+    feedback_consent_id: Mapped[str | None] = mapped_column(String(128))
+    content_outcome: Mapped[str | None] = mapped_column(String(16))  # released|withheld
+    status: Mapped[str] = mapped_column(String(16), default="sent")
+    acknowledged_on: Mapped[date | None] = mapped_column(Date)
+    feedback_request_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    feedback_on: Mapped[date | None] = mapped_column(Date)
+    feedback_outcome: Mapped[str | None] = mapped_column(String(16))  # released|withheld
+
+
+class ShareOutcome(Base):
+    """The broker's decision on a handover or referral share request that arrived before the
+    message naming it (the two travel on different streams)."""
+
+    __tablename__ = "followup_share_outcome"
+    request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    legal_basis: Mapped[str | None] = mapped_column(String(200))

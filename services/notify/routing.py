@@ -21,6 +21,12 @@ ROLES = (
     "statsforvalter_case_officer",
     "municipal_contact",
     "cws_case_officer",
+    # After settlement (issue 15): the receiving school and health station, the service a
+    # referral goes to or comes from, and the coordinating service.
+    "school_contact",
+    "health_contact",
+    "service_contact",
+    "coordinator",
     UNIT_LEADER,
 )
 

@@ -70,6 +70,8 @@ service.handles(*CASE_TYPES, durable="planning-cases")(route({t: HANDLERS[t] for
 service.handles(*LIFECYCLE_TYPES, durable="planning-lifecycle")(
     route({t: HANDLERS[t] for t in LIFECYCLE_TYPES})
 )
+FOLLOW_UP = "no.ema.municipality.follow-up-reached.v1"
+service.handles(FOLLOW_UP, durable="planning-follow-up")(HANDLERS[FOLLOW_UP])
 service.startup.append(configure)
 service.background.append(run_timers)
 service.after_commit.append(wake.set)  # new tasks get their first status at once
@@ -151,6 +153,7 @@ async def figures_data() -> dict:
                    if "settled" in v and "residence_granted" in v)  # fmt: skip
     return {
         "as_of": day.isoformat(),
+        "recurring": recurring_figures(tasks, day),
         "deadlines_met": [
             {"task": task, "care_centre": centre, "met": ok, "missed": late,
              "share_met": round(ok / (ok + late), 3)}
@@ -167,6 +170,27 @@ async def figures_data() -> dict:
             if waits else None,
         },
     }  # fmt: skip
+
+
+def recurring_figures(tasks: list[Task], day: date) -> dict:
+    """Recurring meetings and visits of the follow-up pathways (follow-up visits,
+    responsibility-group meetings): planned so far (due by today), held, held on time, and
+    overdue now (seed 003 L698-700, seed 004 L6737-6753: meetings are the first thing cut)."""
+    recurring = {s.task for p in PATHWAYS.values() if p.id != "ema-care-centre"
+                 for s in p.steps if s.recurrence}  # fmt: skip
+    out: dict[str, dict[str, int]] = {}
+    for t in tasks:
+        if t.task not in recurring or t.status == "cancelled":
+            continue
+        row = out.setdefault(t.task, {"planned": 0, "held": 0, "held_on_time": 0, "overdue": 0})
+        if t.due <= day or t.status == "done":
+            row["planned"] += 1
+        if t.status == "done":
+            row["held"] += 1
+            row["held_on_time"] += t.days_late == 0
+        elif t.due < day:
+            row["overdue"] += 1
+    return dict(sorted(out.items()))
 
 
 async def figures(_request: web.Request) -> web.Response:

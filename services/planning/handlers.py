@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import messages as m
+from services.kit.clock import OSLO, set_today, today
 from services.kit.directory import Directory
 from services.kit.outbox import Outbox
 from services.kit.service import Context, HandlerFunc, NotYet, Rejected
-from services.planning.calendar import step_due
+from services.planning.calendar import Born, NoBirthDate, raw_due, recurs_past, step_due
 from services.planning.domain import (
     OPEN,
     Facts,
@@ -29,23 +29,28 @@ from services.planning.pathway import Pathway, Step
 from services.planning.store import Milestone, PathwayUnit, PlanningCase, Task, TimelineEntry
 
 log = logging.getLogger("planning")
-OSLO = ZoneInfo("Europe/Oslo")
+__all__ = ["OSLO", "Planner", "make_handlers", "set_today", "today"]
 MAIN = "ema-care-centre"
 # Roles a further pathway's start names (PathwayStartedV2); V1 starts give them to the starter.
 PATHWAY_ROLES = ("institution", "institution_leader", "municipal_cws", "bufetat_intake_unit")
 
 
-_fixed_today: date | None = None
+def born_of(case: PlanningCase) -> Born | None:
+    """The child's birth date as intake registered it, for steps on a birthday."""
+    if case.birth_date is None:
+        return None
+    return Born(case.birth_date, bool(case.birth_date_estimated))
 
 
-def set_today(day: date | None) -> None:
-    """Pin "today" (EMA_TODAY) so demos and tests can step through a deadline's life."""
-    global _fixed_today
-    _fixed_today = day
+def started_by_units(pathway: Pathway) -> bool:
+    """Institution pathways start on `admission` (pathway-started); the follow-up and
+    referral pathways are driven by the municipality service (follow-up-reached)."""
+    return "admission" in pathway.milestones
 
 
-def today() -> date:
-    return _fixed_today or datetime.now(UTC).astimezone(OSLO).date()
+def pathway_key(pathway: str, instance: str | None) -> str:
+    """One of several runs of a pathway in a case (a referral) is kept as `id#instance`."""
+    return f"{pathway}#{instance}" if instance else pathway
 
 
 def emit_status(session: AsyncSession, outbox: Outbox, task: Task, **changes: object) -> None:
@@ -104,7 +109,8 @@ class Planner:
         }
 
     def pathway(self, ref: str) -> Pathway:
-        return self.pathways[ref.split("@")[0]]
+        """The pathway of a reference (`id@version`) or a key (`id#instance`)."""
+        return self.pathways[ref.split("@")[0].split("#")[0]]
 
     async def location(self, directory: Directory | None, unit_id: str | None) -> str | None:
         """Where a unit lies (its registered kommunenummer), if known."""
@@ -121,8 +127,11 @@ class Planner:
         pathway: Pathway,
         role: str,
         starter: str | None = None,
+        key: str | None = None,
     ) -> str:
-        """The unit that holds `role` for this case and pathway."""
+        """The unit that holds `role` for this case and pathway (`key`: the pathway's key,
+        `id#instance` for one of several)."""
+        key = key or pathway.id
         if role == "care_centre":
             return case.care_centre
         if role == "bufetat_follow_up":  # Region øst decides for every child (seed 000 L276)
@@ -137,16 +146,18 @@ class Planner:
             if role == "representative" and case.representative_unit:
                 return case.representative_unit
             return self.places.statsforvalter(kommune)  # no representative yet: who appoints
-        held = await session.get(PathwayUnit, (case.case_id, pathway.id, role))
+        held = await session.get(PathwayUnit, (case.case_id, key, role))
         if held is not None:
             return held.unit
         if role == "bufetat_intake_unit":
-            institution = await session.get(PathwayUnit, (case.case_id, pathway.id, "institution"))
+            institution = await session.get(PathwayUnit, (case.case_id, key, "institution"))
             where = await self.location(directory, institution.unit if institution else starter)
             if where is None and starter and await self._is_bufetat(directory, starter):
                 return starter
             return self.places.region_unit(where)
-        return starter or case.care_centre
+        # A follow-up role not named yet rests with the municipality that holds the case.
+        municipality = await session.get(PathwayUnit, (case.case_id, key, "municipality"))
+        return starter or (municipality.unit if municipality else case.care_centre)
 
     async def _is_bufetat(self, directory: Directory | None, unit_id: str) -> bool:
         unit = await directory.get(unit_id) if directory else None
@@ -160,11 +171,12 @@ class Planner:
         pathway: Pathway,
         step: Step,
         starter: str | None,
+        key: str | None = None,
     ) -> list[dict]:
         out = []
         for copy in step.copy_to:
             unit = await self.responsible(
-                session, directory, case, pathway, copy.responsible, starter
+                session, directory, case, pathway, copy.responsible, starter, key
             )
             out.append({"unit": unit, "role": copy.role})
         return out
@@ -197,24 +209,29 @@ class Planner:
         starter: str | None = None,
         directory: Directory | None = None,
         facts: Facts | None = None,
+        key: str | None = None,
     ) -> None:
         """Record a milestone, complete the tasks it completes, cancel those it ends, start
         the steps it starts (those that apply to the child). The same milestone again on the
         same day changes nothing; on another day (a planned move-out moved, say) the open
-        tasks it started are moved to their new dates."""
+        tasks it started are moved to their new dates. `key` names one of several runs of a
+        pathway in a case (`id#instance`, a referral); by default the pathway's id."""
+        key = key or pathway.id
         if await session.scalar(select(Milestone.id).where(
-                Milestone.case_id == case.case_id, Milestone.pathway == pathway.id,
+                Milestone.case_id == case.case_id, Milestone.pathway == key,
                 Milestone.name == milestone, Milestone.on == on)):  # fmt: skip
             return
-        session.add(Milestone(case_id=case.case_id, pathway=pathway.id, name=milestone, on=on))
-        session.add(TimelineEntry(case_id=case.case_id, on=on, kind=milestone,
-                                  detail={"pathway": pathway.ref}))  # fmt: skip
+        session.add(Milestone(case_id=case.case_id, pathway=key, name=milestone, on=on))
+        detail = {"pathway": pathway.ref} | ({"instance": key} if key != pathway.id else {})
+        session.add(TimelineEntry(case_id=case.case_id, on=on, kind=milestone, detail=detail))
         rule = pathway.counting.non_working_day
+        born = born_of(case)
+        birthdays = pathway.counting.birthdays
         # The case's tasks in this pathway, read once: open ones by task, the last seq of each.
         tasks = (
             await session.scalars(
                 select(Task)
-                .where(Task.case_id == case.case_id, Task.pathway == pathway.id)
+                .where(Task.case_id == case.case_id, Task.pathway == key)
                 .order_by(Task.due)
             )
         ).all()
@@ -237,18 +254,30 @@ class Planner:
             open_ = open_of(step.task)
             if open_:
                 for task in open_:
-                    task.due = step_due(on, step, rule, task.seq)
+                    task.due = step_due(on, step, rule, task.seq, born, birthdays)
                     task.status, task.next_check = "scheduled", min(task.due, today())
                     emit_deadline(session, outbox, task, pathway)
                 continue
             if not applies(step.applies_if, facts, on, pathway.school_year, self.lists):
                 continue
             seq = last_seq.get(step.task, 0)
+            try:
+                raw = raw_due(on, step, seq + 1, born, birthdays)
+            except NoBirthDate:
+                why = {"task": step.task, "why": "no birth date"}
+                session.add(
+                    TimelineEntry(case_id=case.case_id, on=on, kind="step_not_dated", detail=why)
+                )
+                log.warning("step on a birthday not dated: no birth date",
+                            extra={"case_ref": case.case_ref, "task": step.task})  # fmt: skip
+                continue
+            if recurs_past(step, raw, born, birthdays):
+                continue
             unit = await self.responsible(
-                session, directory, case, pathway, step.responsible, starter
+                session, directory, case, pathway, step.responsible, starter, key
             )
-            copies = await self.copies(session, directory, case, pathway, step, starter)
-            due = step_due(on, step, rule, seq + 1)
+            copies = await self.copies(session, directory, case, pathway, step, starter, key)
+            due = step_due(on, step, rule, seq + 1, born, birthdays)
             self.schedule(
                 session,
                 outbox,
@@ -260,15 +289,8 @@ class Planner:
                 unit,
                 copies,
                 step.legal_ref_on(on),
+                key,
             )
-
-    async def open_tasks(self, session: AsyncSession, case_id: str, pathway: str,
-                         task: str | None = None) -> list[Task]:  # fmt: skip
-        query = select(Task).where(Task.case_id == case_id, Task.pathway == pathway,
-                                   Task.status.in_(OPEN))  # fmt: skip
-        if task:
-            query = query.where(Task.task == task)
-        return list((await session.scalars(query.order_by(Task.due))).all())
 
     def schedule(
         self,
@@ -282,11 +304,16 @@ class Planner:
         unit: str,
         copies: list[dict],
         legal_ref: str,
+        key: str | None = None,
     ) -> Task:
+        title_nb, title_en = step.title_nb, step.title_en
+        if step.on_birthday and case.birth_date_estimated:  # said, not hidden (ADR 0015)
+            title_nb += " (anslått fødselsdato)"
+            title_en += " (estimated birth date)"
         task = Task(
             id=str(uuid.uuid4()), case_id=case.case_id, case_ref=case.case_ref,
-            pathway=pathway.id, task=step.task, seq=seq, kind=step.kind,
-            title_nb=step.title_nb, title_en=step.title_en, due=due,
+            pathway=key or pathway.id, task=step.task, seq=seq, kind=step.kind,
+            title_nb=title_nb, title_en=title_en, due=due,
             responsible_unit=unit, role=step.role, copies=copies,
             strength=step.strength, legal_ref=legal_ref, status="scheduled",
             next_check=min(due, today()),  # the timer settles the status right away
@@ -307,10 +334,19 @@ class Planner:
                                           "days_late": task.days_late}))  # fmt: skip
         step = pathway.step(task.task)
         if step and step.recurrence:
-            if step.recurrence.until not in await self.reached(session, case.case_id, pathway.id):
-                start = await self.started_on(session, case.case_id, pathway.id, step.starts_on)
+            if step.recurrence.until not in await self.reached(session, case.case_id, task.pathway):
+                start = await self.started_on(session, case.case_id, task.pathway, step.starts_on)
+                born, birthdays = born_of(case), pathway.counting.birthdays
+                raw = raw_due(start or task.due, step, task.seq + 1, born, birthdays)
+                if recurs_past(step, raw, born, birthdays):
+                    return
                 due = step_due(
-                    start or task.due, step, pathway.counting.non_working_day, task.seq + 1
+                    start or task.due,
+                    step,
+                    pathway.counting.non_working_day,
+                    task.seq + 1,
+                    born,
+                    birthdays,
                 )
                 self.schedule(
                     session,
@@ -323,11 +359,56 @@ class Planner:
                     task.responsible_unit,
                     task.copies or [],
                     task.legal_ref,
+                    task.pathway,
                 )
 
     async def cancel(self, session: AsyncSession, outbox: Outbox, task: Task) -> None:
         task.status, task.next_check = "cancelled", None
         emit_status(session, outbox, task)
+
+    async def hand_role(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        directory: Directory | None,
+        case: PlanningCase,
+        pathway: Pathway,
+        key: str,
+        role: str,
+        unit: str,
+    ) -> int:
+        """A role of a running pathway passes to another unit (a new coordinator, say): it is
+        recorded, and the open tasks it holds or is told of move, each holder told."""
+        held = await session.get(PathwayUnit, (case.case_id, key, role))
+        if held is not None and held.unit == unit:
+            return 0
+        if held is None:
+            session.add(PathwayUnit(case_id=case.case_id, pathway=key, role=role, unit=unit))
+        else:
+            held.unit = unit
+        await session.flush()
+        moved = 0
+        for task in (
+            await session.scalars(
+                select(Task).where(
+                    Task.case_id == case.case_id, Task.pathway == key, Task.status.in_(OPEN)
+                )
+            )
+        ).all():
+            step = pathway.step(task.task)
+            if step is None or (
+                step.responsible != role and all(c.responsible != role for c in step.copy_to)
+            ):
+                continue
+            new_unit = await self.responsible(
+                session, directory, case, pathway, step.responsible, None, key
+            )
+            copies = await self.copies(session, directory, case, pathway, step, None, key)
+            if (new_unit, copies) != (task.responsible_unit, task.copies):
+                task.responsible_unit, task.copies = new_unit, copies
+                emit_deadline(session, outbox, task, pathway)
+                moved += 1
+        return moved
 
     async def reassign(
         self,
@@ -368,9 +449,13 @@ class Planner:
         return moved
 
     async def close(self, session: AsyncSession, outbox: Outbox, case: PlanningCase,
-                    reason: str, on: date) -> None:  # fmt: skip
-        for task in (await session.scalars(select(Task).where(
-                Task.case_id == case.case_id, Task.status.in_(OPEN)))).all():  # fmt: skip
+                    reason: str, on: date, pathway: str | None = None) -> None:  # fmt: skip
+        """Close the centre stay: cancel the open tasks (of `pathway` only, when given: a
+        settlement leaves the municipality's follow-up running)."""
+        query = select(Task).where(Task.case_id == case.case_id, Task.status.in_(OPEN))
+        if pathway is not None:
+            query = query.where(Task.pathway == pathway)
+        for task in (await session.scalars(query)).all():
             await self.cancel(session, outbox, task)
         case.closed, case.closed_on = reason, on
         session.add(TimelineEntry(case_id=case.case_id, on=on, kind="closed",
@@ -427,7 +512,9 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
             return
         arrival = data.arrived_at.astimezone(OSLO).date()
         case = PlanningCase(case_id=data.case_id, case_ref=data.case_ref,
-                            care_centre=data.care_centre, arrival=arrival)  # fmt: skip
+                            care_centre=data.care_centre, arrival=arrival,
+                            birth_date=data.birth_date,
+                            birth_date_estimated=data.birth_date_estimated)  # fmt: skip
         ctx.session.add(case)
         facts = Facts(birth_date=data.birth_date, nationality=data.nationality)
         await planner.reach(
@@ -515,10 +602,11 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         note(ctx, case, data.settle_on, "move_in_agreed", {"kommunenummer": data.kommunenummer})
 
     async def settled(ctx: Context) -> None:
+        """The centre stay ends; the municipality's follow-up (its own pathway) runs on."""
         data: m.CaseSettledV1 = ctx.data
         case = await case_of(ctx, data.case_id)
         await milestone(ctx, case, "settled", data.settled_on)
-        await planner.close(ctx.session, ctx.outbox, case, "settled", data.settled_on)
+        await planner.close(ctx.session, ctx.outbox, case, "settled", data.settled_on, MAIN)
 
     async def kopp(ctx: Context) -> None:
         data: m.KoppSubmittedV1 = ctx.data
@@ -558,7 +646,10 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
 
     async def task_completed(ctx: Context) -> None:
         data: m.TaskCompletedV1 = ctx.data
-        case = await case_of(ctx, data.case_id)
+        # A case closed at the centre may have follow-up tasks open in the municipality.
+        case = await ctx.session.get(PlanningCase, data.case_id)
+        if case is None:
+            raise NotYet(f"case_id: no case {data.case_id!r} is known to planning")
         if data.completed_on > today():
             raise Rejected(f"completed_on: {data.completed_on} lies in the future")
         tasks = (await ctx.session.scalars(select(Task).where(
@@ -589,10 +680,11 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
     ) -> None:
         case = await case_of(ctx, case_id)
         pathway = planner.pathways.get(name)
-        if pathway is None or pathway.id == MAIN:
+        if pathway is None or pathway.id == MAIN or not started_by_units(pathway):
+            known = sorted(k for k, p in planner.pathways.items() if started_by_units(p))
             raise Rejected(
                 f"pathway: {name!r} is not a pathway that can be started; "
-                f"known: {', '.join(sorted(set(planner.pathways) - {MAIN}))}"
+                f"known: {', '.join(k for k in known if k != MAIN)}"
             )
         if await planner.reached(ctx.session, case.case_id, pathway.id):
             raise Rejected(f"pathway: {name!r} already runs for case {case.case_ref}")
@@ -632,12 +724,42 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
             units["bufetat_intake_unit"] = data.bufetat_intake_unit
         await start_pathway(ctx, data.case_id, data.pathway, data.started_on, units)
 
+    async def follow_up_reached(ctx: Context) -> None:
+        """The municipality's follow-up, or a referral, moved on (the municipality service
+        has checked who said so): name the units holding its roles, reach the milestone. The
+        pathway's first milestone starts it; a case closed at the centre runs on here."""
+        data: m.FollowUpReachedV1 = ctx.data
+        case = await ctx.session.get(PlanningCase, data.case_id)
+        if case is None:
+            raise NotYet(f"case_id: no case {data.case_id!r} is known to planning")
+        pathway = planner.pathways.get(data.pathway)
+        if pathway is None or pathway.id == MAIN:
+            raise Rejected(f"pathway: {data.pathway!r} is not a follow-up pathway")
+        if data.milestone not in pathway.milestones:
+            raise Rejected(f"milestone: {data.milestone!r} is not a milestone of {pathway.ref}")
+        if data.on > today() and not data.milestone.endswith("_planned"):
+            raise Rejected(f"{data.milestone}: the date {data.on} lies in the future")
+        key = pathway_key(pathway.id, data.instance)
+        first = next(iter(pathway.milestones))
+        if data.milestone != first and not await planner.reached(ctx.session, case.case_id, key):
+            raise NotYet(f"pathway: {key!r} has not started for case {case.case_ref}")
+        for held in data.roles:
+            await planner.hand_role(ctx.session, ctx.outbox, ctx.directory, case, pathway, key,
+                                    held.role, held.unit)  # fmt: skip
+        await planner.reach(ctx.session, ctx.outbox, case, pathway, data.milestone, data.on,
+                            directory=ctx.directory, key=key)  # fmt: skip
+
     async def milestone_reported(ctx: Context) -> None:
         data: m.MilestoneReportedV1 = ctx.data
         case = await case_of(ctx, data.case_id)
         pathway = planner.pathways.get(data.pathway)
         if pathway is None or not await planner.reached(ctx.session, case.case_id, data.pathway):
             raise Rejected(f"pathway: {data.pathway!r} does not run for case {case.case_ref}")
+        if not started_by_units(pathway):
+            raise Rejected(
+                f"pathway: the milestones of {pathway.ref} come from the municipality "
+                "service (handover, follow-up and referral messages)"
+            )
         if data.milestone not in pathway.milestones:
             raise Rejected(f"milestone: {data.milestone!r} is not a milestone of {pathway.ref}; "
                            f"known: {', '.join(pathway.milestones)}")  # fmt: skip
@@ -660,4 +782,5 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         "no.ema.planning.pathway-started.v1": pathway_started,
         "no.ema.planning.pathway-started.v2": pathway_started_v2,
         "no.ema.planning.milestone-reported.v1": milestone_reported,
+        "no.ema.municipality.follow-up-reached.v1": follow_up_reached,
     }

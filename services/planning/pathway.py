@@ -6,7 +6,9 @@ and its steps. A step starts when its milestone is reached, falls due after an o
 "before"), may recur until another milestone, and is done when its `completed_by` milestone is
 reached or the responsible unit reports it done. How weeks are counted and where a deadline
 that falls on a Saturday, Sunday or holiday goes are the pathway's `counting` data, with their
-source (docs/decisions/0011).
+source (docs/decisions/0011). A step may instead fall on a birthday (`birthday`: the day the
+child turns N), with how a 29 February birthday and an estimated birth date count as the
+pathway's `counting.birthdays` data (docs/decisions/0015).
 """
 
 from __future__ import annotations
@@ -28,17 +30,37 @@ NonWorkingDay = Literal["next_working_day", "previous_working_day", "keep"]
 class Offset(BaseModel):
     """`weeks`: N whole weeks after the start (`innen tre uker etter ankomst`: start + 21
     days). `week_of_stay`: "uke N" of a stay, whose week 1 begins on the start day, so the
-    deadline is the last day of week N (start + 7N - 1 days)."""
+    deadline is the last day of week N (start + 7N - 1 days). `birthday`: the day the child
+    turns N, whatever the start (only as a step's first offset)."""
 
     model_config = ConfigDict(extra="forbid")
-    unit: Literal["days", "weeks", "working_days", "months", "week_of_stay"]
+    unit: Literal["days", "weeks", "working_days", "months", "week_of_stay", "birthday"]
     value: int = Field(ge=-36, le=366)
 
     @model_validator(mode="after")
     def _week_of_stay_forward(self) -> Offset:
         if self.unit == "week_of_stay" and self.value < 1:
             raise ValueError("week_of_stay counts weeks of a stay from 1")
+        if self.unit == "birthday" and not 0 <= self.value <= 30:
+            raise ValueError("birthday is an age in whole years, 0-30")
         return self
+
+
+class Birthdays(BaseModel):
+    """How a pathway counts birthdays: the birthday of a child born on 29 February in a
+    common year, and how far a step meant to come before an age moves forward when the birth
+    date is estimated (the child may be older than registered)."""
+
+    model_config = ConfigDict(extra="forbid")
+    leap_day: Literal["feb_28", "mar_1"] = Field(
+        description="The birthday in a common year of a child born on 29 February."
+    )
+    estimated_margin_months: int = Field(
+        ge=0, le=36, description="Steps marked margin_earlier come this much earlier."
+    )
+    source: str = Field(min_length=1)
+    verify: bool
+    note: str | None = None
 
 
 class Counting(BaseModel):
@@ -54,6 +76,7 @@ class Counting(BaseModel):
     source: str = Field(min_length=1, description="Where the rules come from, with lines.")
     verify: bool = Field(description="True where the rule is our reading, to be confirmed.")
     note: str | None = None
+    birthdays: Birthdays | None = Field(None, description="For steps that fall on a birthday.")
 
 
 class DatedRef(BaseModel):
@@ -65,6 +88,9 @@ class DatedRef(BaseModel):
     valid_to: date | None = Field(None, description="First day no longer in force.")
     verify: bool = False
     note: str | None = None
+    age: int | None = Field(
+        None, ge=0, le=30, description="For a step on a birthday: the age limit this sets."
+    )
 
     def in_force(self, day: date) -> bool:
         return (self.valid_from is None or self.valid_from <= day) and (
@@ -76,11 +102,16 @@ class Recurrence(BaseModel):
     model_config = ConfigDict(extra="forbid")
     every: Offset
     until: str = Field(pattern=NAME, description="Milestone that ends the recurrence.")
+    until_birthday: int | None = Field(
+        None, ge=1, le=30, description="No occurrence on or after the child turns this age."
+    )
 
     @model_validator(mode="after")
     def _forward(self) -> Recurrence:
         if self.every.value <= 0:
             raise ValueError("recurrence.every must move forward (value > 0)")
+        if self.every.unit == "birthday":
+            raise ValueError("recurrence.every cannot be a birthday")
         return self
 
 
@@ -149,6 +180,15 @@ class Step(BaseModel):
     copy_to: list[Copy] = Field(
         default_factory=list, description="Other units and roles told of it (notify)."
     )
+    estimated_birth_date: Literal["as_registered", "margin_earlier"] = Field(
+        "as_registered",
+        description="A step on a birthday, for a child whose birth date is estimated: on the "
+        "registered date, or earlier by counting.birthdays.estimated_margin_months.",
+    )
+
+    @property
+    def on_birthday(self) -> bool:
+        return self.offset.unit == "birthday"
 
     def legal_ref_on(self, day: date) -> str:
         """The reference in force on the day (the step's start); the last one if none is."""
@@ -164,6 +204,11 @@ class Step(BaseModel):
             raise ValueError("legal_ref must be 1-190 characters")
         if isinstance(self.legal_ref, list) and not self.legal_ref:
             raise ValueError("legal_ref must name at least one reference")
+        if self.then and self.then.unit == "birthday":
+            raise ValueError("then: a birthday can only be the first offset")
+        dated_ages = isinstance(self.legal_ref, list) and any(r.age for r in self.legal_ref)
+        if dated_ages and not self.on_birthday:
+            raise ValueError("legal_ref: an age limit needs a step on a birthday")
         return self
 
 
@@ -202,6 +247,11 @@ class Pathway(BaseModel):
         for step in self.steps:
             if step.applies_if and step.applies_if.school_levels and not self.school_year:
                 raise ValueError(f"step {step.task}: school levels need the pathway's school_year")
+            birthday = step.on_birthday or (step.recurrence and step.recurrence.until_birthday)
+            if birthday and not self.counting.birthdays:
+                raise ValueError(
+                    f"step {step.task}: birthdays need the pathway's counting.birthdays"
+                )
             first = next(iter(self.milestones))
             if step.applies_if and step.starts_on != first:
                 raise ValueError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, Index, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, Index, Integer, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit.db import UtcDateTime, utcnow
@@ -21,6 +21,10 @@ class PlanningCase(Base):
     care_centre: Mapped[str] = mapped_column(String(64), index=True)
     representative_unit: Mapped[str | None] = mapped_column(String(64), nullable=True)
     arrival: Mapped[date] = mapped_column(Date)
+    # For steps on a birthday (the municipality's follow-up to adulthood): from case.opened.
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    birth_date_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Closed at the centre (settled or returned); a follow-up pathway may run on after it.
     closed: Mapped[str | None] = mapped_column(String(16), nullable=True)
     closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
 
@@ -77,7 +81,9 @@ class TimelineEntry(Base):
 
 class PathwayUnit(Base):
     """The unit that holds a role in a case's further pathway (institution, municipal
-    child-welfare service, Bufetat's intake unit), as named when the pathway started."""
+    child-welfare service, Bufetat's intake unit, the municipality's receiving units, a
+    referral's two services, the coordinator), as named when it started or since. `pathway`
+    is the pathway's key: its id, or `id#instance` for one of several (a referral)."""
 
     __tablename__ = "planning_pathway_unit"
     case_id: Mapped[str] = mapped_column(String(36), primary_key=True)

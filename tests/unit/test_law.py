@@ -176,7 +176,11 @@ def test_item_7_warning_five_working_days_before_the_decision() -> None:
 
 def test_every_rule_marked_verify_is_recorded_with_its_source() -> None:
     root = Path(__file__).resolve().parents[2]
-    adr = (root / "docs/decisions/0011-the-law-as-the-seeds-state-it.md").read_text()
+    # Issue 14's record, and issue 15's for the follow-up after settlement and referrals.
+    adr = "".join(
+        (root / "docs/decisions" / name).read_text()
+        for name in ("0011-the-law-as-the-seeds-state-it.md", "0015-after-the-centre.md")
+    )
     for pathway in load_all().values():
         assert pathway.id in adr
         for step in pathway.steps:
@@ -190,6 +194,9 @@ def test_every_rule_marked_verify_is_recorded_with_its_source() -> None:
         "services/planning/data/tb_high_incidence.json",
         "services/municipality/data/refunds.json",
         "services/municipality/data/grants.json",
+        "services/municipality/data/handover.json",
+        "services/municipality/data/referrals.json",
+        "services/municipality/data/followup.json",
     ]
     for name in data_files:
         assert '"verify": true' in (root / name).read_text(), name

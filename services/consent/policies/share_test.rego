@@ -40,6 +40,15 @@ both_signatures_reason if "consent h1: the birth date is estimated and the child
 plain_norwegian_withheld if share.decision.reason_nb == "Opplysningene ble ikke delt. Det finnes ikke samtykke eller lovhjemmel som dekker denne delingen."
 
 
+handover_residence_fields if share.decision.fields == ["residence_status", "residence_decided_on", "languages", "age"]
+
+barnevern_feedback_fields_only if share.decision.fields == ["received_on", "investigation_opened"]
+
+basis_is_report_feedback if share.decision.legal_basis == "statute:bvl-melder"
+
+referral_feedback_fields if share.decision.fields == ["received_on", "assessment", "follow_up_planned", "contact"]
+
+
 # K1: KOPP to the settling municipality needs written consent.
 
 test_k1_kopp_with_written_consent_is_allowed if {
@@ -334,4 +343,64 @@ test_stale_policy_data_withholds_even_with_consent if {
 
 test_stale_policy_data_is_named if {
 	stale_noted with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "kommune-0301", "data_category": "kopp", "purpose": "settlement", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "kommune-0301", "kind": "municipality"}}, "consents": [], "now_ns": 1814560000000000000}
+}
+
+# Issue 15: each part of the handover on its own basis. The residence status: identity, an oral consent suffices.
+
+test_handover_residence_status_with_oral_consent_is_released if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "bufetat-ost", "recipient_unit": "bv-0301", "data_category": "identity", "purpose": "handover", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "bufetat-ost", "kind": "bufetat_region"}, "recipient": {"id": "bv-0301", "kind": "barnevern"}}, "consents": [{"id": "h1", "grantor_role": "representative", "form": "oral", "document_hashed": false, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["identity"], "source_units": [], "source_sectors": ["bufetat_region"], "recipient_units": [], "recipient_sectors": ["barnevern"], "purposes": ["handover"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_handover_residence_status_fields if {
+	handover_residence_fields with input as {"request": {"case_id": "c1", "source_unit": "bufetat-ost", "recipient_unit": "bv-0301", "data_category": "identity", "purpose": "handover", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "bufetat-ost", "kind": "bufetat_region"}, "recipient": {"id": "bv-0301", "kind": "barnevern"}}, "consents": [{"id": "h1", "grantor_role": "representative", "form": "oral", "document_hashed": false, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["identity"], "source_units": [], "source_sectors": ["bufetat_region"], "recipient_units": [], "recipient_sectors": ["barnevern"], "purposes": ["handover"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+# The health summary needs written consent (K2): an oral one withholds it.
+
+test_handover_health_summary_with_oral_consent_is_withheld if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "hs-0301", "data_category": "health", "purpose": "handover", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "hs-0301", "kind": "health"}}, "consents": [{"id": "h2", "grantor_role": "representative", "form": "oral", "document_hashed": false, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["health"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["health"], "purposes": ["handover"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_handover_health_summary_with_written_consent_is_released if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "hs-0301", "data_category": "health", "purpose": "handover", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "hs-0301", "kind": "health"}}, "consents": [{"id": "h3", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["health"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["health"], "purposes": ["handover"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+# The KOPP summary needs written consent (bvl § 5A-6).
+
+test_handover_kopp_summary_with_oral_consent_is_withheld if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "bufetat-ost", "recipient_unit": "bv-0301", "data_category": "kopp", "purpose": "handover", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "bufetat-ost", "kind": "bufetat_region"}, "recipient": {"id": "bv-0301", "kind": "barnevern"}}, "consents": [{"id": "h4", "grantor_role": "representative", "form": "oral", "document_hashed": false, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["kopp"], "source_units": [], "source_sectors": ["bufetat_region"], "recipient_units": [], "recipient_sectors": ["barnevern"], "purposes": ["handover"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+# The school history: the representative consents under 16 (K3).
+
+test_handover_school_history_under_16_by_the_representative_is_released if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "centre-a", "recipient_unit": "school-0301", "data_category": "school", "purpose": "handover", "break_the_glass": false}, "child": {"age": 13, "age_estimated": false}, "units": {"source": {"id": "centre-a", "kind": "care_centre"}, "recipient": {"id": "school-0301", "kind": "school"}}, "consents": [{"id": "h5", "grantor_role": "representative", "form": "oral", "document_hashed": false, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["school"], "source_units": [], "source_sectors": ["care_centre"], "recipient_units": [], "recipient_sectors": ["school"], "purposes": ["handover"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+# Issue 15: feedback on a referral comes back on the consent captured at the referral (K4: health to school always needs consent).
+
+test_referral_feedback_from_bup_to_school_with_written_consent_is_released if {
+	share.allow with input as {"request": {"case_id": "c1", "source_unit": "bup-a", "recipient_unit": "school-0301", "data_category": "health", "purpose": "referral_feedback", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "bup-a", "kind": "health"}, "recipient": {"id": "school-0301", "kind": "school"}}, "consents": [{"id": "f1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["health"], "source_units": [], "source_sectors": ["health"], "recipient_units": [], "recipient_sectors": ["school"], "purposes": ["referral_feedback"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_referral_feedback_fields if {
+	referral_feedback_fields with input as {"request": {"case_id": "c1", "source_unit": "bup-a", "recipient_unit": "school-0301", "data_category": "health", "purpose": "referral_feedback", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "bup-a", "kind": "health"}, "recipient": {"id": "school-0301", "kind": "school"}}, "consents": [{"id": "f1", "grantor_role": "representative", "form": "written", "document_hashed": true, "valid_from_ns": 1777408000000000000, "valid_to_ns": 1805920000000000000, "child_heard": {"status": "heard", "objected": false}, "scope": [{"categories": ["health"], "source_units": [], "source_sectors": ["health"], "recipient_units": [], "recipient_sectors": ["school"], "purposes": ["referral_feedback"]}], "refusals": []}], "now_ns": 1780000000000000000}
+}
+
+test_referral_feedback_from_bup_without_consent_is_withheld if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "bup-a", "recipient_unit": "school-0301", "data_category": "health", "purpose": "referral_feedback", "break_the_glass": false}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "bup-a", "kind": "health"}, "recipient": {"id": "school-0301", "kind": "school"}}, "consents": [], "now_ns": 1780000000000000000}
+}
+
+# Barnevern tells a public reporter whether the report is investigated, by law and nothing more.
+
+test_barnevern_feedback_to_a_public_reporter_by_statute if {
+	basis_is_report_feedback with input as {"request": {"case_id": "c1", "source_unit": "bv-0301", "recipient_unit": "school-0301", "data_category": "barnevern", "purpose": "referral_feedback", "break_the_glass": false, "claimed_basis": "bvl-melder"}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "bv-0301", "kind": "barnevern"}, "recipient": {"id": "school-0301", "kind": "school"}}, "consents": [], "now_ns": 1780000000000000000}
+}
+
+test_barnevern_feedback_by_statute_releases_only_whether_investigated if {
+	barnevern_feedback_fields_only with input as {"request": {"case_id": "c1", "source_unit": "bv-0301", "recipient_unit": "school-0301", "data_category": "barnevern", "purpose": "referral_feedback", "break_the_glass": false, "claimed_basis": "bvl-melder"}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "bv-0301", "kind": "barnevern"}, "recipient": {"id": "school-0301", "kind": "school"}}, "consents": [], "now_ns": 1780000000000000000}
+}
+
+test_barnevern_feedback_statute_does_not_cover_health_data if {
+	not share.allow with input as {"request": {"case_id": "c1", "source_unit": "bv-0301", "recipient_unit": "school-0301", "data_category": "health", "purpose": "referral_feedback", "break_the_glass": false, "claimed_basis": "bvl-melder"}, "child": {"age": 12, "age_estimated": false}, "units": {"source": {"id": "bv-0301", "kind": "barnevern"}, "recipient": {"id": "school-0301", "kind": "school"}}, "consents": [], "now_ns": 1780000000000000000}
 }

@@ -251,6 +251,8 @@ print(json.dumps({{
     own = {f"svc-{service}.pem", f"svc-{service}.jwt", "api-issuer.pub", "dead-letter.pub"}
     if service == "consent":  # the broker's sealing keys, which it makes itself
         own |= {"svc-consent.sealing-x25519.json", "svc-consent.sealing-mlkem768x25519.json"}
+        # and the decision log's own signing key with the log's verification keys (ADR 0012)
+        own |= {"consent-log.pem", "consent-log.vkeys"}
     assert set(seen["files"]) == own, seen["files"]
     assert all(mode == ["0o600", seen["uid"]] for mode in seen["files"].values()), seen["files"]
     assert seen["folder"] == "0o700"
@@ -315,10 +317,13 @@ def test_a_registered_partner_connects_as_itself_and_opens_a_case_with_deadlines
         capture_output=True, text=True, timeout=180, check=True,
     ).stdout  # fmt: skip
     shown = json.loads(out.splitlines()[-1])
-    # The centre reads the case it opened and the deadlines it is responsible for, addressed
-    # to it alone; planning holds every deadline of the case.
+    # The centre reads the case it opened and the deadlines addressed to it alone: those it is
+    # responsible for and those it is told of (the region's and the Statsforvalter's, whose
+    # outcome it waits on); planning holds every deadline of the case.
     assert len(shown["cases"]) == 1 and shown["deadlines"], out
-    assert {t["responsible_unit"] for t in shown["deadlines"]} == {key.unit_id}
+    responsible = {t["responsible_unit"] for t in shown["deadlines"]}
+    assert key.unit_id in responsible, out
+    assert all(u == key.unit_id or not u.startswith("care-centre-") for u in responsible), out
     case_id = shown["cases"][0]["case_id"]
     assert case_of(duf) == case_id
     assert deadlines(case_id) >= max(5, len(shown["deadlines"]))

@@ -8,7 +8,9 @@ EMA_REQUIRE_POSTGRES=1 (CI), where they fail."""
 
 from __future__ import annotations
 
+import gc
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,30 @@ from tests.postgres import PostgresCluster, bindir
 from tests.support import SYSTEMS
 
 DATABASES = ("sqlite", "postgresql")
+
+# Files, sockets, connections and subprocesses a test leaves open: the run fails with the list.
+LEAKS: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Objects a test dropped are collected while its warnings are still recorded, so a
+    resource left open is reported against the test that opened it."""
+    yield
+    gc.collect()
+
+
+def pytest_warning_recorded(warning_message: warnings.WarningMessage, when: str, nodeid: str,
+                            location: object) -> None:  # fmt: skip
+    text = str(warning_message.message)
+    if issubclass(warning_message.category, ResourceWarning) or "ResourceWarning" in text:
+        LEAKS.append(f"{nodeid or when}: {text.splitlines()[0][:300]}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if LEAKS:
+        print(f"\n{len(LEAKS)} resource(s) left open:", *sorted(set(LEAKS)), sep="\n  ")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -211,7 +211,13 @@ async def consents_fhir(request: web.Request) -> web.Response:
 service.background.append(glass.escalate_overdue)
 service.startup.append(load_log_key)
 service.startup.append(answer_witnesses)
+async def close_engine(_svc: Service) -> None:
+    """The OPA client's connections (or OPA's Go evaluator) go with the service."""
+    await engine.close()
+
+
 service.startup.append(choose_engine)
+service.shutdown.append(close_engine)
 service.startup.append(publish_sealing_keys)
 
 

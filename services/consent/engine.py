@@ -221,6 +221,10 @@ class SelectedEngine:
     def name(self) -> str:
         return "opa" if isinstance(self.current, OpaEngine) else "regopy"
 
+    async def close(self) -> None:
+        if isinstance(self._current, OpaEngine):
+            await self._current.close()
+
     @property
     def error(self) -> str | None:
         return self.current.error

@@ -53,8 +53,13 @@ def config(service: str, url: str | None = None) -> Config:
 
 
 def service_metadata(service: str) -> MetaData:
-    """The service's own tables (services/<name>/store.py)."""
-    return importlib.import_module(f"services.{service}.store").Base.metadata
+    """The service's own tables: services/<name>/store.py and the stores of its parts
+    (services/<name>/<part>/store.py, e.g. consent's audit), whatever was imported before."""
+    metadata = importlib.import_module(f"services.{service}.store").Base.metadata
+    root = Path(__file__).resolve().parent.parent / service
+    for part in sorted(root.glob("*/store.py")):
+        importlib.import_module(f"services.{service}.{part.parent.name}.store")
+    return metadata
 
 
 def target_metadata(metadata: MetaData) -> list[MetaData]:

@@ -130,6 +130,7 @@ class Service:
     subscriptions: list[Subscription] = field(default_factory=list)
     startup: list[Callable[[Service], Awaitable[None]]] = field(default_factory=list)
     background: list[Callable[[Service], Awaitable[None]]] = field(default_factory=list)
+    shutdown: list[Callable[[Service], Awaitable[None]]] = field(default_factory=list)
     routes: list[web.RouteDef] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
@@ -209,6 +210,12 @@ class Service:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await runner.cleanup()
+        for hook in self.shutdown:
+            try:
+                await hook(self)
+            except Exception as exc:  # stopping goes on
+                log.warning("shutdown hook failed", extra={"hook": hook.__name__,
+                                                           "error": safe_error(exc)})  # fmt: skip
         # Close rather than drain: every message is acked only after its commit, so anything
         # in flight is redelivered, and unpublished outbox rows are relayed on the next start.
         await self.nc.close()

@@ -64,6 +64,11 @@ _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+
+def redirect(location: str, status: int = 303) -> web.Response:
+    """A redirect to return with cookies set on it (aiohttp wants HTTP exceptions raised)."""
+    return web.Response(status=status, headers={"Location": location})
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -257,7 +262,7 @@ class Audit:
             # every page (escaped, with the Content-Security-Policy).
             resp: web.StreamResponse = self.render(request, "moving.html", target=target)
         else:
-            resp = web.HTTPSeeOther(target)
+            resp = redirect(target)
         resp.set_cookie(
             SESSION_COOKIE,
             token,
@@ -296,7 +301,7 @@ class Audit:
         except (oidc.OidcError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("oidc sign-in could not start", extra={"error": str(exc)})
             return await self.login_form(request, failed=True)
-        resp = web.HTTPFound(url)
+        resp = redirect(url, status=302)
         # Lax: it must come back with the provider's cross-site redirect.
         resp.set_cookie(
             OIDC_COOKIE,
@@ -362,7 +367,7 @@ class Audit:
                 row = await session.get(AuditSession, _hash(token))
                 if row is not None and hmac.compare_digest(str(form.get("csrf", "")), row.csrf):
                     await session.delete(row)
-        resp = web.HTTPSeeOther("/audit/login")
+        resp = redirect("/audit/login")
         resp.del_cookie(SESSION_COOKIE, path="/audit")
         return resp
 

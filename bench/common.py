@@ -29,8 +29,10 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def latency_ms(values_s: list[float]) -> dict[str, float | None]:
     p50, p99 = percentile(values_s, 50), percentile(values_s, 99)
-    return {"p50_ms": None if p50 is None else p50 * 1000,
-            "p99_ms": None if p99 is None else p99 * 1000}  # fmt: skip
+    return {
+        "p50_ms": None if p50 is None else p50 * 1000,
+        "p99_ms": None if p99 is None else p99 * 1000,
+    }
 
 
 async def read_stream(nc: Any, stream: str, subject: str) -> list[tuple[bytes, datetime]]:
@@ -87,8 +89,13 @@ async def jetstream_baseline(system: Any, n: int, size: int = 600) -> dict[str, 
     sequential = min(n, 2000) / (time.perf_counter() - t1)
     await js.delete_stream(stream)
     await nc.close()
-    return {"n": n, "publish_per_s": n / published, "sequential_publish_per_s": sequential,
-            "end_to_end_per_s": n / (marks["consumed"] - t0), **latency_ms(latencies)}  # fmt: skip
+    return {
+        "n": n,
+        "publish_per_s": n / published,
+        "sequential_publish_per_s": sequential,
+        "end_to_end_per_s": n / (marks["consumed"] - t0),
+        **latency_ms(latencies),
+    }
 
 
 def machine() -> dict[str, str]:
@@ -109,11 +116,18 @@ def machine() -> dict[str, str]:
     from deploy.launcher import nats_server_binary
 
     try:
-        version = subprocess.run([nats_server_binary(), "--version"], capture_output=True,
-                                 text=True, timeout=10).stdout.strip()  # fmt: skip
+        version = subprocess.run(
+            [nats_server_binary(), "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         version = "unknown"
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "ram": ram,
-            "python": platform.python_version(), "nats_server": version,
-            "os": platform.platform(), "load_average_at_start": load}  # fmt: skip
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "ram": ram,
+        "python": platform.python_version(),
+        "nats_server": version,
+        "os": platform.platform(),
+        "load_average_at_start": load,
+    }

@@ -45,23 +45,37 @@ from services.kit.sealing import X25519  # noqa: E402
 from tests.support import ARRIVAL, Partner, query, wait_for  # noqa: E402
 
 TIME_LIMIT_S = 600
-KOPP = {"age": 12, "languages": ["prs"], "care_needs": "fast voksenperson",
-        "family_ties": "onkel", "recommended_measure": "fosterhjem",
-        "therapy_notes": "not for the municipality"}  # fmt: skip
+KOPP = {
+    "age": 12,
+    "languages": ["prs"],
+    "care_needs": "fast voksenperson",
+    "family_ties": "onkel",
+    "recommended_measure": "fosterhjem",
+    "therapy_notes": "not for the municipality",
+}
 BIRTH = datetime.now(UTC).date().replace(year=datetime.now(UTC).year - 12, month=1, day=1)
 
 
 def the_consent(case_id: str) -> ConsentGrantedV1:
     now = datetime.now(UTC)
     return ConsentGrantedV1(
-        consent_id=f"bench-{uuid.uuid4().hex[:8]}", case_id=case_id,
+        consent_id=f"bench-{uuid.uuid4().hex[:8]}",
+        case_id=case_id,
         grantor={"role": "representative", "capacity": "representant"},
         form={"kind": "written", "document_sha256": hashlib.sha256(b"signed").hexdigest()},
-        scope=[{"categories": ["kopp"], "source_sectors": ["care_centre"],
-                "recipient_sectors": ["municipality"], "purposes": ["settlement"]}],
-        granted_at=now - timedelta(days=1), valid_from=now - timedelta(days=1),
-        valid_to=now + timedelta(days=365), child_heard={"status": "heard"},
-    )  # fmt: skip
+        scope=[
+            {
+                "categories": ["kopp"],
+                "source_sectors": ["care_centre"],
+                "recipient_sectors": ["municipality"],
+                "purposes": ["settlement"],
+            }
+        ],
+        granted_at=now - timedelta(days=1),
+        valid_from=now - timedelta(days=1),
+        valid_to=now + timedelta(days=365),
+        child_heard={"status": "heard"},
+    )
 
 
 def request(centre: Partner, case_id: str, kommune: str, broker_key: str) -> ShareRequestV2:
@@ -72,27 +86,44 @@ def regopy_rate(given: ConsentGrantedV1, n: int) -> dict[str, float]:
     """The embedded engine alone, on the policy input the broker builds for these requests."""
     engine = RegopyEngine()
     sealed = SealedPayload(suite=X25519, recipient_kid="0" * 16, sealed="AA==")  # not read
-    req = ShareRequestV2(request_id="r", case_id=given.case_id, source_unit="centre-bench",
-                         recipient_unit="kommune-0301", data_category="kopp",
-                         purpose="settlement", payload=sealed)  # fmt: skip
-    inputs = policy_input(req, birth_date=BIRTH, birth_date_estimated=True,
-                          source_kind="care_centre", recipient_kind="municipality",
-                          consents=[policy_form(given)], now=datetime.now(UTC))  # fmt: skip
+    req = ShareRequestV2(
+        request_id="r",
+        case_id=given.case_id,
+        source_unit="centre-bench",
+        recipient_unit="kommune-0301",
+        data_category="kopp",
+        purpose="settlement",
+        payload=sealed,
+    )
+    inputs = policy_input(
+        req,
+        birth_date=BIRTH,
+        birth_date_estimated=True,
+        source_kind="care_centre",
+        recipient_kind="municipality",
+        consents=[policy_form(given)],
+        now=datetime.now(UTC),
+    )
     assert engine.decide(inputs)["allow"] is True, "the bench input must be allowed"
     t0 = time.perf_counter()
     for _ in range(n):
         engine.decide(inputs)
     seconds = time.perf_counter() - t0
-    return {"n": n, "seconds": seconds, "evaluations_per_s": n / seconds,
-            "mean_ms": 1000 * seconds / n}  # fmt: skip
+    return {
+        "n": n,
+        "seconds": seconds,
+        "evaluations_per_s": n / seconds,
+        "mean_ms": 1000 * seconds / n,
+    }
 
 
 async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
     centre = await Partner.register(system, "centre-bench", UnitKind.CARE_CENTRE)
-    kommune = await Partner.register(system, "kommune-0301", UnitKind.MUNICIPALITY,
-                                     sealing=True)  # fmt: skip
-    await centre.send("no.ema.intake.arrival.v1", ArrivalV1(
-        **{**ARRIVAL, "care_centre": "centre-bench", "birth_date": BIRTH}))  # fmt: skip
+    kommune = await Partner.register(system, "kommune-0301", UnitKind.MUNICIPALITY, sealing=True)
+    await centre.send(
+        "no.ema.intake.arrival.v1",
+        ArrivalV1(**{**ARRIVAL, "care_centre": "centre-bench", "birth_date": BIRTH}),
+    )
     db = system.data_dir / "consent.db"
     rows = await wait_for(lambda: query(db, "select case_id from consent_case"), timeout=60)
     case_id = rows[0][0]
@@ -131,8 +162,9 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
     single: list[float] = []
     for _ in range(sequential):
         built = request(centre, case_id, "kommune-0301", key)
-        subject, _, body, headers = build_event(centre.key, "no.ema.share.request.v2", built,
-                                                case_id=case_id)  # fmt: skip
+        subject, _, body, headers = build_event(
+            centre.key, "no.ema.share.request.v2", built, case_id=case_id
+        )
         expected["count"] = len(arrived) + len(withheld) + 1
         done.clear()
         t0 = time.perf_counter()
@@ -144,8 +176,12 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
     built_all = []
     for _ in range(n):
         built = request(centre, case_id, "kommune-0301", key)
-        built_all.append((built.request_id, build_event(
-            centre.key, "no.ema.share.request.v2", built, case_id=case_id)))  # fmt: skip
+        built_all.append(
+            (
+                built.request_id,
+                build_event(centre.key, "no.ema.share.request.v2", built, case_id=case_id),
+            )
+        )
     before = len(arrived) + len(withheld)
     burst_ids = {rid for rid, _ in built_all}
     expected["count"] = before + n
@@ -167,24 +203,31 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
     latencies = [at - sent[d.request_id] for at, d in burst]
     # Every delivery opens with the recipient's key and holds only the settlement fields.
     opened = sum(
-        1 for _, d in burst
+        1
+        for _, d in burst
         if set(kommune.open_delivery(d)["data"])
         == {"age", "languages", "care_needs", "family_ties", "recommended_measure"}
-    )  # fmt: skip
+    )
     dead = (await js.stream_info("DLQ")).state.messages
     await centre.close()
     await kommune.close()
     seconds = last - t_start
     return {
         "sequential": {"n": sequential, **latency_ms(single)},
-        "burst": {"n": n, "finished": finished, "publish_seconds": published,
-                  "seconds": seconds, "per_s": len(burst) / seconds if seconds else 0.0,
-                  **latency_ms(latencies),
-                  "delivered": len(burst), "opened_minimised": opened,
-                  "withheld": len([r for r in withheld if r in burst_ids]),
-                  "dead_letters": dead},
+        "burst": {
+            "n": n,
+            "finished": finished,
+            "publish_seconds": published,
+            "seconds": seconds,
+            "per_s": len(burst) / seconds if seconds else 0.0,
+            **latency_ms(latencies),
+            "delivered": len(burst),
+            "opened_minimised": opened,
+            "withheld": len([r for r in withheld if r in burst_ids]),
+            "dead_letters": dead,
+        },
         "consent": given,
-    }  # fmt: skip
+    }
 
 
 def run(n: int = 2000, sequential: int = 200) -> dict[str, Any]:
@@ -192,9 +235,14 @@ def run(n: int = 2000, sequential: int = 200) -> dict[str, Any]:
     figures (whole path and raw regopy, same run) with the machine and the date."""
     load_before = os.getloadavg()[0]  # other work on the machine shifts every figure
     with tempfile.TemporaryDirectory() as tmp:
-        system = System(Path(tmp), nats_port=0, monitor_port=0, services=("intake", "consent"),
-                        http_ports={"intake": 0, "consent": 0},
-                        env={"EMA_LOG_LEVEL": "WARNING"})  # fmt: skip
+        system = System(
+            Path(tmp),
+            nats_port=0,
+            monitor_port=0,
+            services=("intake", "consent"),
+            http_ports={"intake": 0, "consent": 0},
+            env={"EMA_LOG_LEVEL": "WARNING"},
+        )
         system.up()
         try:
             path = asyncio.run(whole_path(system, n, sequential))
@@ -204,14 +252,18 @@ def run(n: int = 2000, sequential: int = 200) -> dict[str, Any]:
     return {
         "benchmark": "consent",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "machine": platform.machine(),
-                    "processor": platform.processor() or None, "cores": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "load_average_1m": load_before},
+        "machine": {
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "processor": platform.processor() or None,
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_1m": load_before,
+        },
         **path,
         "regopy": raw,
         "ratio_path_to_regopy": path["burst"]["per_s"] / raw["evaluations_per_s"],
-    }  # fmt: skip
+    }
 
 
 def ms(value: float | None, digits: int = 0) -> str:
@@ -220,21 +272,31 @@ def ms(value: float | None, digits: int = 0) -> str:
 
 def report(fig: dict[str, Any]) -> None:
     m, seq, burst, raw = fig["machine"], fig["sequential"], fig["burst"], fig["regopy"]
-    print(f"# consent broker, {burst['n']} share requests ({fig['date']}, {m['machine']}, "
-          f"{m['cores']} cores, load {m['load_average_1m']:.1f}, Python {m['python']}, "
-          f"{m['platform']})")  # fmt: skip
-    print(f"one at a time ({seq['n']}): share request -> decision -> log record -> sealed "
-          f"delivery  p50 {ms(seq['p50_ms'], 1)}  p99 {ms(seq['p99_ms'], 1)}")  # fmt: skip
+    print(
+        f"# consent broker, {burst['n']} share requests ({fig['date']}, {m['machine']}, "
+        f"{m['cores']} cores, load {m['load_average_1m']:.1f}, Python {m['python']}, "
+        f"{m['platform']})"
+    )
+    print(
+        f"one at a time ({seq['n']}): share request -> decision -> log record -> sealed "
+        f"delivery  p50 {ms(seq['p50_ms'], 1)}  p99 {ms(seq['p99_ms'], 1)}"
+    )
     state = "" if burst["finished"] else f"  NOT FINISHED within {TIME_LIMIT_S} s"
-    print(f"burst ({burst['n']} pipelined): {burst['per_s']:,.0f} requests/s end to end, "
-          f"{burst['seconds']:.1f} s; latency under load p50 {ms(burst['p50_ms'])}, "
-          f"p99 {ms(burst['p99_ms'])} (publish took {burst['publish_seconds']:.1f} s)"
-          f"{state}")  # fmt: skip
-    print(f"counts: delivered {burst['delivered']}/{burst['n']} (opened, minimised: "
-          f"{burst['opened_minimised']}), withheld {burst['withheld']}, "
-          f"dead letters {burst['dead_letters']}")  # fmt: skip
-    print(f"raw regopy, same policy input, same run: {raw['evaluations_per_s']:,.0f} "
-          f"evaluations/s ({raw['mean_ms']:.2f} ms each, {raw['n']} evaluations)")  # fmt: skip
+    print(
+        f"burst ({burst['n']} pipelined): {burst['per_s']:,.0f} requests/s end to end, "
+        f"{burst['seconds']:.1f} s; latency under load p50 {ms(burst['p50_ms'])}, "
+        f"p99 {ms(burst['p99_ms'])} (publish took {burst['publish_seconds']:.1f} s)"
+        f"{state}"
+    )
+    print(
+        f"counts: delivered {burst['delivered']}/{burst['n']} (opened, minimised: "
+        f"{burst['opened_minimised']}), withheld {burst['withheld']}, "
+        f"dead letters {burst['dead_letters']}"
+    )
+    print(
+        f"raw regopy, same policy input, same run: {raw['evaluations_per_s']:,.0f} "
+        f"evaluations/s ({raw['mean_ms']:.2f} ms each, {raw['n']} evaluations)"
+    )
     print(f"ratio whole path : raw regopy = {fig['ratio_path_to_regopy']:.3f}")
 
 

@@ -43,22 +43,35 @@ def make_input(n: int, seed: int) -> tuple[list[Child], list[Place]]:
     codes = sorted(register.municipalities)
     places = []
     for k in codes:
-        offers = tuple(Band(x, rng.choice([0, 6, 10, 13]), rng.choice([15, 17]))
-                       for x in rng.sample(sorted(set(MEASURES)), rng.randint(1, 3)))  # fmt: skip
-        places.append(Place(k, register.municipalities[k].name,
-                            register.municipalities[k].bufetat_region, offers,
-                            rng.choice([0, 0, 1, 1, 2, 3, 4, 6]),
-                            frozenset(rng.sample(NEEDS, rng.randint(0, 3)))))  # fmt: skip
+        offers = tuple(
+            Band(x, rng.choice([0, 6, 10, 13]), rng.choice([15, 17]))
+            for x in rng.sample(sorted(set(MEASURES)), rng.randint(1, 3))
+        )
+        places.append(
+            Place(
+                k,
+                register.municipalities[k].name,
+                register.municipalities[k].bufetat_region,
+                offers,
+                rng.choice([0, 0, 1, 1, 2, 3, 4, 6]),
+                frozenset(rng.sample(NEEDS, rng.randint(0, 3))),
+            )
+        )
     children = []
     for i in range(n):
         sib = f"c{i - 1}" if i % 50 == 1 else None  # one sibling pair in 50
-        children.append(Child(
-            f"c{i}", age=rng.randint(9, 17), measure=rng.choice(MEASURES),
-            days_left=rng.randint(-40, 90),
-            care_needs=frozenset(rng.sample(NEEDS, rng.randint(0, 2))),
-            family=frozenset(rng.sample(codes, 1)) if rng.random() < 0.3 else frozenset(),
-            network=frozenset(rng.sample(codes, 2)) if rng.random() < 0.4 else frozenset(),
-            siblings=frozenset({sib}) if sib else frozenset()))  # fmt: skip
+        children.append(
+            Child(
+                f"c{i}",
+                age=rng.randint(9, 17),
+                measure=rng.choice(MEASURES),
+                days_left=rng.randint(-40, 90),
+                care_needs=frozenset(rng.sample(NEEDS, rng.randint(0, 2))),
+                family=frozenset(rng.sample(codes, 1)) if rng.random() < 0.3 else frozenset(),
+                network=frozenset(rng.sample(codes, 2)) if rng.random() < 0.4 else frozenset(),
+                siblings=frozenset({sib}) if sib else frozenset(),
+            )
+        )
     for i in range(n):  # siblings name each other
         if i % 50 == 1 and i < n:
             c = children[i - 1]
@@ -101,7 +114,7 @@ def run(n: int = 1000, rounds: int = 7, seed: int = 5) -> dict[str, Any]:
             "what": "scipy linear_sum_assignment alone, same expanded matrix",
             "per_s": n / raw_med,
             **latency_ms(raw_s),
-        },  # fmt: skip
+        },
     }
 
 
@@ -122,12 +135,18 @@ def main() -> None:
     t3 = time.perf_counter()
     placed = lambda a: sum(len(p.case_ids) for p in a.proposals)  # noqa: E731
     print(f"score matrix:      {t1 - t0:7.3f} s")
-    print(f"global (LSA):      total {best.total:12.1f}  placed {placed(best):5d}  "
-          f"{t2 - t1:7.3f} s (matrix included)")  # fmt: skip
-    print(f"greedy:            total {greedy.total:12.1f}  placed {placed(greedy):5d}  "
-          f"{t3 - t2:7.3f} s")  # fmt: skip
-    print(f"global - greedy:   {best.total - greedy.total:+.1f} "
-          f"({(best.total - greedy.total) / greedy.total:+.2%})")  # fmt: skip
+    print(
+        f"global (LSA):      total {best.total:12.1f}  placed {placed(best):5d}  "
+        f"{t2 - t1:7.3f} s (matrix included)"
+    )
+    print(
+        f"greedy:            total {greedy.total:12.1f}  placed {placed(greedy):5d}  "
+        f"{t3 - t2:7.3f} s"
+    )
+    print(
+        f"global - greedy:   {best.total - greedy.total:+.1f} "
+        f"({(best.total - greedy.total) / greedy.total:+.2%})"
+    )
 
 
 if __name__ == "__main__":

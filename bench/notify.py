@@ -71,24 +71,37 @@ def raw_smtp(port: int, n: int) -> float:
 
 
 async def measure(system: System, n: int, box: Counter, smtp_port: int) -> dict[str, Any]:
-    body = {"unit": "centre-bench", "role": "contact_person", "email": "kp@bench.no",
-            "digest": False}  # fmt: skip
-    req = urllib.request.Request(f"http://127.0.0.1:{system.http_ports['notify']}/recipients",
-                                 data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    body = {
+        "unit": "centre-bench",
+        "role": "contact_person",
+        "email": "kp@bench.no",
+        "digest": False,
+    }
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{system.http_ports['notify']}/recipients",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     urllib.request.urlopen(req, timeout=5).read()  # noqa: S310
     planner = await Partner.register(system, "svc-bench-planning", UnitKind.SERVICE)
     js = planner.nc.jetstream()
     events = []
     for i in range(n):
         data = TaskStatusV1(
-            task_id=str(uuid.uuid4()), case_id=str(uuid.uuid4()), case_ref=f"EMA-B{i:06d}",
-            task="kopp_proposal", title_nb="Forslag til KOPP sendt Bufetat",
-            title_en="KOPP proposal sent to Bufetat", kind="task", due=date(2026, 5, 13),
-            status="due_soon", responsible_unit="centre-bench", pathway="ema-care-centre",
-        )  # fmt: skip
-        subject, _, raw, headers = build_event(planner.key, "no.ema.planning.task-status.v1",
-                                               data)  # fmt: skip
+            task_id=str(uuid.uuid4()),
+            case_id=str(uuid.uuid4()),
+            case_ref=f"EMA-B{i:06d}",
+            task="kopp_proposal",
+            title_nb="Forslag til KOPP sendt Bufetat",
+            title_en="KOPP proposal sent to Bufetat",
+            kind="task",
+            due=date(2026, 5, 13),
+            status="due_soon",
+            responsible_unit="centre-bench",
+            pathway="ema-care-centre",
+        )
+        subject, _, raw, headers = build_event(planner.key, "no.ema.planning.task-status.v1", data)
         events.append((subject, raw, headers))
     t0 = time.perf_counter()
     sent: dict[str, float] = {}
@@ -125,17 +138,25 @@ async def measure(system: System, n: int, box: Counter, smtp_port: int) -> dict[
 
 def report(f: dict[str, Any]) -> None:
     n, raw = f["n"], f["baseline"]
-    print(f"# notify path, {n} events ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-          f"{platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()})")  # fmt: skip
-    print(f"event published -> notification -> email received: {f['received']}/{n} in "
-          f"{f['seconds']:.1f} s, {f['per_s']:,.0f} notifications/s; latency p50 "
-          f"{f['p50_ms']:,.0f} ms, p99 {f['p99_ms']:,.0f} ms")  # fmt: skip
+    print(
+        f"# notify path, {n} events ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()})"
+    )
+    print(
+        f"event published -> notification -> email received: {f['received']}/{n} in "
+        f"{f['seconds']:.1f} s, {f['per_s']:,.0f} notifications/s; latency p50 "
+        f"{f['p50_ms']:,.0f} ms, p99 {f['p99_ms']:,.0f} ms"
+    )
     print(f"raw nats-py publish_async of the same events: {f['published_per_s']:,.0f} msg/s")
-    print(f"raw nats-py JetStream publish+consume: {raw['end_to_end_per_s']:,.0f} msg/s, "
-          f"p50 {raw['p50_ms']:,.1f} ms, p99 {raw['p99_ms']:,.1f} ms")  # fmt: skip
-    print(f"raw smtplib send, one connection per mail, same SMTP server: "
-          f"{f['smtp_baseline_per_s']:,.0f} mails/s")  # fmt: skip
+    print(
+        f"raw nats-py JetStream publish+consume: {raw['end_to_end_per_s']:,.0f} msg/s, "
+        f"p50 {raw['p50_ms']:,.1f} ms, p99 {raw['p99_ms']:,.1f} ms"
+    )
+    print(
+        f"raw smtplib send, one connection per mail, same SMTP server: "
+        f"{f['smtp_baseline_per_s']:,.0f} mails/s"
+    )
     print(f"ratio notifications/s : raw smtplib = {f['per_s'] / f['smtp_baseline_per_s']:.2f}")
 
 
@@ -145,11 +166,19 @@ def run(n: int = 2000) -> dict[str, Any]:
     controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     with tempfile.TemporaryDirectory() as tmp:
-        system = System(Path(tmp), nats_port=0, monitor_port=0,
-                        http_ports=dict.fromkeys(("intake", "planning", "consent", "notify",
-                                                  "municipality"), 0),
-                        env={"EMA_LOG_LEVEL": "WARNING", "EMA_SMTP_PORT": str(smtp_port),
-                             "EMA_WORKER_INTERVAL": "0.2"})  # fmt: skip
+        system = System(
+            Path(tmp),
+            nats_port=0,
+            monitor_port=0,
+            http_ports=dict.fromkeys(
+                ("intake", "planning", "consent", "notify", "municipality"), 0
+            ),
+            env={
+                "EMA_LOG_LEVEL": "WARNING",
+                "EMA_SMTP_PORT": str(smtp_port),
+                "EMA_WORKER_INTERVAL": "0.2",
+            },
+        )
         system.up()
         try:
             return asyncio.run(measure(system, n, box, smtp_port))

@@ -82,22 +82,64 @@ def rows(title: str, f: dict[str, Any]) -> list[Row]:
     if "burst" in f and "regopy" in f:  # bench/consent.py
         burst, raw, seq = f["burst"], f["regopy"], f.get("sequential") or {}
         what = "regopy evaluations of the same policy input, in process"
-        out = [(title, burst.get("n"), burst.get("per_s"), burst.get("p50_ms"),
-                burst.get("p99_ms"), what, raw.get("evaluations_per_s"), None, None)]  # fmt: skip
+        out = [
+            (
+                title,
+                burst.get("n"),
+                burst.get("per_s"),
+                burst.get("p50_ms"),
+                burst.get("p99_ms"),
+                what,
+                raw.get("evaluations_per_s"),
+                None,
+                None,
+            )
+        ]
         if seq:
-            out.append((f"{title} (one request at a time)", seq.get("n"), None,
-                        seq.get("p50_ms"), seq.get("p99_ms"), what,
-                        raw.get("evaluations_per_s"), None, None))  # fmt: skip
+            out.append(
+                (
+                    f"{title} (one request at a time)",
+                    seq.get("n"),
+                    None,
+                    seq.get("p50_ms"),
+                    seq.get("p99_ms"),
+                    what,
+                    raw.get("evaluations_per_s"),
+                    None,
+                    None,
+                )
+            )
         return out
     b = f.get("baseline") or {}
     what = b.get("what") or "nats-py JetStream publish_async + pull consume, same server"
     rate = first(f, "per_s", "throughput")
-    out = [(title, f.get("n"), rate, f.get("p50_ms"), f.get("p99_ms"), what,
-            first(b, "end_to_end_per_s", "per_s"), b.get("p50_ms"), b.get("p99_ms"))]  # fmt: skip
+    out = [
+        (
+            title,
+            f.get("n"),
+            rate,
+            f.get("p50_ms"),
+            f.get("p99_ms"),
+            what,
+            first(b, "end_to_end_per_s", "per_s"),
+            b.get("p50_ms"),
+            b.get("p99_ms"),
+        )
+    ]
     if f.get("smtp_baseline_per_s"):
-        out.append((f"{title} (beside SMTP)", f.get("n"), rate, f.get("p50_ms"),
-                    f.get("p99_ms"), "raw smtplib, one connection per mail, same SMTP server",
-                    f["smtp_baseline_per_s"], None, None))  # fmt: skip
+        out.append(
+            (
+                f"{title} (beside SMTP)",
+                f.get("n"),
+                rate,
+                f.get("p50_ms"),
+                f.get("p99_ms"),
+                "raw smtplib, one connection per mail, same SMTP server",
+                f["smtp_baseline_per_s"],
+                None,
+                None,
+            )
+        )
     return out
 
 
@@ -181,9 +223,13 @@ def summarise(path: Path, top: int = 15) -> dict[str, Any]:
     stats.sort_stats("tottime").print_stats(top)
     body = out.getvalue()
     body = body[body.find("   ncalls") :] if "   ncalls" in body else body
-    return {"busy_s": busy, "idle_s": idle, "thread_hops": hops,
-            "groups": sorted(((g, t / busy) for g, t in groups.items()), key=lambda x: -x[1]),
-            "top": body.replace(str(ROOT) + "/", "")}  # fmt: skip
+    return {
+        "busy_s": busy,
+        "idle_s": idle,
+        "thread_hops": hops,
+        "groups": sorted(((g, t / busy) for g, t in groups.items()), key=lambda x: -x[1]),
+        "top": body.replace(str(ROOT) + "/", ""),
+    }
 
 
 def profile_arrivals(n: int, workdir: Path) -> dict[str, Any]:
@@ -198,13 +244,17 @@ def profile_arrivals(n: int, workdir: Path) -> dict[str, Any]:
             system.procs[name].stop()
             out = workdir / f"{name}.prof"
             env = system.service_env(name, EMA_HTTP_PORT=str(system.http_ports[name]))
-            proc = ServiceProcess(name, env, system.http_ports[name],
-                                  system.data_dir / "logs" / f"{name}.log")  # fmt: skip
+            proc = ServiceProcess(
+                name, env, system.http_ports[name], system.data_dir / "logs" / f"{name}.log"
+            )
             log = open(proc.log_path, "ab")  # noqa: SIM115 (lives with the process)
             proc.proc = subprocess.Popen(
                 [sys.executable, "-m", "cProfile", "-o", str(out), "-m", f"services.{name}"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             system.procs[name] = proc
             proc.wait_healthy()
             profiles[name] = out
@@ -219,8 +269,15 @@ def profile_arrivals(n: int, workdir: Path) -> dict[str, Any]:
 # -- the report -----------------------------------------------------------------------------
 
 
-def write(out: Path, results: dict[str, Any], prof: dict[str, Any] | None, args: Any,
-          host: dict[str, str], started: datetime, wall: float) -> None:  # fmt: skip
+def write(
+    out: Path,
+    results: dict[str, Any],
+    prof: dict[str, Any] | None,
+    args: Any,
+    host: dict[str, str],
+    started: datetime,
+    wall: float,
+) -> None:
     lines = [
         "# Benchmark results",
         "",
@@ -273,8 +330,10 @@ def load_note(host: dict[str, Any]) -> str:
     except (ValueError, IndexError):
         return ""
     if one_minute > 0.5 * float(host["cores"]):
-        return ("Other work shared the cores when the run started, so the figures are "
-                "disturbed: their order of magnitude and the ratios mean most.")  # fmt: skip
+        return (
+            "Other work shared the cores when the run started, so the figures are "
+            "disturbed: their order of magnitude and the ratios mean most."
+        )
     return "The machine was otherwise idle when the run started."
 
 
@@ -294,13 +353,26 @@ def profile_section(prof: dict[str, Any]) -> list[str]:
         p = prof.get(name)
         if not p:
             continue
-        lines += [f"**{name}**: {p['busy_s']:.1f} s busy in the main thread, "
-                  f"{p['idle_s']:.1f} s idle in epoll; {p['thread_hops'] / f['n']:.0f} calls "
-                  "handed to aiosqlite's thread per arrival", "",
-                  "| share | where |", "|---:|---|"]  # fmt: skip
+        lines += [
+            f"**{name}**: {p['busy_s']:.1f} s busy in the main thread, "
+            f"{p['idle_s']:.1f} s idle in epoll; {p['thread_hops'] / f['n']:.0f} calls "
+            "handed to aiosqlite's thread per arrival",
+            "",
+            "| share | where |",
+            "|---:|---|",
+        ]
         lines += [f"| {share:.0%} | {group} |" for group, share in p["groups"] if share >= 0.01]
-        lines += ["", "<details><summary>top functions by own time</summary>", "", "```",
-                  p["top"].rstrip(), "```", "", "</details>", ""]  # fmt: skip
+        lines += [
+            "",
+            "<details><summary>top functions by own time</summary>",
+            "",
+            "```",
+            p["top"].rstrip(),
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
     lines += [ANALYSIS, ""]
     return lines
 
@@ -326,8 +398,9 @@ matrix and the explanations around it."""
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--arrivals", type=int, default=2000)
     ap.add_argument("--notify", type=int, default=1000)
     ap.add_argument("--matching", type=int, default=1000)

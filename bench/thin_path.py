@@ -47,8 +47,14 @@ async def measure(system: System, n: int) -> dict[str, Any]:
     now = datetime.now(UTC).isoformat()
     messages = []
     for i in range(n):
-        data = ArrivalV1(**{**ARRIVAL, "duf_number": f"{202700000000 + i}",
-                            "care_centre": "centre-bench", "arrived_at": now})  # fmt: skip
+        data = ArrivalV1(
+            **{
+                **ARRIVAL,
+                "duf_number": f"{202700000000 + i}",
+                "care_centre": "centre-bench",
+                "arrived_at": now,
+            }
+        )
         subject, _, body, headers = build_event(partner.key, "no.ema.intake.arrival.v1", data)
         messages.append((subject, body, headers))
     js = partner.nc.jetstream()
@@ -70,8 +76,10 @@ async def measure(system: System, n: int) -> dict[str, Any]:
         await asyncio.sleep(0.25)
     dlq = (await js.stream_info("DLQ")).state.messages
     # Latency per arrival from the server's own timestamps.
-    stored = {json.loads(b)["id"]: ts for b, ts in
-              await read_stream(partner.nc, "INTAKE", "ema.intake.arrival")}  # fmt: skip
+    stored = {
+        json.loads(b)["id"]: ts
+        for b, ts in await read_stream(partner.nc, "INTAKE", "ema.intake.arrival")
+    }
     last: dict[str, datetime] = {}
     for b, ts in await read_stream(partner.nc, "PLANNING", "ema.planning.deadline.scheduled"):
         corr = json.loads(b).get("correlationid")
@@ -92,7 +100,7 @@ async def measure(system: System, n: int) -> dict[str, Any]:
             "deadlines": count(planning_db, "select count(*) from planning_task"),
             "notifications": count(
                 system.data_dir / "notify.db", "select count(*) from notify_notification"
-            ),  # fmt: skip
+            ),
             "dead_letters": dlq,
         },
     }
@@ -101,9 +109,13 @@ async def measure(system: System, n: int) -> dict[str, Any]:
 
 
 def start(tmp: str, **env: str) -> System:
-    system = System(Path(tmp), nats_port=0, monitor_port=0,
-                    http_ports=dict.fromkeys(SERVICES, 0),
-                    env={"EMA_LOG_LEVEL": "WARNING", **env})  # fmt: skip
+    system = System(
+        Path(tmp),
+        nats_port=0,
+        monitor_port=0,
+        http_ports=dict.fromkeys(SERVICES, 0),
+        env={"EMA_LOG_LEVEL": "WARNING", **env},
+    )
     system.up()
     return system
 
@@ -122,21 +134,27 @@ def report(f: dict[str, Any]) -> None:
     print(f"# arrival burst, {n} arrivals ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
     print(f"publish {n} signed arrivals (publish_async): {f['published_per_s']:,.0f} msg/s")
     if f["seconds"]:
-        print(f"arrival -> case opened -> {TASKS_ON_ARRIVAL} deadlines, all {n}: "
-              f"{f['seconds']:.1f} s, "
-              f"{f['per_s']:,.0f}/s; latency p50 {f['p50_ms']:,.0f} ms, "
-              f"p99 {f['p99_ms']:,.0f} ms")  # fmt: skip
+        print(
+            f"arrival -> case opened -> {TASKS_ON_ARRIVAL} deadlines, all {n}: "
+            f"{f['seconds']:.1f} s, "
+            f"{f['per_s']:,.0f}/s; latency p50 {f['p50_ms']:,.0f} ms, "
+            f"p99 {f['p99_ms']:,.0f} ms"
+        )
     if f["notified_seconds"]:
         print(f"... -> every notification recorded: {f['notified_seconds']:.1f} s")
     else:
         print(f"not finished within {TIME_LIMIT_S} s")
     c = f["counts"]
-    print(f"counts: cases {c['cases']}/{n}, deadlines {c['deadlines']}/{TASKS_ON_ARRIVAL * n}, "
-          f"notifications {c['notifications']}, dead letters {c['dead_letters']}")  # fmt: skip
-    print(f"raw nats-py JetStream, same server, same run: publish {raw['publish_per_s']:,.0f} "
-          f"msg/s pipelined, {raw['sequential_publish_per_s']:,.0f} sequential; publish+consume "
-          f"{raw['end_to_end_per_s']:,.0f} msg/s, latency p50 {raw['p50_ms']:,.1f} ms, "
-          f"p99 {raw['p99_ms']:,.1f} ms")  # fmt: skip
+    print(
+        f"counts: cases {c['cases']}/{n}, deadlines {c['deadlines']}/{TASKS_ON_ARRIVAL * n}, "
+        f"notifications {c['notifications']}, dead letters {c['dead_letters']}"
+    )
+    print(
+        f"raw nats-py JetStream, same server, same run: publish {raw['publish_per_s']:,.0f} "
+        f"msg/s pipelined, {raw['sequential_publish_per_s']:,.0f} sequential; publish+consume "
+        f"{raw['end_to_end_per_s']:,.0f} msg/s, latency p50 {raw['p50_ms']:,.1f} ms, "
+        f"p99 {raw['p99_ms']:,.1f} ms"
+    )
     if f["per_s"]:
         print(
             f"ratio arrivals/s : raw publish+consume = {f['per_s'] / raw['end_to_end_per_s']:.4f}"

@@ -57,11 +57,13 @@ def asyncapi() -> dict[str, Any]:
         "properties": {
             HEADER_MSG_ID: {"type": "string", "description": "Equals the CloudEvent id."},
             HEADER_KEY_ID: {"type": "string", "description": "<unit-id>/<kid> of the signer."},
-            HEADER_SIGNATURE: {"type": "string",
-                               "description": "Base64 Ed25519 signature over the exact body."},
+            HEADER_SIGNATURE: {
+                "type": "string",
+                "description": "Base64 Ed25519 signature over the exact body.",
+            },
             HEADER_CORRELATION: {"type": "string"},
         },
-    }  # fmt: skip
+    }
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
@@ -114,7 +116,7 @@ def asyncapi() -> dict[str, Any]:
                 "protocol": "nats",
                 "description": "The embedded system started by `make up`.",
             },
-        },  # fmt: skip
+        },
         "channels": channels,
         "operations": operations,
         "components": {
@@ -285,8 +287,11 @@ def expected_files() -> dict[Path, str]:
 def main(argv: list[str]) -> int:
     files = expected_files()
     if "--check" in argv:
-        stale = [str(p) for p, text in files.items()
-                 if not p.exists() or p.read_text(encoding="utf-8") != text]  # fmt: skip
+        stale = [
+            str(p)
+            for p, text in files.items()
+            if not p.exists() or p.read_text(encoding="utf-8") != text
+        ]
         extra = sorted(set(SCHEMA_DIR.glob("*.json")) - set(files))
         for path in stale:
             print(f"out of date: {path}")

@@ -24,8 +24,11 @@ def witnesses_of(args: argparse.Namespace, report: Any, verifiers: list[Any]) ->
 
     if args.no_witnesses:
         return "--no-witnesses"
-    url = (args.nats_url or operator.run_info(Path(args.data_dir)).get("nats_url")
-           or os.environ.get("EMA_NATS_URL"))  # fmt: skip
+    url = (
+        args.nats_url
+        or operator.run_info(Path(args.data_dir)).get("nats_url")
+        or os.environ.get("EMA_NATS_URL")
+    )
     if url is None:
         return "no bus known for this data folder: give --nats-url (or --no-witnesses)"
     trust = operator.trust(args)
@@ -41,8 +44,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     from deploy.launcher import System
 
     system = System(Path(args.data_dir), nats_port=args.nats_port, monitor_port=args.monitor_port)
-    print(f"emaflyt: starting nats-server and {len(system.services)} services "
-          f"(data in {system.data_dir}) ...", flush=True)  # fmt: skip
+    print(
+        f"emaflyt: starting nats-server and {len(system.services)} services "
+        f"(data in {system.data_dir}) ...",
+        flush=True,
+    )
     started = time.monotonic()
     try:
         system.up()
@@ -51,12 +57,16 @@ def cmd_up(args: argparse.Namespace) -> int:
         system.down()
         return 1
     print(f"emaflyt: up in {time.monotonic() - started:.1f}s\n")
-    print(f"  {'nats-server':14s} {system.nats.url}  (monitor http://127.0.0.1:"
-          f"{system.nats.monitor_port}, store {system.data_dir / 'nats'}; every service and "
-          f"unit logs in as itself, the operator's keys in {system.trust_dir})")  # fmt: skip
+    print(
+        f"  {'nats-server':14s} {system.nats.url}  (monitor http://127.0.0.1:"
+        f"{system.nats.monitor_port}, store {system.data_dir / 'nats'}; every service and "
+        f"unit logs in as itself, the operator's keys in {system.trust_dir})"
+    )
     for name, proc in system.procs.items():
-        print(f"  {name:14s} http://127.0.0.1:{proc.port}/healthz  "
-              f"db {safe_url(system.database_url(proc.name))}  log {proc.log_path}")  # fmt: skip
+        print(
+            f"  {name:14s} http://127.0.0.1:{proc.port}/healthz  "
+            f"db {safe_url(system.database_url(proc.name))}  log {proc.log_path}"
+        )
     print(
         "\n  status: emaflyt status    stop: Ctrl-C in this terminal (or SIGINT/SIGTERM to "
         "the emaflyt process; `make` itself does not pass a bare SIGINT on)\n",
@@ -75,8 +85,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         time.sleep(0.5)
         for name, proc in system.procs.items():
             if not proc.alive and not stopping:
-                print(f"emaflyt: {name} exited (code {proc.proc.returncode if proc.proc else '?'})"
-                      f"; restarting. Log: {proc.log_path}", flush=True)  # fmt: skip
+                print(
+                    f"emaflyt: {name} exited (code {proc.proc.returncode if proc.proc else '?'})"
+                    f"; restarting. Log: {proc.log_path}",
+                    flush=True,
+                )
                 system.start_service(name, wait=False)
     print("emaflyt: stopping ...", flush=True)
     system.down()
@@ -105,10 +118,12 @@ async def _status(args: argparse.Namespace) -> int:
             continue
         consumers = {}
         for ci in await js.consumers_info(stream.name):
-            consumers[ci.name] = {"pending": ci.num_pending, "ack_pending": ci.num_ack_pending,
-                                  "redelivered": ci.num_redelivered}  # fmt: skip
-        report["streams"][stream.name] = {"messages": info.state.messages,
-                                          "consumers": consumers}  # fmt: skip
+            consumers[ci.name] = {
+                "pending": ci.num_pending,
+                "ack_pending": ci.num_ack_pending,
+                "redelivered": ci.num_redelivered,
+            }
+        report["streams"][stream.name] = {"messages": info.state.messages, "consumers": consumers}
     if report["streams"].get("DLQ"):
         report["dead_letters"] = await _dead_letters(js, limit=args.dlq_limit)
     run_file = Path(args.data_dir) / "run.json"
@@ -131,17 +146,23 @@ async def _status(args: argparse.Namespace) -> int:
             continue
         print(f"  stream {name:13s} {s['messages']:>8} msgs")
         for cname, c in s["consumers"].items():
-            print(f"    consumer {cname:26s} lag {c['pending']:>6}  unacked {c['ack_pending']:>4}"
-                  f"  redelivered {c['redelivered']:>4}")  # fmt: skip
+            print(
+                f"    consumer {cname:26s} lag {c['pending']:>6}  unacked {c['ack_pending']:>4}"
+                f"  redelivered {c['redelivered']:>4}"
+            )
     dl = report["dead_letters"]
     print(f"dead letters: {dl.get('count', 0)}")
     for item in dl.get("recent", []):
         print(f"  #{item['seq']} {item['subject']} [{item['consumer']}] {item['reason']}")
     for name, h in report["services"].items():
-        extra = ", ".join(f"{c}: {v['handled']} handled/{v['dead_lettered']} dead"
-                          for c, v in h.get("consumers", {}).items())  # fmt: skip
-        print(f"service {name:13s} {h.get('status')}  outbox pending {h.get('outbox_pending')}"
-              f"  {extra}")  # fmt: skip
+        extra = ", ".join(
+            f"{c}: {v['handled']} handled/{v['dead_lettered']} dead"
+            for c, v in h.get("consumers", {}).items()
+        )
+        print(
+            f"service {name:13s} {h.get('status')}  outbox pending {h.get('outbox_pending')}"
+            f"  {extra}"
+        )
     return 0
 
 
@@ -157,9 +178,15 @@ async def _dead_letters(js, limit: int = 10) -> dict:  # noqa: ANN001
         except NotFoundError:
             continue
         h = msg.headers or {}
-        recent.append({"seq": seq, "subject": h.get("Ema-Dlq-Subject"),
-                       "consumer": h.get("Ema-Dlq-Consumer"), "reason": h.get("Ema-Dlq-Reason"),
-                       "msg_id": h.get("Ema-Dlq-Original-Msg-Id")})  # fmt: skip
+        recent.append(
+            {
+                "seq": seq,
+                "subject": h.get("Ema-Dlq-Subject"),
+                "consumer": h.get("Ema-Dlq-Consumer"),
+                "reason": h.get("Ema-Dlq-Reason"),
+                "msg_id": h.get("Ema-Dlq-Original-Msg-Id"),
+            }
+        )
     return {"count": info.state.messages, "recent": recent}
 
 
@@ -223,17 +250,21 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0
     case = body["case"]
-    print(f"{case['case_ref']} ({case['case_id']}) at {case['care_centre']}, arrived "
-          f"{case['arrival']}" + (f", closed {case['closed_on']} ({case['closed']})"
-                                  if case["closed"] else ""))  # fmt: skip
+    print(
+        f"{case['case_ref']} ({case['case_id']}) at {case['care_centre']}, arrived "
+        f"{case['arrival']}"
+        + (f", closed {case['closed_on']} ({case['closed']})" if case["closed"] else "")
+    )
     print("happened:")
     for e in body["happened"]:
         detail = ", ".join(f"{k}={v}" for k, v in e["detail"].items())
         print(f"  {e['on']}  {e['kind']:24s} {detail}")
     print("due:")
     for t in body["due"]:
-        print(f"  {t['due']}  {t['task']:24s} {t['status']:9s} {t['responsible_unit']}"
-              f"  ({t['strength']}: {t['legal_ref']})")  # fmt: skip
+        print(
+            f"  {t['due']}  {t['task']:24s} {t['status']:9s} {t['responsible_unit']}"
+            f"  ({t['strength']}: {t['legal_ref']})"
+        )
     print("late:")
     for t in body["late"]:
         done = f"done {t['done_on']}" if t["done_on"] else "not done"
@@ -252,11 +283,15 @@ def cmd_figures(args: argparse.Namespace) -> int:
         print(f"  overdue {task:24s} {count}")
     print("deadlines met, per task and care centre:")
     for row in body["deadlines_met"]:
-        print(f"  {row['task']:24s} {row['care_centre']:24s} {row['share_met']:6.1%} "
-              f"({row['met']} met, {row['missed']} missed)")  # fmt: skip
+        print(
+            f"  {row['task']:24s} {row['care_centre']:24s} {row['share_met']:6.1%} "
+            f"({row['met']} met, {row['missed']} missed)"
+        )
     wait = body["residence_to_settlement_days"]
-    print(f"residence to settlement: {wait['settled']} settled, median {wait['median']} days, "
-          f"max {wait['max']}, within 3 months {wait['share_within_3_months']}")  # fmt: skip
+    print(
+        f"residence to settlement: {wait['settled']} settled, median {wait['median']} days, "
+        f"max {wait['max']}, within 3 months {wait['share_within_3_months']}"
+    )
     return 0
 
 
@@ -267,15 +302,22 @@ def cmd_notify_recipient(args: argparse.Namespace) -> int:
     import urllib.error
     import urllib.request
 
-    body = {"unit": args.unit, "role": args.role, "language": args.language,
-            "events": args.events or [], "digest": not args.no_digest}  # fmt: skip
+    body = {
+        "unit": args.unit,
+        "role": args.role,
+        "language": args.language,
+        "events": args.events or [],
+        "digest": not args.no_digest,
+    }
     for name in ("email", "webhook_url", "webhook_secret"):
         if getattr(args, name):
             body[name] = getattr(args, name)
-    req = urllib.request.Request(f"{_service_url(args, 'notify')}/recipients",
-                                 data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json",
-                                          **_token(args, "administrator")})  # fmt: skip
+    req = urllib.request.Request(
+        f"{_service_url(args, 'notify')}/recipients",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **_token(args, "administrator")},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (own service)
             print(json.dumps(json.loads(resp.read()), ensure_ascii=False))
@@ -306,8 +348,10 @@ def cmd_notify_deliveries(args: argparse.Namespace) -> int:
         return 0
     print("  ".join(f"{k}: {v}" for k, v in sorted(body["counts"].items())) or "no deliveries")
     for d in body["deliveries"][:50]:
-        print(f"  {d['status']:9s} {d['channel']:8s} {d['unit']}/{d['role']} {d['case_ref']} "
-              f"{d['event']} attempts {d['attempts']} {d['last_error'] or ''}")  # fmt: skip
+        print(
+            f"  {d['status']:9s} {d['channel']:8s} {d['unit']}/{d['role']} {d['case_ref']} "
+            f"{d['event']} attempts {d['attempts']} {d['last_error'] or ''}"
+        )
 
 
 def cmd_settlement(args: argparse.Namespace) -> int:
@@ -403,18 +447,25 @@ async def unit_connect(args: argparse.Namespace, key):  # noqa: ANN001, ANN201
     from deploy.provision import unit_jwt_path
     from deploy.trust import connect_options
 
-    jwt_path = Path(args.jwt) if getattr(args, "jwt", None) else unit_jwt_path(
-        Path(args.data_dir), key.unit_id, key.kid)  # fmt: skip
+    jwt_path = (
+        Path(args.jwt)
+        if getattr(args, "jwt", None)
+        else unit_jwt_path(Path(args.data_dir), key.unit_id, key.kid)
+    )
     options = {}
     if jwt_path.exists():
-        options = connect_options(jwt_path.read_text().strip(), key.private,
-                                  f"_INBOX_{key.unit_id}")  # fmt: skip
+        options = connect_options(
+            jwt_path.read_text().strip(), key.private, f"_INBOX_{key.unit_id}"
+        )
     elif operator.trust(args) is not None:
-        raise SystemExit(f"no NATS user JWT for {key.key_id} at {jwt_path}: give --jwt, or ask "
-                         "the operator (emaflyt unit credentials --id ...)")  # fmt: skip
+        raise SystemExit(
+            f"no NATS user JWT for {key.key_id} at {jwt_path}: give --jwt, or ask "
+            "the operator (emaflyt unit credentials --id ...)"
+        )
     try:
-        return await nats.connect(servers=operator.servers(args), connect_timeout=2,
-                                  allow_reconnect=False, **options)  # fmt: skip
+        return await nats.connect(
+            servers=operator.servers(args), connect_timeout=2, allow_reconnect=False, **options
+        )
     except Exception as exc:
         raise SystemExit(f"cannot reach NATS as {key.unit_id}: {exc}") from None
 
@@ -439,16 +490,24 @@ def cmd_consent_verify(args: argparse.Namespace) -> int:
     db = database_of(data_dir)
     for path in (db, keys_file):
         if isinstance(path, Path) and not path.exists():
-            print(f"{path} not found: give --data-dir of the system (and --log-keys)",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"{path} not found: give --data-dir of the system (and --log-keys)", file=sys.stderr
+            )
             return 2
     verifiers = load_verifiers(keys_file)
     if args.record:
         result = prove_record(db, verifiers, args.record)
-        print(json.dumps(result) if args.json else
-              f"record {args.record}: " + ("included" if result["ok"] else result["problem"])
-              + (f" (index {result['index']}, tree size {result['tree_size']})"
-                 if "index" in result else ""))  # fmt: skip
+        print(
+            json.dumps(result)
+            if args.json
+            else f"record {args.record}: "
+            + ("included" if result["ok"] else result["problem"])
+            + (
+                f" (index {result['index']}, tree size {result['tree_size']})"
+                if "index" in result
+                else ""
+            )
+        )
         return 0 if result["ok"] else 1
     report = verify_log(db, verifiers)
     skipped = witnesses_of(args, report, verifiers)
@@ -461,8 +520,11 @@ def cmd_consent_verify(args: argparse.Namespace) -> int:
         for problem in report.problems:
             print(f"PROBLEM: {problem}")
         print_witnesses(report, skipped)
-        print("ok: every record matches the signed tree heads and every table row its record"
-              if report.ok else "FAILED")  # fmt: skip
+        print(
+            "ok: every record matches the signed tree heads and every table row its record"
+            if report.ok
+            else "FAILED"
+        )
     return 0 if report.ok else 1
 
 
@@ -475,8 +537,11 @@ def cmd_consent_log_key(args: argparse.Namespace) -> int:
     if out.exists():
         print(f"{out} exists: choose a new file for the new key", file=sys.stderr)
         return 2
-    keys_file = Path(args.keys_file) if args.keys_file else Path(args.data_dir) / "keys" / (
-        "consent-log.vkeys")  # fmt: skip
+    keys_file = (
+        Path(args.keys_file)
+        if args.keys_file
+        else Path(args.data_dir) / "keys" / ("consent-log.vkeys")
+    )
     signer = load_or_create_signer(args.origin, out, keys_file)
     print(signer.verifier.vkey)
     return 0
@@ -501,9 +566,12 @@ async def _consent_send(args: argparse.Namespace) -> int:
             )
         else:
             type_ = "no.ema.consent.withdrawn.v1"
-            data = ConsentWithdrawnV1(consent_id=args.consent, case_id=args.case,
-                                      withdrawn_by=args.by,
-                                      withdrawn_at=args.at or datetime.now(UTC))  # fmt: skip
+            data = ConsentWithdrawnV1(
+                consent_id=args.consent,
+                case_id=args.case,
+                withdrawn_by=args.by,
+                withdrawn_at=args.at or datetime.now(UTC),
+            )
         key = UnitKey.load(args.unit, Path(args.key))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
@@ -539,8 +607,11 @@ async def _consent_send(args: argparse.Namespace) -> int:
         print(f"published {type_} {event.id} as {key.key_id} (stream {ack.stream} seq {ack.seq})")
         kind, detail = await asyncio.wait_for(outcome, args.wait)
     except TimeoutError:
-        print(f"no answer from the consent broker within {args.wait:g}s: see `emaflyt status` "
-              "and `emaflyt dlq list --consumer consent-consents`", file=sys.stderr)  # fmt: skip
+        print(
+            f"no answer from the consent broker within {args.wait:g}s: see `emaflyt status` "
+            "and `emaflyt dlq list --consumer consent-consents`",
+            file=sys.stderr,
+        )
         return 1
     except Exception as exc:
         print(f"publish failed: {exc}", file=sys.stderr)
@@ -551,9 +622,11 @@ async def _consent_send(args: argparse.Namespace) -> int:
     if kind == "dead":
         print(f"REFUSED by the consent broker: {detail}", file=sys.stderr)
         return 1
-    print(f"consent {detail['consent_id']} version {detail['version']} recorded: "
-          f"{detail['status']} (log index {detail['log_index']}, "
-          f"{detail['record_hash']})")  # fmt: skip
+    print(
+        f"consent {detail['consent_id']} version {detail['version']} recorded: "
+        f"{detail['status']} (log index {detail['log_index']}, "
+        f"{detail['record_hash']})"
+    )
     return 0
 
 
@@ -606,8 +679,10 @@ async def _dlq(args: argparse.Namespace) -> int:
         chosen.append((seq, msg, h))
     if args.dlq_cmd == "list":
         for seq, _, h in chosen:
-            print(f"#{seq} {h.get('Ema-Dlq-Subject')} [{h.get('Ema-Dlq-Consumer')}] "
-                  f"attempts {h.get('Ema-Dlq-Attempts')}: {h.get('Ema-Dlq-Reason')}")  # fmt: skip
+            print(
+                f"#{seq} {h.get('Ema-Dlq-Subject')} [{h.get('Ema-Dlq-Consumer')}] "
+                f"attempts {h.get('Ema-Dlq-Attempts')}: {h.get('Ema-Dlq-Reason')}"
+            )
         print(f"{len(chosen)} dead letters")
     else:
         if not (args.seq or args.consumer or args.all):
@@ -620,8 +695,9 @@ async def _dlq(args: argparse.Namespace) -> int:
                 print(f"#{seq}: not a bus message ({subject}); skipped")
                 continue
             if h.get("Ema-Dlq-Body-Omitted"):
-                print(f"#{seq}: its body was too large to keep ({h['Ema-Dlq-Body-Omitted']}); "
-                      "skipped")  # fmt: skip
+                print(
+                    f"#{seq}: its body was too large to keep ({h['Ema-Dlq-Body-Omitted']}); skipped"
+                )
                 continue
             headers = {k: v for k, v in h.items() if not k.startswith(REPLAY_DROP)}
             headers["Nats-Msg-Id"] = f"replay:{seq}"
@@ -664,8 +740,10 @@ def parser() -> argparse.ArgumentParser:
     tl.add_argument("case_id")
     tl.add_argument("--json", action="store_true")
     tl.set_defaults(func=cmd_timeline)
-    fig = sub.add_parser("figures", help="deadlines met per type and centre, overdue now, "
-                         "days from residence to settlement")  # fmt: skip
+    fig = sub.add_parser(
+        "figures",
+        help="deadlines met per type and centre, overdue now, days from residence to settlement",
+    )
     fig.add_argument("--json", action="store_true")
     fig.set_defaults(func=cmd_figures)
 
@@ -717,9 +795,14 @@ def parser() -> argparse.ArgumentParser:
     ti.set_defaults(func=cmd_token_issue)
     dlq = sub.add_parser("dlq", help="dead letters: list, and replay after a fix")
     dlq_sub = dlq.add_subparsers(dest="dlq_cmd", required=True)
-    for name, text in (("list", "show dead letters with reasons"),
-                       ("replay", "publish dead letters again to their subjects, then remove "
-                                  "them from the dead-letter stream")):  # fmt: skip
+    for name, text in (
+        ("list", "show dead letters with reasons"),
+        (
+            "replay",
+            "publish dead letters again to their subjects, then remove "
+            "them from the dead-letter stream",
+        ),
+    ):
         cmd = dlq_sub.add_parser(name, help=text)
         cmd.add_argument("--consumer", help="only those of this consumer, e.g. intake-inbound")
         cmd.add_argument("--seq", type=int, nargs="*", help="only these DLQ sequence numbers")
@@ -732,18 +815,31 @@ def parser() -> argparse.ArgumentParser:
     )
     ver = consent.add_parser("verify", help="verify the decision log, or one record")
     ver.add_argument("--record", help="decision or consent id: check its inclusion proof")
-    ver.add_argument("--log-keys", help="the log's public keys, a vkeys file (default: "
-                     "EMA_LOG_KEYS_FILE, else <data-dir>/keys/consent-log.vkeys)")  # fmt: skip
-    ver.add_argument("--witnesses", help="the witnesses you trust, a vkeys file of cosigner "
-                     "keys (default: every unit of kind witness in the directory)")  # fmt: skip
+    ver.add_argument(
+        "--log-keys",
+        help="the log's public keys, a vkeys file (default: "
+        "EMA_LOG_KEYS_FILE, else <data-dir>/keys/consent-log.vkeys)",
+    )
+    ver.add_argument(
+        "--witnesses",
+        help="the witnesses you trust, a vkeys file of cosigner "
+        "keys (default: every unit of kind witness in the directory)",
+    )
     ver.add_argument("--no-witnesses", action="store_true", help="check the database only")
-    lk = consent.add_parser("log-key", help="make the decision log's next signing key; "
-                            "prints its vkey for the witnesses (docs/runbook.md)")  # fmt: skip
+    lk = consent.add_parser(
+        "log-key",
+        help="make the decision log's next signing key; "
+        "prints its vkey for the witnesses (docs/runbook.md)",
+    )
     lk.add_argument("--out", required=True, help="where to write the private key (mode 600)")
-    lk.add_argument("--origin", default="emaflyt.local/consent-log",
-                    help="the log's origin, as EMA_LOG_ORIGIN")  # fmt: skip
-    lk.add_argument("--keys-file", help="the log's key list to add the public key to "
-                    "(default <data-dir>/keys/consent-log.vkeys)")  # fmt: skip
+    lk.add_argument(
+        "--origin", default="emaflyt.local/consent-log", help="the log's origin, as EMA_LOG_ORIGIN"
+    )
+    lk.add_argument(
+        "--keys-file",
+        help="the log's key list to add the public key to "
+        "(default <data-dir>/keys/consent-log.vkeys)",
+    )
     lk.set_defaults(func=cmd_consent_log_key)
     ver.add_argument("--json", action="store_true")
     ver.set_defaults(func=cmd_consent_verify)
@@ -752,14 +848,21 @@ def parser() -> argparse.ArgumentParser:
     wd = consent.add_parser("withdraw", help="sign and send a withdrawal; wait for the ack")
     wd.add_argument("--case", required=True, help="case id")
     wd.add_argument("--consent", required=True, help="consent id")
-    wd.add_argument("--by", required=True, choices=["representative", "guardian", "young_person"],
-                    help="who withdrew it")  # fmt: skip
+    wd.add_argument(
+        "--by",
+        required=True,
+        choices=["representative", "guardian", "young_person"],
+        help="who withdrew it",
+    )
     wd.add_argument("--at", help="when (ISO 8601 with offset; default now)")
     for cmd in (gr, wd):
         cmd.add_argument("--unit", required=True, help="the registering unit's id")
         cmd.add_argument("--key", required=True, help="the unit's Ed25519 private key (PEM)")
-        cmd.add_argument("--jwt", help="the unit's NATS user JWT (default: the one the operator "
-                         "issued, under data/nats/users/)")  # fmt: skip
+        cmd.add_argument(
+            "--jwt",
+            help="the unit's NATS user JWT (default: the one the operator "
+            "issued, under data/nats/users/)",
+        )
         cmd.add_argument("--wait", type=float, default=20.0, help="seconds to wait for the ack")
         cmd.set_defaults(func=lambda a: asyncio.run(_consent_send(a)))
     ex = consent.add_parser("export", help="a case's consents as FHIR R4 Consents, JSON or CSV")
@@ -774,13 +877,22 @@ def parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database migrations of every service (Alembic)")
     db_sub = db.add_subparsers(dest="db_cmd", required=True)
-    for name, text in (("upgrade", "bring each database to the newest revision"),
-                       ("current", "show where each database stands")):  # fmt: skip
+    for name, text in (
+        ("upgrade", "bring each database to the newest revision"),
+        ("current", "show where each database stands"),
+    ):
         cmd = db_sub.add_parser(name, help=text)
-        cmd.add_argument("--service", action="append", choices=SERVICES,
-                         help="only this service (repeatable; default: all five)")  # fmt: skip
-        cmd.add_argument("--url", help="database URL or template with {service} (default: "
-                         "EMA_DATABASE_URL, else the SQLite files in --data-dir)")  # fmt: skip
+        cmd.add_argument(
+            "--service",
+            action="append",
+            choices=SERVICES,
+            help="only this service (repeatable; default: all five)",
+        )
+        cmd.add_argument(
+            "--url",
+            help="database URL or template with {service} (default: "
+            "EMA_DATABASE_URL, else the SQLite files in --data-dir)",
+        )
         if name == "upgrade":
             cmd.add_argument("--revision", default="head")
         cmd.set_defaults(func=cmd_db)

@@ -84,8 +84,13 @@ def in_own_loop(coro) -> None:  # noqa: ANN001
         raise errors[0]
 
 
-def http_json(url: str, timeout: float = 2.0, token: str | None = None,
-              data: object = None, method: str | None = None) -> dict:  # fmt: skip
+def http_json(
+    url: str,
+    timeout: float = 2.0,
+    token: str | None = None,
+    data: object = None,
+    method: str | None = None,
+) -> dict:
     """GET (or with data, POST) JSON; `token` is an API bearer token (services.kit.api_auth)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     body = None
@@ -118,12 +123,24 @@ class NatsServer:
         private_dir(store)
         with open_log(self.data_dir / "nats.log") as log:
             self.proc = subprocess.Popen(
-                [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
-                 "-m", str(self.monitor_port), "-sd", str(store),
-                 *(["-c", str(self.config)] if self.config else []),
-                 *(self.extra_args or ["-n", "emaflyt"])],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                [
+                    nats_server_binary(),
+                    "-js",
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-m",
+                    str(self.monitor_port),
+                    "-sd",
+                    str(store),
+                    *(["-c", str(self.config)] if self.config else []),
+                    *(self.extra_args or ["-n", "emaflyt"]),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def trust(self, trust: Trust) -> None:
         """Run in operator mode: users are JWTs this trust issued (deploy/trust.py)."""
@@ -134,8 +151,9 @@ class NatsServer:
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
-        wait_until(lambda: self._alive() and http_json(url).get("status") == "ok",
-                   timeout, "nats-server")  # fmt: skip
+        wait_until(
+            lambda: self._alive() and http_json(url).get("status") == "ok", timeout, "nats-server"
+        )
 
     def _alive(self) -> bool:
         if self.proc is None or self.proc.poll() is not None:
@@ -168,9 +186,21 @@ def cluster(data_dir: Path, size: int = 3, trust: Trust | None = None) -> list[N
         others = ",".join(f"nats-route://127.0.0.1:{p}" for j, p in enumerate(routes) if j != i)
         node_dir = data_dir / f"node-{i}"
         private_dir(node_dir)
-        node = NatsServer(node_dir, free_port(), free_port(), extra_args=[
-            "--cluster_name", "emaflyt", "--cluster", f"nats://127.0.0.1:{routes[i]}",
-            "--routes", others, "-n", f"ema-{i}"])  # fmt: skip
+        node = NatsServer(
+            node_dir,
+            free_port(),
+            free_port(),
+            extra_args=[
+                "--cluster_name",
+                "emaflyt",
+                "--cluster",
+                f"nats://127.0.0.1:{routes[i]}",
+                "--routes",
+                others,
+                "-n",
+                f"ema-{i}",
+            ],
+        )
         if trust is not None:
             node.trust(trust)
         nodes.append(node)
@@ -189,8 +219,11 @@ class ServiceProcess:
         with open_log(self.log_path) as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", f"services.{self.name}"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def health(self) -> dict:
         return http_json(f"http://127.0.0.1:{self.port}/healthz")
@@ -271,20 +304,29 @@ class System:
         trust = self.trust()
         return trust.connect_options(identity) if trust else {}
 
-    def api_token(self, role: str = "operator", subject: str = "emaflyt-operator",
-                  unit: str | None = None) -> str:  # fmt: skip
+    def api_token(
+        self, role: str = "operator", subject: str = "emaflyt-operator", unit: str | None = None
+    ) -> str:
         """A bearer token for the services' HTTP APIs, issued with the operator's key."""
         trust = self.trust()
         if trust is None:
             raise RuntimeError("this system runs without identities: no API tokens")
         return trust.api_token(subject, role, unit, hours=1)
 
-    def api(self, service: str, path: str, role: str = "operator", data: object = None,
-            method: str | None = None, unit: str | None = None) -> dict:  # fmt: skip
+    def api(
+        self,
+        service: str,
+        path: str,
+        role: str = "operator",
+        data: object = None,
+        method: str | None = None,
+        unit: str | None = None,
+    ) -> dict:
         """Call a service's HTTP API with a token of `role`."""
         url = f"http://127.0.0.1:{self.http_ports[service]}{path}"
-        return http_json(url, timeout=5, token=self.api_token(role, unit=unit), data=data,
-                         method=method)  # fmt: skip
+        return http_json(
+            url, timeout=5, token=self.api_token(role, unit=unit), data=data, method=method
+        )
 
     async def connect(self, identity: str = OPERATOR_USER, **kw: object):  # noqa: ANN201
         import nats
@@ -293,9 +335,15 @@ class System:
 
     def service_env(self, name: str, **overrides: str) -> dict[str, str]:
         root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               "EMA_NATS_URL": self.nats_url, "EMA_DATA_DIR": str(self.data_dir),
-               "EMA_HTTP_PORT": str(self.http_ports[name]), **self.env, **overrides}  # fmt: skip
+        env = {
+            **os.environ,
+            "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "EMA_NATS_URL": self.nats_url,
+            "EMA_DATA_DIR": str(self.data_dir),
+            "EMA_HTTP_PORT": str(self.http_ports[name]),
+            **self.env,
+            **overrides,
+        }
         return env
 
     def database_url(self, name: str) -> str:
@@ -316,8 +364,9 @@ class System:
                 "it, e.g. postgresql+asyncpg://user@host/{service}"
             )
 
-    def start_service(self, name: str, wait: bool = True, replica: int = 0,
-                      **overrides: str) -> ServiceProcess:  # fmt: skip
+    def start_service(
+        self, name: str, wait: bool = True, replica: int = 0, **overrides: str
+    ) -> ServiceProcess:
         """Start a service; replica > 0 starts another process of it on the same database."""
         private_dir(self.data_dir / "logs")
         key = name if replica == 0 else f"{name}-{replica}"
@@ -349,14 +398,20 @@ class System:
     def provision(self) -> None:
         """Streams, directory, every identity and its consumers (deploy/provision.py)."""
         replicas = int(self.env.get("EMA_STREAM_REPLICAS", "1"))
-        in_own_loop(provision(self.servers, self.data_dir, self.trust(), self.service_env,
-                              replicas, self.services))  # fmt: skip
+        in_own_loop(
+            provision(
+                self.servers, self.data_dir, self.trust(), self.service_env, replicas, self.services
+            )
+        )
 
     def write_run_file(self) -> None:
-        run = {"nats_url": self.nats_url, "trust_dir": str(self.trust_dir) if self.auth else None,
-               "monitor": f"http://127.0.0.1:{self.nats.monitor_port}",
-               "services": {n: f"http://127.0.0.1:{p}" for n, p in self.http_ports.items()},
-               "data_dir": str(self.data_dir)}  # fmt: skip
+        run = {
+            "nats_url": self.nats_url,
+            "trust_dir": str(self.trust_dir) if self.auth else None,
+            "monitor": f"http://127.0.0.1:{self.nats.monitor_port}",
+            "services": {n: f"http://127.0.0.1:{p}" for n, p in self.http_ports.items()},
+            "data_dir": str(self.data_dir),
+        }
         write_private(self.data_dir / "run.json", json.dumps(run, indent=2))
 
     def down(self) -> None:

@@ -192,8 +192,9 @@ class Trust:
         jwt, key = self.own_user(name)
         return connect_options(jwt, key)
 
-    def api_token(self, subject: str, role: str, unit: str | None = None,
-                  hours: float = 8.0) -> str:  # fmt: skip
+    def api_token(
+        self, subject: str, role: str, unit: str | None = None, hours: float = 8.0
+    ) -> str:
         """A bearer token for the services' HTTP APIs (services.kit.api_auth)."""
         from services.kit import api_auth
 

@@ -34,8 +34,9 @@ def _collect_garbage() -> Iterator[None]:
     gc.collect()
 
 
-def pytest_warning_recorded(warning_message: warnings.WarningMessage, when: str, nodeid: str,
-                            location: object) -> None:  # fmt: skip
+def pytest_warning_recorded(
+    warning_message: warnings.WarningMessage, when: str, nodeid: str, location: object
+) -> None:
     text = str(warning_message.message)
     if issubclass(warning_message.category, ResourceWarning) or "ResourceWarning" in text:
         LEAKS.append(f"{nodeid or when}: {text.splitlines()[0][:300]}")
@@ -89,11 +90,15 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 
 def start_system(data_dir: Path, **env: str) -> System:
-    system = System(data_dir, nats_port=0, monitor_port=0,
-                    http_ports={name: 0 for name in ("intake", "planning", "consent", "notify",
-                                                     "municipality")},
-                    env={"EMA_ACK_WAIT": "2", "EMA_MAX_DELIVER": "3", "EMA_TIMER_INTERVAL": "0.3",
-                         **env})  # fmt: skip
+    system = System(
+        data_dir,
+        nats_port=0,
+        monitor_port=0,
+        http_ports={
+            name: 0 for name in ("intake", "planning", "consent", "notify", "municipality")
+        },
+        env={"EMA_ACK_WAIT": "2", "EMA_MAX_DELIVER": "3", "EMA_TIMER_INTERVAL": "0.3", **env},
+    )
     try:
         system.up()
     except Exception:
@@ -113,8 +118,12 @@ def systems() -> Iterator[dict[str, System]]:
 
 
 @pytest.fixture
-def system(database: str, systems: dict[str, System], request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> System:  # fmt: skip
+def system(
+    database: str,
+    systems: dict[str, System],
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> System:
     """The whole system, shared by the tests of one module (one per database kind)."""
     if database not in systems:
         env = database_env(database, request)

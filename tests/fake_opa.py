@@ -58,8 +58,9 @@ def make_app(delay: float = 0.0) -> web.Application:
         try:  # OPA refuses a module it cannot parse (v0 syntax among others)
             check.add_policy(pid, src)
         except OpaError as exc:
-            return web.json_response({"code": "invalid_parameter", "message": str(exc)[:300]},
-                                     status=400)  # fmt: skip
+            return web.json_response(
+                {"code": "invalid_parameter", "message": str(exc)[:300]}, status=400
+            )
         finally:
             check.close()
         store.policies[pid] = src
@@ -91,13 +92,15 @@ def make_app(delay: float = 0.0) -> web.Application:
             return web.json_response({})  # OPA answers an undefined document without result
         except OpaError as exc:
             store.changed()
-            return web.json_response({"code": "internal_error", "message": str(exc)[:300]},
-                                     status=500)  # fmt: skip
+            return web.json_response(
+                {"code": "internal_error", "message": str(exc)[:300]}, status=500
+            )
         return web.json_response({"result": result})
 
     async def stats(_: web.Request) -> web.Response:
-        return web.json_response({"policies": sorted(store.policies), "queries": store.queries,
-                                  "evaluator": "opa-golib"})  # fmt: skip
+        return web.json_response(
+            {"policies": sorted(store.policies), "queries": store.queries, "evaluator": "opa-golib"}
+        )
 
     app.router.add_get("/health", health)
     app.router.add_put("/v1/policies/{id:.*}", put_policy)

@@ -158,13 +158,21 @@ class Partner:
         return await wait_for(found)
 
     async def share_request(
-        self, case_id: str, recipient: str, category: str, purpose: str, content: Any,
-        *, suite: str = X25519, **kw: Any,
-    ) -> ShareRequestV2:  # fmt: skip
+        self,
+        case_id: str,
+        recipient: str,
+        category: str,
+        purpose: str,
+        content: Any,
+        *,
+        suite: str = X25519,
+        **kw: Any,
+    ) -> ShareRequestV2:
         """A share request from this unit, its content sealed to the broker with its context."""
         broker = await self.broker_key(suite)
-        return self.sealed_request(case_id, recipient, category, purpose, content, broker=broker,
-                                   suite=suite, **kw)  # fmt: skip
+        return self.sealed_request(
+            case_id, recipient, category, purpose, content, broker=broker, suite=suite, **kw
+        )
 
     def sealed_request(
         self,
@@ -370,21 +378,31 @@ def self_signed_tls(folder: Path) -> tuple[Path, Any]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "emaflyt test webhook")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    )
     cert_path, key_path = folder / "webhook-cert.pem", folder / "webhook-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))  # fmt: skip
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     return cert_path, context

@@ -107,8 +107,16 @@ def write_nats(root: Path = ROOT, trust: Path = TRUST) -> str:
     folder = root / "nats"
     folder.mkdir(parents=True, exist_ok=True)
     _write(folder / "nats.conf", NATS_CONF.read_text(), 0o644)
-    provision.main(["--server-config", str(folder / "trust.conf"), "--trust-dir", str(trust),
-                    "--resolver-dir", RESOLVER_DIR])  # fmt: skip
+    provision.main(
+        [
+            "--server-config",
+            str(folder / "trust.conf"),
+            "--trust-dir",
+            str(trust),
+            "--resolver-dir",
+            RESOLVER_DIR,
+        ]
+    )
     os.chmod(folder / "trust.conf", 0o644)
     from deploy.trust import Trust
 
@@ -140,8 +148,9 @@ async def postgres_roles(pw: Mapping[str, str], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while True:  # PostgreSQL may still be initialising its cluster
         try:
-            conn = await asyncpg.connect(host=host, user=user, database="postgres",
-                                         password=os.environ["POSTGRES_PASSWORD"])  # fmt: skip
+            conn = await asyncpg.connect(
+                host=host, user=user, database="postgres", password=os.environ["POSTGRES_PASSWORD"]
+            )
             break
         except (OSError, asyncpg.PostgresError) as exc:
             if time.monotonic() > deadline:
@@ -153,8 +162,9 @@ async def postgres_roles(pw: Mapping[str, str], timeout: float = 120.0) -> None:
             await conn.execute(await conn.fetchval(ROLE_SQL, service, pw[service]))
             exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", service)
             verb = "ALTER DATABASE %I OWNER TO %I" if exists else "CREATE DATABASE %I OWNER %I"
-            await conn.execute(await conn.fetchval("SELECT format($1, $2::text, $2::text)",
-                                                   verb, service))  # fmt: skip
+            await conn.execute(
+                await conn.fetchval("SELECT format($1, $2::text, $2::text)", verb, service)
+            )
             await conn.execute(
                 await conn.fetchval(
                     "SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', $1::text)", service
@@ -173,8 +183,11 @@ def config(root: Path = ROOT) -> None:
     pw = passwords()
     asyncio.run(postgres_roles(pw))
     write_secrets(pw, root)
-    print(f"NATS in operator mode (operator {operator_key}); a database role and credentials "
-          f"for each of {', '.join(SERVICES)}", flush=True)  # fmt: skip
+    print(
+        f"NATS in operator mode (operator {operator_key}); a database role and credentials "
+        f"for each of {', '.join(SERVICES)}",
+        flush=True,
+    )
 
 
 # -- once NATS answers ------------------------------------------------------------------------
@@ -183,8 +196,11 @@ def config(root: Path = ROOT) -> None:
 def bus_env(service: str, root: Path = ROOT) -> dict[str, str]:
     """The settings `service` provisions under: its own key in its own keys volume (the JWT,
     api-issuer.pub and dead-letter.pub land beside it), the consumer settings of the stack."""
-    return {**os.environ, "EMA_DATA_DIR": str(OPERATOR),
-            "EMA_KEY_FILE": str(keys_dir(service, root) / f"svc-{service}.pem")}  # fmt: skip
+    return {
+        **os.environ,
+        "EMA_DATA_DIR": str(OPERATOR),
+        "EMA_KEY_FILE": str(keys_dir(service, root) / f"svc-{service}.pem"),
+    }
 
 
 def run_info(operator: Path = OPERATOR, nats_url: str = NATS_URL) -> dict[str, object]:
@@ -192,8 +208,12 @@ def run_info(operator: Path = OPERATOR, nats_url: str = NATS_URL) -> dict[str, o
     is, where the trust is, where each service answers on the stack's network."""
     from services.kit.settings import DEFAULT_PORTS
 
-    return {"nats_url": nats_url, "trust_dir": str(TRUST), "data_dir": str(operator),
-            "services": {s: f"http://{s}:{DEFAULT_PORTS[s]}" for s in SERVICES}}  # fmt: skip
+    return {
+        "nats_url": nats_url,
+        "trust_dir": str(TRUST),
+        "data_dir": str(operator),
+        "services": {s: f"http://{s}:{DEFAULT_PORTS[s]}" for s in SERVICES},
+    }
 
 
 async def _provision(root: Path, timeout: float) -> None:
@@ -223,9 +243,12 @@ def bus(root: Path = ROOT, uid: int = SERVICE_UID, timeout: float = 120.0) -> No
         _own(keys_dir(service, root), uid)
     _write(OPERATOR / "run.json", json.dumps(run_info(), indent=2))
     units = sorted(p.name for p in (OPERATOR / "nats" / "users").glob("*"))
-    print(f"streams, unit directory and consumers on {NATS_URL}; each service's key "
-          f"and NATS user in its own keys volume; {len(units)} unit(s) with their NATS users "
-          f"under {OPERATOR / 'nats' / 'users'}", flush=True)  # fmt: skip
+    print(
+        f"streams, unit directory and consumers on {NATS_URL}; each service's key "
+        f"and NATS user in its own keys volume; {len(units)} unit(s) with their NATS users "
+        f"under {OPERATOR / 'nats' / 'users'}",
+        flush=True,
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -39,8 +39,11 @@ def main(argv: list[str]) -> int:
         values = read_env(env_file)
         owner = values.pop("EMAFLYT_SERVICE", None)
         if owner != service:
-            print(f"start: this image runs {service}, but the credentials in {SECRETS} are "
-                  f"{owner}'s: the container has the wrong image", file=sys.stderr)  # fmt: skip
+            print(
+                f"start: this image runs {service}, but the credentials in {SECRETS} are "
+                f"{owner}'s: the container has the wrong image",
+                file=sys.stderr,
+            )
             return 78
         os.environ.update(values)
     if command:

@@ -42,15 +42,20 @@ class ConsentSettings(Settings):
         description="Names an OIDC account at its first sign-in; after "
         "that the account is bound to the token's issuer and subject.",
     )
-    audit_throttle_after: int = Field(5, ge=1, description="Failed sign-ins per account "
-                                      "before each further one doubles the wait.")  # fmt: skip
+    audit_throttle_after: int = Field(
+        5, ge=1, description="Failed sign-ins per account before each further one doubles the wait."
+    )
     audit_throttle_after_address: int = Field(20, ge=1, description="The same per address.")
     audit_throttle_base: float = Field(1.0, gt=0, description="First wait, seconds.")
     audit_throttle_max: float = Field(900.0, gt=0, description="Longest wait, seconds.")
-    audit_throttle_window: float = Field(3600.0, gt=0, description="Failures older than this "
-                                         "many seconds no longer count.")  # fmt: skip
-    log_origin: str = Field(DEFAULT_ORIGIN, description="The decision log's checkpoint origin "
-                            "and key name; unique per log, e.g. <domain>/consent-log.")  # fmt: skip
+    audit_throttle_window: float = Field(
+        3600.0, gt=0, description="Failures older than this many seconds no longer count."
+    )
+    log_origin: str = Field(
+        DEFAULT_ORIGIN,
+        description="The decision log's checkpoint origin "
+        "and key name; unique per log, e.g. <domain>/consent-log.",
+    )
     log_key_file: Path | None = Field(
         None,
         description="The log's Ed25519 signing key (PEM), readable only by the service; "
@@ -64,11 +69,13 @@ class ConsentSettings(Settings):
     glass_recipient_kinds: str = Field(
         "health,barnevern", description="Unit kinds that can act in an emergency (comma list)."
     )
-    glass_limit: int = Field(3, ge=0, description="Break-the-glass releases per source unit "
-                             "in glass_window_hours.")  # fmt: skip
+    glass_limit: int = Field(
+        3, ge=0, description="Break-the-glass releases per source unit in glass_window_hours."
+    )
     glass_window_hours: int = Field(24, ge=1)
-    glass_check_interval: float = Field(60.0, gt=0, description="Seconds between checks for "
-                                        "overdue break-the-glass reviews.")  # fmt: skip
+    glass_check_interval: float = Field(
+        60.0, gt=0, description="Seconds between checks for overdue break-the-glass reviews."
+    )
     privacy_officer_unit: str = Field(
         "privacy-office", description="Unit whose privacy_officer role hears overdue reviews."
     )
@@ -135,8 +142,11 @@ async def choose_engine(svc: Service) -> None:
     from prometheus_client import Histogram
 
     await engine.configure(svc.settings.policy_engine, svc.settings.opa_url)  # type: ignore[attr-defined]
-    engine.latency = Histogram("ema_decision_seconds", "Policy evaluation time per decision.",
-                               registry=svc.metrics.registry)  # fmt: skip
+    engine.latency = Histogram(
+        "ema_decision_seconds",
+        "Policy evaluation time per decision.",
+        registry=svc.metrics.registry,
+    )
     svc.state["policy_engine"] = engine.name
 
 
@@ -170,30 +180,43 @@ async def publish_sealing_keys(svc: Service) -> None:
 async def decisions(request: web.Request) -> web.Response:
     """GET /cases/{case_id}/decisions: decision records of a case (no payload values)."""
     async with service.sessions() as session:
-        rows = (await session.scalars(
-            select(DecisionRecord).where(DecisionRecord.case_id == request.match_info["case_id"])
-            .order_by(DecisionRecord.seq)
-        )).all()  # fmt: skip
+        rows = (
+            await session.scalars(
+                select(DecisionRecord)
+                .where(DecisionRecord.case_id == request.match_info["case_id"])
+                .order_by(DecisionRecord.seq)
+            )
+        ).all()
     return web.json_response([decision_dict(r) for r in rows])
 
 
 async def consent_views(case_id: str) -> list[dict[str, Any]]:
     """The case's consents from their latest grant and withdrawal records in the log."""
     async with service.sessions() as session:
-        rows = (await session.scalars(
-            select(ConsentRow).where(ConsentRow.case_id == case_id).order_by(ConsentRow.consent_id)
-        )).all()  # fmt: skip
+        rows = (
+            await session.scalars(
+                select(ConsentRow)
+                .where(ConsentRow.case_id == case_id)
+                .order_by(ConsentRow.consent_id)
+            )
+        ).all()
         history = await consent_history(session, case_id)
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for entry in history:  # in log order: the last one of each kind counts
         latest[(entry["consent_id"], entry["kind"])] = entry
     now = datetime.now(UTC)
     return [
-        fhir.consent_view(row.status, latest[(row.consent_id, "consent.granted")],
-                          latest.get((row.consent_id, "consent.withdrawn"))
-                          if row.status == "withdrawn" else None, now)
-        for row in rows if (row.consent_id, "consent.granted") in latest
-    ]  # fmt: skip
+        fhir.consent_view(
+            row.status,
+            latest[(row.consent_id, "consent.granted")],
+            latest.get((row.consent_id, "consent.withdrawn"))
+            if row.status == "withdrawn"
+            else None,
+            now,
+        )
+        for row in rows
+        if (row.consent_id, "consent.granted") in latest
+    ]
 
 
 async def consents(request: web.Request) -> web.Response:
@@ -204,13 +227,16 @@ async def consents(request: web.Request) -> web.Response:
 async def consents_fhir(request: web.Request) -> web.Response:
     """GET /cases/{case_id}/consents/fhir: the same as FHIR R4 Consents in a collection."""
     views = await consent_views(request.match_info["case_id"])
-    return web.json_response(fhir.bundle(views, datetime.now(UTC)),
-                             content_type="application/fhir+json")  # fmt: skip
+    return web.json_response(
+        fhir.bundle(views, datetime.now(UTC)), content_type="application/fhir+json"
+    )
 
 
 service.background.append(glass.escalate_overdue)
 service.startup.append(load_log_key)
 service.startup.append(answer_witnesses)
+
+
 async def close_engine(_svc: Service) -> None:
     """The OPA client's connections (or OPA's Go evaluator) go with the service."""
     await engine.close()
@@ -224,10 +250,16 @@ service.startup.append(publish_sealing_keys)
 async def record_view(request: web.Request, who: api_auth.Principal | None, allowed: bool) -> None:
     """Views of decisions and consents are recorded like the audit pages' (refusals too)."""
     async with service.sessions() as session, session.begin():
-        session.add(AuditView(
-            username=(who.unit or who.subject) if who else "(no valid token)",
-            role=who.role if who else "-", method=request.method, path=request.path[:512],
-            query=request.query_string[:2000], allowed=allowed))  # fmt: skip
+        session.add(
+            AuditView(
+                username=(who.unit or who.subject) if who else "(no valid token)",
+                role=who.role if who else "-",
+                method=request.method,
+                path=request.path[:512],
+                query=request.query_string[:2000],
+                allowed=allowed,
+            )
+        )
 
 
 # Decisions and consents: the privacy officer's; an operator runs the system, not the audit.

@@ -28,9 +28,14 @@ def revision(directory: Path) -> str:
 
 
 def withhold(reason: str, policy_revision: str) -> dict[str, Any]:
-    return {"allow": False, "fields": [], "legal_basis": None, "reasons": [reason],
-            "reason_nb": "Forespørselen kunne ikke vurderes, og ingenting ble delt.",
-            "policy_revision": policy_revision}  # fmt: skip
+    return {
+        "allow": False,
+        "fields": [],
+        "legal_basis": None,
+        "reasons": [reason],
+        "reason_nb": "Forespørselen kunne ikke vurderes, og ingenting ble delt.",
+        "policy_revision": policy_revision,
+    }
 
 
 class Engine(Protocol):
@@ -153,8 +158,9 @@ class OpaEngine:
 
         try:
             if self.client is None:
-                self.client = AsyncOpaClient(host=self.host, port=self.port, ssl=self.ssl,
-                                             timeout=self.timeout, retries=1)  # fmt: skip
+                self.client = AsyncOpaClient(
+                    host=self.host, port=self.port, ssl=self.ssl, timeout=self.timeout, retries=1
+                )
                 await self.client.__aenter__()
             for path in policy_files(self.directory):
                 await self.client.update_policy_from_string(
@@ -176,8 +182,9 @@ class OpaEngine:
         try:
             out = await self.client.query_rule(
                 input_data=json.loads(json.dumps(policy_input, default=str)),
-                package_path="ema/share", rule_name="decision",
-            )  # fmt: skip
+                package_path="ema/share",
+                rule_name="decision",
+            )
         except Exception as exc:
             self.error = f"policy engine unreachable at {self.url}: {type(exc).__name__}"
             return withhold(self.error, self.revision)

@@ -57,10 +57,16 @@ RELEASED_EN = "The information was sent to the recipient."
 async def on_case_opened(ctx: Context) -> None:
     data: CaseOpenedV1 = ctx.data
     if await ctx.session.get(KnownCase, data.case_id) is None:
-        ctx.session.add(KnownCase(case_id=data.case_id, birth_date=data.birth_date,
-                                  birth_date_estimated=data.birth_date_estimated,
-                                  care_centre=data.care_centre, case_ref=data.case_ref,
-                                  linked_units=[data.care_centre]))  # fmt: skip
+        ctx.session.add(
+            KnownCase(
+                case_id=data.case_id,
+                birth_date=data.birth_date,
+                birth_date_estimated=data.birth_date_estimated,
+                care_centre=data.care_centre,
+                case_ref=data.case_ref,
+                linked_units=[data.care_centre],
+            )
+        )
 
 
 async def on_case_changed(ctx: Context) -> None:
@@ -73,8 +79,7 @@ async def on_case_changed(ctx: Context) -> None:
         case.representative_unit = data.representative_unit
     else:
         case.care_centre = data.to_centre
-        case.linked_units = sorted({*(case.linked_units or []), data.from_centre,
-                                    data.to_centre})  # fmt: skip
+        case.linked_units = sorted({*(case.linked_units or []), data.from_centre, data.to_centre})
 
 
 async def lock_case(ctx: Context, case_id: str) -> KnownCase | None:
@@ -110,12 +115,15 @@ def make_consent_handler(legal: dict[str, Any], decision_log: DecisionLog) -> Ha
 
 def _check_consent_id(consent_id: str) -> None:
     if not CONSENT_ID.fullmatch(consent_id):
-        raise Rejected("consent_id: use letters, digits and . _ : - only (1-128, starting with a "
-                       "letter or digit)")  # fmt: skip
+        raise Rejected(
+            "consent_id: use letters, digits and . _ : - only (1-128, starting with a "
+            "letter or digit)"
+        )
 
 
-async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any],
-                   decision_log: DecisionLog) -> None:  # fmt: skip
+async def _granted(
+    ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any], decision_log: DecisionLog
+) -> None:
     _check_consent_id(data.consent_id)
     case = await lock_case(ctx, data.case_id)
     if case is None:
@@ -124,11 +132,15 @@ async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any],
     if row is not None and row.case_id != data.case_id:
         raise Rejected("consent_id: already used for another case; choose a new id")
     if row is None and not may_register(case, ctx.sender.id):
-        raise Rejected(f"sender: {ctx.sender.id} may not register consents for this case; only "
-                       "the case's care centre or the child's representative may")  # fmt: skip
+        raise Rejected(
+            f"sender: {ctx.sender.id} may not register consents for this case; only "
+            "the case's care centre or the child's representative may"
+        )
     if row is not None and not may_change(case, row, ctx.sender.id):
-        raise Rejected(f"sender: {ctx.sender.id} may not change this consent; only the unit that "
-                       "registered it or the child's representative may")  # fmt: skip
+        raise Rejected(
+            f"sender: {ctx.sender.id} may not change this consent; only the unit that "
+            "registered it or the child's representative may"
+        )
     if row is not None and row.version >= data.version:
         raise Rejected(f"version: version {row.version} is recorded; raise version to change it")
     try:
@@ -142,17 +154,24 @@ async def _granted(ctx: Context, data: ConsentGrantedV1, legal: dict[str, Any],
     except InvalidConsent as exc:
         raise Rejected(str(exc)) from None
     policy = policy_form(data)
-    body = {"kind": "consent.granted", "consent_id": data.consent_id, "version": data.version,
-            "case_id": data.case_id, "grantor": data.grantor.model_dump(mode="json"),
-            "form": data.form.model_dump(mode="json"), "policy": policy,
-            "child_heard": data.child_heard.model_dump(mode="json"),
-            "granted_at": data.granted_at.isoformat(),
-            # Who registered it stays who registered it; a change names who made it.
-            "registered_by": row.registered_by if row is not None else ctx.sender.id,
-            "changed_by": ctx.sender.id,
-            "recorded_at": datetime.now(UTC).isoformat()}  # fmt: skip
-    logged = await decision_log.append(ctx.session, ctx.outbox, "consent.granted",
-                                       data.consent_id, body)  # fmt: skip
+    body = {
+        "kind": "consent.granted",
+        "consent_id": data.consent_id,
+        "version": data.version,
+        "case_id": data.case_id,
+        "grantor": data.grantor.model_dump(mode="json"),
+        "form": data.form.model_dump(mode="json"),
+        "policy": policy,
+        "child_heard": data.child_heard.model_dump(mode="json"),
+        "granted_at": data.granted_at.isoformat(),
+        # Who registered it stays who registered it; a change names who made it.
+        "registered_by": row.registered_by if row is not None else ctx.sender.id,
+        "changed_by": ctx.sender.id,
+        "recorded_at": datetime.now(UTC).isoformat(),
+    }
+    logged = await decision_log.append(
+        ctx.session, ctx.outbox, "consent.granted", data.consent_id, body
+    )
     index, leaf = logged.index, logged.record_hash
     if row is None:
         row = ConsentRow(consent_id=data.consent_id, case_id=data.case_id)
@@ -171,28 +190,49 @@ async def _withdrawn(ctx: Context, data: ConsentWithdrawnV1, decision_log: Decis
     if row is None or case is None or row.case_id != data.case_id:
         raise Rejected("consent_id: no such consent for this case")
     if not may_change(case, row, ctx.sender.id):
-        raise Rejected(f"sender: {ctx.sender.id} may not withdraw this consent; only the unit "
-                       "that registered it or the child's representative may")  # fmt: skip
+        raise Rejected(
+            f"sender: {ctx.sender.id} may not withdraw this consent; only the unit "
+            "that registered it or the child's representative may"
+        )
     if row.status == "withdrawn":
         raise Rejected("consent_id: the consent is already withdrawn")
-    body = {"kind": "consent.withdrawn", "consent_id": data.consent_id, "version": row.version,
-            "case_id": data.case_id, "withdrawn_by": data.withdrawn_by.value,
-            "withdrawn_at": data.withdrawn_at.isoformat(), "registered_by": ctx.sender.id,
-            "recorded_at": datetime.now(UTC).isoformat()}  # fmt: skip
-    logged = await decision_log.append(ctx.session, ctx.outbox, "consent.withdrawn",
-                                       data.consent_id, body)  # fmt: skip
+    body = {
+        "kind": "consent.withdrawn",
+        "consent_id": data.consent_id,
+        "version": row.version,
+        "case_id": data.case_id,
+        "withdrawn_by": data.withdrawn_by.value,
+        "withdrawn_at": data.withdrawn_at.isoformat(),
+        "registered_by": ctx.sender.id,
+        "recorded_at": datetime.now(UTC).isoformat(),
+    }
+    logged = await decision_log.append(
+        ctx.session, ctx.outbox, "consent.withdrawn", data.consent_id, body
+    )
     index, leaf = logged.index, logged.record_hash
     row.status, row.log_index, row.updated_at = "withdrawn", index, datetime.now(UTC)
     _ack(ctx, data.consent_id, data.case_id, "withdrawn", row.version, index, leaf)
 
 
-def _ack(ctx: Context, consent_id: str, case_id: str, status: str, version: int, index: int,
-         leaf: str) -> None:  # fmt: skip
-    ctx.emit("no.ema.consent.recorded.v1", ConsentRecordedV1(
-        consent_id=consent_id, case_id=case_id, status=status, version=version, log_index=index,
-        record_hash=leaf), case_id=case_id, unit=ctx.sender.id)  # fmt: skip
-    log.info("consent recorded", extra={"consent_id": consent_id, "status": status,
-                                        "log_index": index})  # fmt: skip
+def _ack(
+    ctx: Context, consent_id: str, case_id: str, status: str, version: int, index: int, leaf: str
+) -> None:
+    ctx.emit(
+        "no.ema.consent.recorded.v1",
+        ConsentRecordedV1(
+            consent_id=consent_id,
+            case_id=case_id,
+            status=status,
+            version=version,
+            log_index=index,
+            record_hash=leaf,
+        ),
+        case_id=case_id,
+        unit=ctx.sender.id,
+    )
+    log.info(
+        "consent recorded", extra={"consent_id": consent_id, "status": status, "log_index": index}
+    )
 
 
 RETIRED_V1 = (
@@ -206,8 +246,9 @@ async def on_share_request_v1(ctx: Context) -> None:
     raise Rejected(RETIRED_V1)
 
 
-def make_share_request_handler(engine: Engine, state: dict[str, Any],
-                               decision_log: DecisionLog) -> HandlerFunc:  # fmt: skip
+def make_share_request_handler(
+    engine: Engine, state: dict[str, Any], decision_log: DecisionLog
+) -> HandlerFunc:
     async def on_share_request(ctx: Context) -> None:
         req: ShareRequestV2 = ctx.data
         # A unit speaks for itself; emaflyt's own services may send on a unit's behalf (the
@@ -224,18 +265,23 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any],
         case = await lock_case(ctx, req.case_id)
         if case is None:
             raise Rejected(f"case_id: no open case {req.case_id!r} is known to the broker")
-        consents = (await ctx.session.scalars(
-            select(ConsentRow).where(ConsentRow.case_id == req.case_id,
-                                     ConsentRow.status == "active")
-            .order_by(ConsentRow.consent_id)
-        )).all()  # fmt: skip
+        consents = (
+            await ctx.session.scalars(
+                select(ConsentRow)
+                .where(ConsentRow.case_id == req.case_id, ConsentRow.status == "active")
+                .order_by(ConsentRow.consent_id)
+            )
+        ).all()
         now = datetime.now(UTC)
         inputs = policy_input(
-            req, birth_date=case.birth_date, birth_date_estimated=case.birth_date_estimated,
+            req,
+            birth_date=case.birth_date,
+            birth_date_estimated=case.birth_date_estimated,
             source_kind=source.kind.value if source else None,
             recipient_kind=recipient.kind.value if recipient else None,
-            consents=[c.policy for c in consents], now=now,
-        )  # fmt: skip
+            consents=[c.policy for c in consents],
+            now=now,
+        )
         glass_refused = None
         if req.break_the_glass is not None:
             kind = recipient.kind.value if recipient else None
@@ -258,14 +304,19 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any],
         recipient_key = recipient.sealing_for(suite) if recipient else None
         if allow and recipient_key is None:
             allow, fields = False, []
-            reasons.append(f"recipient has no {suite} sealing key registered: nothing can be "
-                           "delivered")  # fmt: skip
+            reasons.append(
+                f"recipient has no {suite} sealing key registered: nothing can be delivered"
+            )
         sealed = content_hash = None
         if allow:
             assert recipient_key is not None
-            content = canonical({"decision_id": decision_id,
-                                 "salt": base64.b64encode(os.urandom(16)).decode(),
-                                 "data": redact(plaintext, fields)})  # fmt: skip
+            content = canonical(
+                {
+                    "decision_id": decision_id,
+                    "salt": base64.b64encode(os.urandom(16)).decode(),
+                    "data": redact(plaintext, fields),
+                }
+            )
             content_hash = "sha256:" + hashlib.sha256(content).hexdigest()
             info = delivery_context(
                 decision_id,
@@ -283,65 +334,137 @@ def make_share_request_handler(engine: Engine, state: dict[str, Any],
         # The policy's own words only if its outcome stands (not overridden above).
         reason_nb = decision.get("reason_nb") if allow == bool(decision["allow"]) else None
         record = {
-            "kind": "decision", "id": decision_id, "request_id": req.request_id,
-            "case_id": req.case_id, "source_unit": req.source_unit,
-            "recipient_unit": req.recipient_unit, "data_category": req.data_category.value,
-            "purpose": req.purpose, "outcome": outcome, "legal_basis": legal_basis,
-            "basis": decision.get("basis") if allow else None, "fields": fields,
-            "obligations": obligations, "reasons": reasons,
+            "kind": "decision",
+            "id": decision_id,
+            "request_id": req.request_id,
+            "case_id": req.case_id,
+            "source_unit": req.source_unit,
+            "recipient_unit": req.recipient_unit,
+            "data_category": req.data_category.value,
+            "purpose": req.purpose,
+            "outcome": outcome,
+            "legal_basis": legal_basis,
+            "basis": decision.get("basis") if allow else None,
+            "fields": fields,
+            "obligations": obligations,
+            "reasons": reasons,
             "reason_nb": reason_nb or WITHHELD_NB,
             "break_the_glass": req.break_the_glass is not None,
             "policy_revision": decision["policy_revision"],
             "data_version": decision.get("data_version") or "unknown",
             "policy_input_hash": sha256_json(inputs),
             "payload_hash": sha256_json(req.payload.model_dump()),
-            "content_hash": content_hash, "decided_at": now.isoformat(),
-        }  # fmt: skip
+            "content_hash": content_hash,
+            "decided_at": now.isoformat(),
+        }
         if req.break_the_glass is not None:
             justification, record["justification_hash"] = glass.sealed_justification(
-                req, decision_id, state["sealing_keys"][0])  # fmt: skip
-        logged = await decision_log.append(ctx.session, ctx.outbox, "decision", decision_id,
-                                           record)  # fmt: skip
+                req, decision_id, state["sealing_keys"][0]
+            )
+        logged = await decision_log.append(ctx.session, ctx.outbox, "decision", decision_id, record)
         index, leaf = logged.index, logged.record_hash
-        ctx.session.add(DecisionRecord(
-            id=decision_id, request_id=req.request_id, case_id=req.case_id,
-            source_unit=req.source_unit, recipient_unit=req.recipient_unit,
-            data_category=req.data_category.value, purpose=req.purpose, outcome=outcome,
-            legal_basis=legal_basis, fields=fields, obligations=obligations, reasons=reasons,
-            reason_nb=record["reason_nb"], policy_input=inputs,
-            policy_revision=record["policy_revision"], data_version=record["data_version"],
-            log_index=index, record_hash=leaf, decided_at=now,
-        ))  # fmt: skip
+        ctx.session.add(
+            DecisionRecord(
+                id=decision_id,
+                request_id=req.request_id,
+                case_id=req.case_id,
+                source_unit=req.source_unit,
+                recipient_unit=req.recipient_unit,
+                data_category=req.data_category.value,
+                purpose=req.purpose,
+                outcome=outcome,
+                legal_basis=legal_basis,
+                fields=fields,
+                obligations=obligations,
+                reasons=reasons,
+                reason_nb=record["reason_nb"],
+                policy_input=inputs,
+                policy_revision=record["policy_revision"],
+                data_version=record["data_version"],
+                log_index=index,
+                record_hash=leaf,
+                decided_at=now,
+            )
+        )
         if req.break_the_glass is not None:
-            glass.record(ctx, case, req, decision_id, outcome, fields, obligations, justification,
-                         record["justification_hash"], now)  # fmt: skip
+            glass.record(
+                ctx,
+                case,
+                req,
+                decision_id,
+                outcome,
+                fields,
+                obligations,
+                justification,
+                record["justification_hash"],
+                now,
+            )
         # Everything below goes to the outbox in this transaction: it is published only after
         # the decision record above is committed (record before release).
-        ctx.emit("no.ema.share.decided.v1", ShareDecidedV1(
-            decision_id=decision_id, request_id=req.request_id, case_id=req.case_id,
-            source_unit=req.source_unit, recipient_unit=req.recipient_unit,
-            data_category=req.data_category, purpose=req.purpose, outcome=outcome,
-            legal_basis=legal_basis, policy_revision=record["policy_revision"], record_hash=leaf,
-        ), case_id=req.case_id)  # fmt: skip
+        ctx.emit(
+            "no.ema.share.decided.v1",
+            ShareDecidedV1(
+                decision_id=decision_id,
+                request_id=req.request_id,
+                case_id=req.case_id,
+                source_unit=req.source_unit,
+                recipient_unit=req.recipient_unit,
+                data_category=req.data_category,
+                purpose=req.purpose,
+                outcome=outcome,
+                legal_basis=legal_basis,
+                policy_revision=record["policy_revision"],
+                record_hash=leaf,
+            ),
+            case_id=req.case_id,
+        )
         if allow:
             assert sealed is not None and content_hash is not None and legal_basis
-            ctx.emit("no.ema.share.delivered.v2", ShareDeliveredV2(
-                decision_id=decision_id, request_id=req.request_id, case_id=req.case_id,
-                source_unit=req.source_unit, recipient_unit=req.recipient_unit,
-                data_category=req.data_category, purpose=req.purpose, fields=fields,
-                legal_basis=legal_basis, obligations=[Obligation(**o) for o in obligations],
-                payload=sealed, content_hash=content_hash, record_hash=leaf, log_index=index,
-                checkpoint=logged.checkpoint, inclusion_proof=logged.proof_b64,
-            ), case_id=req.case_id, unit=req.recipient_unit)  # fmt: skip
-        ctx.emit("no.ema.share.receipt.v1", ShareReceiptV1(
-            request_id=req.request_id, decision_id=decision_id,
-            outcome="released" if allow else "withheld",
-            message_nb=RELEASED_NB if allow else WITHHELD_NB,
-            message_en=RELEASED_EN if allow else WITHHELD_EN,
-        ), case_id=req.case_id, unit=req.source_unit)  # fmt: skip
-        log.info("share decided", extra={"decision_id": decision_id, "outcome": outcome,
-                                         "category": req.data_category.value,
-                                         "purpose": req.purpose, "log_index": index})  # fmt: skip
+            ctx.emit(
+                "no.ema.share.delivered.v2",
+                ShareDeliveredV2(
+                    decision_id=decision_id,
+                    request_id=req.request_id,
+                    case_id=req.case_id,
+                    source_unit=req.source_unit,
+                    recipient_unit=req.recipient_unit,
+                    data_category=req.data_category,
+                    purpose=req.purpose,
+                    fields=fields,
+                    legal_basis=legal_basis,
+                    obligations=[Obligation(**o) for o in obligations],
+                    payload=sealed,
+                    content_hash=content_hash,
+                    record_hash=leaf,
+                    log_index=index,
+                    checkpoint=logged.checkpoint,
+                    inclusion_proof=logged.proof_b64,
+                ),
+                case_id=req.case_id,
+                unit=req.recipient_unit,
+            )
+        ctx.emit(
+            "no.ema.share.receipt.v1",
+            ShareReceiptV1(
+                request_id=req.request_id,
+                decision_id=decision_id,
+                outcome="released" if allow else "withheld",
+                message_nb=RELEASED_NB if allow else WITHHELD_NB,
+                message_en=RELEASED_EN if allow else WITHHELD_EN,
+            ),
+            case_id=req.case_id,
+            unit=req.source_unit,
+        )
+        log.info(
+            "share decided",
+            extra={
+                "decision_id": decision_id,
+                "outcome": outcome,
+                "category": req.data_category.value,
+                "purpose": req.purpose,
+                "log_index": index,
+            },
+        )
 
     return on_share_request
 
@@ -351,10 +474,18 @@ def _open(req: ShareRequestV2, state: dict[str, Any]) -> Any:
         raise RuntimeError("the broker's sealing keys are not loaded yet")
     required = state["sealing_suite"]
     if required == HYBRID and req.payload.suite != HYBRID:
-        raise Rejected(f"payload.suite: this broker requires {HYBRID} (post-quantum hybrid); "
-                       "seal to svc-consent's key of that suite")  # fmt: skip
-    info = request_context(req.case_id, req.request_id, req.source_unit, req.recipient_unit,
-                           req.data_category.value, req.purpose)  # fmt: skip
+        raise Rejected(
+            f"payload.suite: this broker requires {HYBRID} (post-quantum hybrid); "
+            "seal to svc-consent's key of that suite"
+        )
+    info = request_context(
+        req.case_id,
+        req.request_id,
+        req.source_unit,
+        req.recipient_unit,
+        req.data_category.value,
+        req.purpose,
+    )
     try:
         opened = open_with(state["sealing_keys"], req.payload, info)
     except CannotOpen:

@@ -44,15 +44,19 @@ def load_or_create_signer(origin: str, key_file: Path, keys_file: Path) -> tlog.
     key list, which keeps every earlier key, so heads signed before a rotation still verify."""
     if key_file.exists():
         if key_file.stat().st_mode & 0o077:
-            log.warning("the decision log's key file is readable by others than its owner: "
-                        "chmod 600 it", extra={"path": str(key_file)})  # fmt: skip
+            log.warning(
+                "the decision log's key file is readable by others than its owner: chmod 600 it",
+                extra={"path": str(key_file)},
+            )
         signer = tlog.load_signer(str(key_file), origin)
     else:
         private = Ed25519PrivateKey.generate()
         key_file.parent.mkdir(parents=True, exist_ok=True)
-        pem = private.private_bytes(serialization.Encoding.PEM,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())  # fmt: skip
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(pem)
@@ -94,8 +98,9 @@ class DecisionLog:
     def start(self, origin: str, key_file: Path, keys_file: Path) -> None:
         self.signer = load_or_create_signer(origin, key_file, keys_file)
 
-    async def append(self, session: AsyncSession, outbox: Outbox, kind: str, ref_id: str,
-                     body: dict[str, Any]) -> Appended:  # fmt: skip
+    async def append(
+        self, session: AsyncSession, outbox: Outbox, kind: str, ref_id: str, body: dict[str, Any]
+    ) -> Appended:
         """Append one record in the caller's transaction, sign the new tree head and queue it
         (with the consistency proof from the previous head) for the witnesses."""
         if self.signer is None:
@@ -116,18 +121,30 @@ class DecisionLog:
         note = self.signer.sign_note(checkpoint.text)
         _, signatures = tlog.parse_note(note)
         signature = signatures[0]
-        session.add(LogEntry(idx=index, kind=kind, ref_id=ref_id, body=data.decode(),
-                             leaf_hash=leaf.hex()))  # fmt: skip
-        session.add(TreeHead(
-            size=index + 1, root=root.hex(), signed_at=datetime.now(UTC).isoformat(),
-            key_id=self.signer.verifier.key_id,
-            signature=base64.b64encode(signature.id + signature.signature).decode(),
-        ))  # fmt: skip
+        session.add(
+            LogEntry(idx=index, kind=kind, ref_id=ref_id, body=data.decode(), leaf_hash=leaf.hex())
+        )
+        session.add(
+            TreeHead(
+                size=index + 1,
+                root=root.hex(),
+                signed_at=datetime.now(UTC).isoformat(),
+                key_id=self.signer.verifier.key_id,
+                signature=base64.b64encode(signature.id + signature.signature).decode(),
+            )
+        )
         state.size, state.frontier = index + 1, frontier.to_json()
-        outbox.add(session, "no.ema.log.checkpoint.v1", LogCheckpointV1(
-            origin=self.signer.name, size=index + 1, checkpoint=note, old_size=index,
-            consistency_proof=[base64.b64encode(h).decode() for h in consistency],
-        ))  # fmt: skip
+        outbox.add(
+            session,
+            "no.ema.log.checkpoint.v1",
+            LogCheckpointV1(
+                origin=self.signer.name,
+                size=index + 1,
+                checkpoint=note,
+                old_size=index,
+                consistency_proof=[base64.b64encode(h).decode() for h in consistency],
+            ),
+        )
         return Appended(index, leaf, note, inclusion)
 
 

@@ -28,14 +28,44 @@ from services.kit import merkle, tlog
 from services.kit.db import make_engine
 
 # consent_decision columns, in the order the queries below select them.
-DECISION_COLUMNS = ("id", "request_id", "case_id", "source_unit", "recipient_unit",
-                    "data_category", "purpose", "outcome", "legal_basis", "fields",
-                    "obligations", "reasons", "reason_nb", "policy_input", "policy_revision",
-                    "data_version", "log_index", "record_hash", "decided_at")  # fmt: skip
+DECISION_COLUMNS = (
+    "id",
+    "request_id",
+    "case_id",
+    "source_unit",
+    "recipient_unit",
+    "data_category",
+    "purpose",
+    "outcome",
+    "legal_basis",
+    "fields",
+    "obligations",
+    "reasons",
+    "reason_nb",
+    "policy_input",
+    "policy_revision",
+    "data_version",
+    "log_index",
+    "record_hash",
+    "decided_at",
+)
 # Columns copied verbatim from the logged record.
-COPIED = ("request_id", "case_id", "source_unit", "recipient_unit", "data_category", "purpose",
-          "outcome", "legal_basis", "fields", "obligations", "reasons", "reason_nb",
-          "policy_revision", "data_version")  # fmt: skip
+COPIED = (
+    "request_id",
+    "case_id",
+    "source_unit",
+    "recipient_unit",
+    "data_category",
+    "purpose",
+    "outcome",
+    "legal_basis",
+    "fields",
+    "obligations",
+    "reasons",
+    "reason_nb",
+    "policy_revision",
+    "data_version",
+)
 JSON_COLUMNS = {"fields", "obligations", "reasons", "policy_input", "policy"}
 
 
@@ -65,8 +95,10 @@ def read_only(db: Path | str, *queries: tuple[str, dict[str, Any]]) -> list[list
         engine = make_engine(url)
         try:
             async with engine.connect() as conn:
-                return [[tuple(row) for row in await conn.execute(text(sql), params)]
-                        for sql, params in queries]  # fmt: skip
+                return [
+                    [tuple(row) for row in await conn.execute(text(sql), params)]
+                    for sql, params in queries
+                ]
         finally:
             await engine.dispose()
 
@@ -85,8 +117,9 @@ def has_table(db: Path | str, name: str) -> bool:
     if isinstance(db, Path) or make_url(db).get_backend_name() == "sqlite":
         (rows,) = read_only(db, ("select name from sqlite_master where name = :n", {"n": name}))
     else:
-        (rows,) = read_only(db, ("select tablename from pg_tables where tablename = :n",
-                                 {"n": name}))  # fmt: skip
+        (rows,) = read_only(
+            db, ("select tablename from pg_tables where tablename = :n", {"n": name})
+        )
     return bool(rows)
 
 
@@ -149,9 +182,13 @@ class Report:
         return not self.problems and not any(w.disagrees for w in self.witnesses)
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "size": self.size, "signed_size": self.signed_size,
-                "problems": self.problems,
-                "witnesses": [w.as_json() for w in self.witnesses]}  # fmt: skip
+        return {
+            "ok": self.ok,
+            "size": self.size,
+            "signed_size": self.signed_size,
+            "problems": self.problems,
+            "witnesses": [w.as_json() for w in self.witnesses],
+        }
 
 
 def load_verifiers(path: Path) -> list[tlog.Verifier]:
@@ -161,8 +198,9 @@ def load_verifiers(path: Path) -> list[tlog.Verifier]:
     return [v for v in tlog.read_vkeys(path.read_text(encoding="utf-8")) if v.kind == tlog.ED25519]
 
 
-def verify_heads(heads: list[tuple], verifiers: list[tlog.Verifier],
-                 report: Report) -> dict[int, str]:  # fmt: skip
+def verify_heads(
+    heads: list[tuple], verifiers: list[tlog.Verifier], report: Report
+) -> dict[int, str]:
     """Size -> root hex of every head whose signature by one of the log's keys verifies."""
     roots: dict[int, str] = {}
     unknown: dict[str, list[int]] = {}
@@ -192,8 +230,11 @@ def verify_heads(heads: list[tuple], verifiers: list[tlog.Verifier],
     return roots
 
 
-def verify_log(db: Path | str, verifiers: list[tlog.Verifier],
-               progress: Callable[[int, int], None] | None = None) -> Report:  # fmt: skip
+def verify_log(
+    db: Path | str,
+    verifiers: list[tlog.Verifier],
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
     """Recompute every leaf and every root and check them against the signed tree heads, then
     every index table against the records. Names the first record altered, removed, moved or
     extra. `progress(done, total)` is called as records are checked."""
@@ -295,10 +336,13 @@ def check_index_tables(db: Path | str, report: Report) -> None:
     decision_rows, consent_rows, review_rows = read_only(
         db,
         (f"select {', '.join(DECISION_COLUMNS)} from consent_decision", {}),
-        ("select consent_id, case_id, version, status, policy, registered_by, log_index "
-         "from consent_consent", {}),
+        (
+            "select consent_id, case_id, version, status, policy, registered_by, log_index "
+            "from consent_consent",
+            {},
+        ),
         ("select id, decision_id, verdict, note, reviewer, log_index from audit_review", {}),
-    )  # fmt: skip
+    )
     _check_decisions(records, [row_dict(DECISION_COLUMNS, r) for r in decision_rows], report)
     _check_consents(records, consent_rows, report)
     _check_reviews(records, review_rows, report)
@@ -359,15 +403,21 @@ def _check_consents(records: list[Record], rows: list[tuple], report: Report) ->
         _, case_id, version, status, policy, registered_by, log_index = row
         grant = granted.get(consent_id)
         expected = {
-            "case_id": rec.body.get("case_id"), "version": rec.body.get("version"),
+            "case_id": rec.body.get("case_id"),
+            "version": rec.body.get("version"),
             "status": "active" if rec.kind == "consent.granted" else "withdrawn",
             "policy": grant.body.get("policy") if grant else None,
             "registered_by": grant.body.get("registered_by") if grant else None,
             "log_index": rec.index,
-        }  # fmt: skip
-        actual = {"case_id": case_id, "version": version, "status": status,
-                  "policy": _json(policy), "registered_by": registered_by,
-                  "log_index": log_index}  # fmt: skip
+        }
+        actual = {
+            "case_id": case_id,
+            "version": version,
+            "status": status,
+            "policy": _json(policy),
+            "registered_by": registered_by,
+            "log_index": log_index,
+        }
         differ = [k for k in expected if expected[k] != actual[k]]
         if differ:
             report.problems.append(
@@ -395,8 +445,12 @@ def _check_reviews(records: list[Record], rows: list[tuple], report: Report) -> 
             )
             continue
         note_hash = "sha256:" + hashlib.sha256(note.encode()).hexdigest()
-        actual = {"decision_id": decision_id, "verdict": verdict, "reviewer": reviewer,
-                  "note_hash": note_hash}  # fmt: skip
+        actual = {
+            "decision_id": decision_id,
+            "verdict": verdict,
+            "reviewer": reviewer,
+            "note_hash": note_hash,
+        }
         differ = [k for k, v in actual.items() if rec.body.get(k) != v]
         if log_index != rec.index:
             differ.append("log_index")
@@ -441,11 +495,17 @@ def prove_record(db: Path | str, verifiers: list[tlog.Verifier], ref_id: str) ->
     hashes, rows, heads = read_only(
         db,
         ("select leaf_hash from consent_log order by idx", {}),
-        ("select idx, body, leaf_hash from consent_log where ref_id = :ref_id "
-         "order by idx desc limit 1", {"ref_id": ref_id}),
-        ("select size, root, key_id, signature from consent_tree_head "
-         "order by size desc limit 1", {}),
-    )  # fmt: skip
+        (
+            "select idx, body, leaf_hash from consent_log where ref_id = :ref_id "
+            "order by idx desc limit 1",
+            {"ref_id": ref_id},
+        ),
+        (
+            "select size, root, key_id, signature from consent_tree_head "
+            "order by size desc limit 1",
+            {},
+        ),
+    )
     leaves = [bytes.fromhex(h) for (h,) in hashes]
     row, head = (rows or [None])[0], (heads or [None])[0]
     if row is None:
@@ -480,8 +540,9 @@ def prove_record(db: Path | str, verifiers: list[tlog.Verifier], ref_id: str) ->
     return out
 
 
-def check_decision(db: Path | str, verifiers: list[tlog.Verifier],
-                   row: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def check_decision(
+    db: Path | str, verifiers: list[tlog.Verifier], row: dict[str, Any]
+) -> dict[str, Any]:
     """One decision: its inclusion proof against the latest signed tree head, and every
     column of its table row compared with the logged record. `ok` only if both hold."""
     proof = prove_record(db, verifiers, row["id"])

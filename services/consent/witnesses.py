@@ -41,10 +41,12 @@ async def on_witness_message(ctx: Context) -> None:
     """Keep a witness's latest cosigned checkpoint, or its alarm, for the audit pages."""
     if isinstance(ctx.data, LogWitnessAlarmV1):
         a = ctx.data
-        ctx.session.add(WitnessAlarm(witness=a.witness, size=a.size, held_size=a.held_size,
-                                     problem=a.problem))  # fmt: skip
-        log.error("a witness refused a log checkpoint",
-                  extra={"witness": a.witness, "size": a.size})  # fmt: skip
+        ctx.session.add(
+            WitnessAlarm(witness=a.witness, size=a.size, held_size=a.held_size, problem=a.problem)
+        )
+        log.error(
+            "a witness refused a log checkpoint", extra={"witness": a.witness, "size": a.size}
+        )
         return
     data: LogCosignedV1 = ctx.data
     if data.witness != ctx.sender.id:
@@ -84,9 +86,11 @@ def consistency_responder(sessions: Any, origin: str) -> Any:
             if not 0 < old_size <= size or size - old_size > MAX_PROOF_SPAN:
                 raise ValueError("sizes out of range")
             async with sessions() as session:
-                hashes = list(await session.scalars(
-                    select(LogEntry.leaf_hash).where(LogEntry.idx < size).order_by(LogEntry.idx)
-                ))  # fmt: skip
+                hashes = list(
+                    await session.scalars(
+                        select(LogEntry.leaf_hash).where(LogEntry.idx < size).order_by(LogEntry.idx)
+                    )
+                )
             if len(hashes) < size:
                 raise ValueError(f"the log holds {len(hashes)} records, not {size}")
             proof = merkle.consistency_proof(old_size, [bytes.fromhex(h) for h in hashes])
@@ -116,8 +120,13 @@ class WitnessView:
         return self.status == "disagrees"
 
     def as_json(self) -> dict[str, Any]:
-        return {"witness": self.name, "status": self.status, "size": self.size,
-                "summary": self.summary, "alarms": self.alarms}  # fmt: skip
+        return {
+            "witness": self.name,
+            "status": self.status,
+            "size": self.size,
+            "summary": self.summary,
+            "alarms": self.alarms,
+        }
 
 
 def read_cosigners(path: Path) -> list[tlog.Verifier]:
@@ -149,11 +158,13 @@ async def known_cosigners(sessions: Any, directory: Directory) -> list[tlog.Veri
     return found
 
 
-async def ask(nc: Client, cosigner: tlog.Verifier, origin: str, size: int | None,
-              timeout: float) -> dict[str, Any]:  # fmt: skip
+async def ask(
+    nc: Client, cosigner: tlog.Verifier, origin: str, size: int | None, timeout: float
+) -> dict[str, Any]:
     subject = WITNESS_QUERY.replace("{unit}", cosigner.name)
-    reply = await nc.request(subject, json.dumps({"origin": origin, "size": size}).encode(),
-                             timeout=timeout)  # fmt: skip
+    reply = await nc.request(
+        subject, json.dumps({"origin": origin, "size": size}).encode(), timeout=timeout
+    )
     return json.loads(reply.data)
 
 
@@ -169,15 +180,24 @@ async def check_witnesses(
     by_name: dict[str, list[tlog.Verifier]] = {}
     for c in cosigners:
         by_name.setdefault(c.name, []).append(c)
-    views = await asyncio.gather(*(
-        _view(nc, report, log_keys, keys, origin, timeout)
-        for name, keys in sorted(by_name.items()) for origin in origins
-    ))  # fmt: skip
+    views = await asyncio.gather(
+        *(
+            _view(nc, report, log_keys, keys, origin, timeout)
+            for name, keys in sorted(by_name.items())
+            for origin in origins
+        )
+    )
     report.witnesses.extend(views)
 
 
-async def _view(nc: Client, report: Report, log_keys: list[tlog.Verifier],
-                keys: list[tlog.Verifier], origin: str, timeout: float) -> WitnessView:  # fmt: skip
+async def _view(
+    nc: Client,
+    report: Report,
+    log_keys: list[tlog.Verifier],
+    keys: list[tlog.Verifier],
+    origin: str,
+    timeout: float,
+) -> WitnessView:
     name = keys[0].name
 
     async def checkpoint_at(size: int | None) -> tuple[tlog.Checkpoint | None, dict[str, Any]]:
@@ -198,8 +218,9 @@ async def _view(nc: Client, report: Report, log_keys: list[tlog.Verifier],
         return WitnessView(name, "disagrees", summary=f"witness {name}: {exc}")
     alarms = answer.get("alarms") or []
     if latest is None:
-        return WitnessView(name, "no checkpoint", summary=f"witness {name} has cosigned nothing",
-                           alarms=alarms)  # fmt: skip
+        return WitnessView(
+            name, "no checkpoint", summary=f"witness {name} has cosigned nothing", alarms=alarms
+        )
     view = WitnessView(name, "agrees", latest.size, alarms=alarms)
     records = report.records
     if latest.size > len(records):
@@ -255,8 +276,12 @@ async def check_over_bus(
     from services.kit.directory import bucket
 
     try:
-        nc = await nats.connect(servers=nats_url.split(","), connect_timeout=2,
-                                max_reconnect_attempts=0, **(options or {}))  # fmt: skip
+        nc = await nats.connect(
+            servers=nats_url.split(","),
+            connect_timeout=2,
+            max_reconnect_attempts=0,
+            **(options or {}),
+        )
     except Exception as exc:  # noqa: BLE001 (the bus is optional for a database check)
         return f"the bus at {nats_url.split('@')[-1]} cannot be reached ({type(exc).__name__})"
     try:
@@ -266,8 +291,9 @@ async def check_over_bus(
             cosigners = await directory_cosigners(Directory(await bucket(nc.jetstream())))
         if not cosigners:
             return "no witness is registered (unit kind witness) or pinned (--witnesses)"
-        await asyncio.wait_for(check_witnesses(nc, report, log_keys, cosigners, timeout),
-                               timeout=timeout * 40)  # fmt: skip
+        await asyncio.wait_for(
+            check_witnesses(nc, report, log_keys, cosigners, timeout), timeout=timeout * 40
+        )
     except TimeoutError:
         return "the witnesses did not all answer in time"
     finally:
@@ -280,8 +306,11 @@ def print_witnesses(report: Report, skipped: str | None) -> None:
         print(f"witnesses: not asked: {skipped}")
     for w in report.witnesses:
         line = f"witness {w.name}: {w.status}"
-        print(f"{line}: {w.summary}" if w.summary and w.disagrees else line
-              + (f" (tree size {w.size})" if w.size else ""))  # fmt: skip
+        print(
+            f"{line}: {w.summary}"
+            if w.summary and w.disagrees
+            else line + (f" (tree size {w.size})" if w.size else "")
+        )
         for alarm in w.alarms:
             print(f"  alarm at tree size {alarm['size']}: {alarm['problem']}")
     for w in report.witnesses:

@@ -28,15 +28,25 @@ async def case_view(request: web.Request) -> web.Response:
         case = await session.get(Case, request.match_info["case_id"])
         if case is None:
             return web.json_response({"error": "no such case"}, status=404)
-        history = (await session.scalars(select(CaseHistory).where(
-            CaseHistory.case_id == case.id).order_by(CaseHistory.id))).all()  # fmt: skip
-    return web.json_response({
-        "case_id": case.id, "case_ref": case.case_ref, "care_centre": case.care_centre,
-        "representative_unit": case.representative_unit, "residence": case.residence,
-        "residence_decided_on": str(case.residence_decided_on or "") or None,
-        "closed": case.closed,
-        "history": [{"kind": h.kind, "detail": h.detail, "at": h.at.isoformat()} for h in history],
-    })  # fmt: skip
+        history = (
+            await session.scalars(
+                select(CaseHistory).where(CaseHistory.case_id == case.id).order_by(CaseHistory.id)
+            )
+        ).all()
+    return web.json_response(
+        {
+            "case_id": case.id,
+            "case_ref": case.case_ref,
+            "care_centre": case.care_centre,
+            "representative_unit": case.representative_unit,
+            "residence": case.residence,
+            "residence_decided_on": str(case.residence_decided_on or "") or None,
+            "closed": case.closed,
+            "history": [
+                {"kind": h.kind, "detail": h.detail, "at": h.at.isoformat()} for h in history
+            ],
+        }
+    )
 
 
 service.routes.append(web.get("/cases/{case_id}", case_view))

@@ -98,8 +98,10 @@ async def on_arrival(ctx: Context) -> None:
         return
     if outcome is ArrivalOutcome.REOPEN:
         assert existing is not None
-        raise Rejected(f"duf_number: case {existing.case_ref} was closed ({existing.closed}); "
-                       "a new stay must be opened by Bufetat")  # fmt: skip
+        raise Rejected(
+            f"duf_number: case {existing.case_ref} was closed ({existing.closed}); "
+            "a new stay must be opened by Bufetat"
+        )
     if outcome is ArrivalOutcome.TRANSFER:
         assert existing is not None
         await transfer(ctx, existing, data)
@@ -115,17 +117,26 @@ async def on_arrival(ctx: Context) -> None:
         raise Rejected(problem)
     case_id = new_case_id()
     case = Case(
-        id=case_id, case_ref=case_ref(case_id), duf_number=data.duf_number, name=data.name,
-        birth_date=data.birth_date, birth_date_estimated=data.birth_date_estimated,
-        sex=data.sex, nationality=data.nationality, languages=data.languages,
-        care_centre=data.care_centre, arrived_at=data.arrived_at,
-    )  # fmt: skip
+        id=case_id,
+        case_ref=case_ref(case_id),
+        duf_number=data.duf_number,
+        name=data.name,
+        birth_date=data.birth_date,
+        birth_date_estimated=data.birth_date_estimated,
+        sex=data.sex,
+        nationality=data.nationality,
+        languages=data.languages,
+        care_centre=data.care_centre,
+        arrived_at=data.arrived_at,
+    )
     ctx.session.add(case)
     for sibling in data.siblings:
-        ctx.session.add(SiblingLink(case_id=case_id, sibling_duf=sibling.duf_number,
-                                    relation=sibling.relation))  # fmt: skip
-    ctx.session.add(CaseHistory(case_id=case_id, kind="opened",
-                                detail={"care_centre": data.care_centre}))  # fmt: skip
+        ctx.session.add(
+            SiblingLink(case_id=case_id, sibling_duf=sibling.duf_number, relation=sibling.relation)
+        )
+    ctx.session.add(
+        CaseHistory(case_id=case_id, kind="opened", detail={"care_centre": data.care_centre})
+    )
     opened = dict(
         case_id=case.id,
         case_ref=case.case_ref,
@@ -140,20 +151,34 @@ async def on_arrival(ctx: Context) -> None:
         CaseOpenedV2(**opened, nationality=data.nationality),
         case_id=case.id,
     )
-    ctx.emit("no.ema.intake.representative-requested.v1", RepresentativeRequestedV1(
-        case_id=case.id, case_ref=case.case_ref, care_centre=case.care_centre,
-        requested_on=arrival_day,
-    ), case_id=case.id)  # fmt: skip
+    ctx.emit(
+        "no.ema.intake.representative-requested.v1",
+        RepresentativeRequestedV1(
+            case_id=case.id,
+            case_ref=case.case_ref,
+            care_centre=case.care_centre,
+            requested_on=arrival_day,
+        ),
+        case_id=case.id,
+    )
     registered(ctx, case, "opened")
     log.info("case opened", extra={"case_ref": case.case_ref, "care_centre": case.care_centre})
 
 
 def registered(ctx: Context, case: Case, outcome: str) -> None:
     """Tell the reporting centre, and it alone, which case its arrival opened or found."""
-    ctx.emit("no.ema.intake.arrival-registered.v1", ArrivalRegisteredV1(
-        arrival_id=ctx.event.id, case_id=case.id, case_ref=case.case_ref,
-        outcome=outcome, care_centre=case.care_centre,
-    ), case_id=case.id, unit=ctx.sender.id)  # fmt: skip
+    ctx.emit(
+        "no.ema.intake.arrival-registered.v1",
+        ArrivalRegisteredV1(
+            arrival_id=ctx.event.id,
+            case_id=case.id,
+            case_ref=case.case_ref,
+            outcome=outcome,
+            care_centre=case.care_centre,
+        ),
+        case_id=case.id,
+        unit=ctx.sender.id,
+    )
 
 
 async def transfer(ctx: Context, case: Case, data: ArrivalV1) -> None:
@@ -161,15 +186,27 @@ async def transfer(ctx: Context, case: Case, data: ArrivalV1) -> None:
     and history move along; nothing is entered again."""
     previous = case.care_centre
     case.care_centre = data.care_centre
-    ctx.session.add(CaseHistory(case_id=case.id, kind="transferred",
-                                detail={"from": previous, "to": data.care_centre}))  # fmt: skip
-    ctx.emit("no.ema.case.transferred.v1", CaseTransferredV1(
-        case_id=case.id, case_ref=case.case_ref, from_centre=previous,
-        to_centre=data.care_centre, transferred_at=data.arrived_at,
-    ), case_id=case.id)  # fmt: skip
+    ctx.session.add(
+        CaseHistory(
+            case_id=case.id, kind="transferred", detail={"from": previous, "to": data.care_centre}
+        )
+    )
+    ctx.emit(
+        "no.ema.case.transferred.v1",
+        CaseTransferredV1(
+            case_id=case.id,
+            case_ref=case.case_ref,
+            from_centre=previous,
+            to_centre=data.care_centre,
+            transferred_at=data.arrived_at,
+        ),
+        case_id=case.id,
+    )
     registered(ctx, case, "transferred")
-    log.info("case transferred", extra={"case_ref": case.case_ref, "from": previous,
-                                        "to": data.care_centre})  # fmt: skip
+    log.info(
+        "case transferred",
+        extra={"case_ref": case.case_ref, "from": previous, "to": data.care_centre},
+    )
 
 
 async def _case(ctx: Context, case_id: str) -> Case:
@@ -186,12 +223,21 @@ async def on_representative_appointed(ctx: Context) -> None:
     if case.closed:
         raise Rejected(f"case_id: case {case.case_ref} is closed ({case.closed})")
     case.representative_unit = data.representative_unit
-    ctx.session.add(CaseHistory(case_id=case.id, kind="representative",
-                                detail={"unit": data.representative_unit}))  # fmt: skip
-    ctx.emit("no.ema.case.representative.v1", CaseRepresentativeV1(
-        case_id=case.id, case_ref=case.case_ref, representative_unit=data.representative_unit,
-        appointed_on=data.appointed_on,
-    ), case_id=case.id)  # fmt: skip
+    ctx.session.add(
+        CaseHistory(
+            case_id=case.id, kind="representative", detail={"unit": data.representative_unit}
+        )
+    )
+    ctx.emit(
+        "no.ema.case.representative.v1",
+        CaseRepresentativeV1(
+            case_id=case.id,
+            case_ref=case.case_ref,
+            representative_unit=data.representative_unit,
+            appointed_on=data.appointed_on,
+        ),
+        case_id=case.id,
+    )
 
 
 async def on_residence_decided(ctx: Context) -> None:
@@ -329,9 +375,16 @@ async def on_departed(ctx: Context) -> None:
             case_id=case.id, kind="departed", detail={"on": str(data.departed_on), "how": data.how}
         )
     )
-    ctx.emit("no.ema.case.departed.v1", CaseDepartedV1(
-        case_id=case.id, case_ref=case.case_ref, departed_on=data.departed_on, how=data.how,
-    ), case_id=case.id)  # fmt: skip
+    ctx.emit(
+        "no.ema.case.departed.v1",
+        CaseDepartedV1(
+            case_id=case.id,
+            case_ref=case.case_ref,
+            departed_on=data.departed_on,
+            how=data.how,
+        ),
+        case_id=case.id,
+    )
 
 
 async def on_case_closed(ctx: Context) -> None:

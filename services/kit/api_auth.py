@@ -61,8 +61,12 @@ class Access:
         return False
 
 
-def allow(*roles: str, unit_param: str | None = None,
-          unit_of: Callable[[str], str] | None = None, record: bool = False) -> Access:  # fmt: skip
+def allow(
+    *roles: str,
+    unit_param: str | None = None,
+    unit_of: Callable[[str], str] | None = None,
+    record: bool = False,
+) -> Access:
     return Access(frozenset(roles), unit_param, unit_of or (lambda value: value), record)
 
 
@@ -77,15 +81,22 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def issue(key: Ed25519PrivateKey, subject: str, role: str, unit: str | None = None,
-          hours: float = 8.0) -> str:  # fmt: skip
+def issue(
+    key: Ed25519PrivateKey, subject: str, role: str, unit: str | None = None, hours: float = 8.0
+) -> str:
     if role not in ROLES:
         raise ValueError(f"role: one of {', '.join(ROLES)}")
     if role == UNIT and not unit:
         raise ValueError("a unit token names its unit")
     now = int(time.time())
-    claims = {"sub": subject, "role": role, "iat": now, "exp": now + int(hours * 3600),
-              "jti": uuid.uuid4().hex, **({"unit": unit} if unit else {})}  # fmt: skip
+    claims = {
+        "sub": subject,
+        "role": role,
+        "iat": now,
+        "exp": now + int(hours * 3600),
+        "jti": uuid.uuid4().hex,
+        **({"unit": unit} if unit else {}),
+    }
     body = _b64(json.dumps(claims, sort_keys=True).encode())
     signature = key.sign(f"{PREFIX}.{body}".encode())
     return f"{PREFIX}.{body}.{_b64(signature)}"
@@ -119,8 +130,11 @@ def load_issuers(path: Path | None) -> list[Ed25519PublicKey]:
     """Base64 raw Ed25519 public keys, one a line (more than one while the key rotates)."""
     if path is None or not path.exists():
         return []
-    return [Ed25519PublicKey.from_public_bytes(base64.b64decode(line.strip()))
-            for line in path.read_text().splitlines() if line.strip()]  # fmt: skip
+    return [
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(line.strip()))
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
 
 
 ViewRecorder = Callable[[web.Request, Principal | None, bool], Awaitable[None]]
@@ -131,8 +145,11 @@ def _refuse(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
-def middleware(access: dict[str, Access], issuers: Callable[[], list[Ed25519PublicKey]],
-               recorder: Callable[[], ViewRecorder | None]) -> Any:  # fmt: skip
+def middleware(
+    access: dict[str, Access],
+    issuers: Callable[[], list[Ed25519PublicKey]],
+    recorder: Callable[[], ViewRecorder | None],
+) -> Any:
     """Every route but health, metrics and the audit pages needs a valid token whose role
     the route allows; routes marked `record` log each call, refused ones too."""
 
@@ -152,8 +169,11 @@ def middleware(access: dict[str, Access], issuers: Callable[[], list[Ed25519Publ
         if not header.startswith("Bearer "):
             if record:
                 await record(request, None, False)
-            return _refuse(401, "sign-in required: send Authorization: Bearer <token> "
-                                "(an operator issues one: emaflyt token issue)")  # fmt: skip
+            return _refuse(
+                401,
+                "sign-in required: send Authorization: Bearer <token> "
+                "(an operator issues one: emaflyt token issue)",
+            )
         try:
             who = verify(header.removeprefix("Bearer "), keys)
         except InvalidToken as exc:
@@ -164,8 +184,10 @@ def middleware(access: dict[str, Access], issuers: Callable[[], list[Ed25519Publ
         if record:
             await record(request, who, allowed)
         if not allowed:
-            log.info("api call refused", extra={"path": pattern, "role": who.role,
-                                                "subject": who.subject})  # fmt: skip
+            log.info(
+                "api call refused",
+                extra={"path": pattern, "role": who.role, "subject": who.subject},
+            )
             return _refuse(403, f"a {who.role} token may not call {pattern}")
         request["principal"] = who
         return await handler(request)

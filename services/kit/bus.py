@@ -52,9 +52,11 @@ def credentials(key: UnitKey, jwt_file: Path | None) -> dict[str, object]:
     if jwt_file is None or not jwt_file.exists():
         return {}
     jwt = jwt_file.read_text().strip()
-    return {"user_jwt_cb": lambda: jwt.encode(),
-            "signature_cb": lambda nonce: sign_nonce(key.private, nonce),
-            "inbox_prefix": f"_INBOX_{key.unit_id}"}  # fmt: skip
+    return {
+        "user_jwt_cb": lambda: jwt.encode(),
+        "signature_cb": lambda nonce: sign_nonce(key.private, nonce),
+        "inbox_prefix": f"_INBOX_{key.unit_id}",
+    }
 
 
 async def connect(url: str, name: str, **kw: object) -> Client:
@@ -129,8 +131,10 @@ async def ensure_streams(
             except Exception as exc:
                 if attempt == attempts:
                     raise
-                log.info("stream set-up not ready, retrying",
-                         extra={"stream": config.name, "error": repr(exc)})  # fmt: skip
+                log.info(
+                    "stream set-up not ready, retrying",
+                    extra={"stream": config.name, "error": repr(exc)},
+                )
                 await asyncio.sleep(min(0.25 * attempt, 3.0))
 
 
@@ -148,8 +152,9 @@ HEADER_DLQ_OMITTED = "Ema-Dlq-Body-Omitted"
 DLQ_MAX_BODY = 1_040_000
 
 
-def seal_dead_letter(body: bytes, operator_key: str | None, consumer: str,
-                     seq: object) -> tuple[bytes, dict[str, str]]:  # fmt: skip
+def seal_dead_letter(
+    body: bytes, operator_key: str | None, consumer: str, seq: object
+) -> tuple[bytes, dict[str, str]]:
     """A dead letter's body sealed to the operator's key (it may hold names for 90 days),
     as raw HPKE output (encapsulated key, ciphertext, tag: 48 bytes more than the body), the
     suite and key id in headers. Without a key configured it stays as it came; a body too
@@ -165,9 +170,14 @@ def seal_dead_letter(body: bytes, operator_key: str | None, consumer: str,
 
 
 async def dead_letter(
-    js: JetStreamContext, service: str, consumer: str, msg: Msg, reason: str, attempts: int,
+    js: JetStreamContext,
+    service: str,
+    consumer: str,
+    msg: Msg,
+    reason: str,
+    attempts: int,
     operator_key: str | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Copy a message to the dead-letter stream with its reason (idempotent per delivery),
     its body sealed to the operator's key."""
     headers = dict(msg.headers or {})
@@ -189,6 +199,11 @@ async def dead_letter(
     await js.publish(f"ema.dlq.{service}", body, headers=headers, timeout=5)
     log.warning(
         "dead-lettered",
-        extra={"subject": msg.subject, "msg_id": original_id, "consumer": consumer,
-               "reason": reason, "attempts": attempts},
-    )  # fmt: skip
+        extra={
+            "subject": msg.subject,
+            "msg_id": original_id,
+            "consumer": consumer,
+            "reason": reason,
+            "attempts": attempts,
+        },
+    )

@@ -131,8 +131,10 @@ class Directory:
             raise ValueError(f"no unit {unit_id!r} in the directory")
         key = next((k for k in unit.keys if k.kid == kid), None)
         if key is None:
-            raise ValueError(f"unit {unit_id} has no key {kid!r}; it has "
-                             f"{', '.join(k.kid for k in unit.keys) or 'none'}")  # fmt: skip
+            raise ValueError(
+                f"unit {unit_id} has no key {kid!r}; it has "
+                f"{', '.join(k.kid for k in unit.keys) or 'none'}"
+            )
         if not key.revoked:
             key.revoked = True
             await self.put(unit)

@@ -186,8 +186,9 @@ def consistency_from_frontier(frontier: Frontier, new_leaves: list[bytes]) -> li
     return _path(old_size, new_size, subtree, 0, True)
 
 
-def _path(m: int, n: int, subtree: Callable[[int, int], bytes], lo: int,
-          complete: bool) -> list[bytes]:  # fmt: skip
+def _path(
+    m: int, n: int, subtree: Callable[[int, int], bytes], lo: int, complete: bool
+) -> list[bytes]:
     if m == n:
         return [] if complete else [subtree(lo, lo + n)]
     k = _split(n)

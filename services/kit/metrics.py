@@ -11,23 +11,47 @@ class Metrics:
     def __init__(self, service: str) -> None:
         self.registry = CollectorRegistry()
         labels = {"service": service}
-        self.handled = Counter("ema_messages_handled", "Messages applied (or seen before).",
-                               ["consumer"], registry=self.registry).labels  # fmt: skip
-        self.failed = Counter("ema_messages_failed", "Handler attempts that failed.",
-                              ["consumer"], registry=self.registry).labels  # fmt: skip
-        self.dead = Counter("ema_dead_letters", "Messages sent to the dead-letter stream.",
-                            ["consumer"], registry=self.registry).labels  # fmt: skip
-        self.seconds = Histogram("ema_handle_seconds", "Time to apply one fetched batch.",
-                                 ["consumer"], registry=self.registry).labels  # fmt: skip
-        self.lag = Gauge("ema_consumer_lag", "Messages not yet delivered to the consumer.",
-                         ["consumer"], registry=self.registry).labels  # fmt: skip
-        self.outbox = Gauge("ema_outbox_pending", "Outbox rows not yet published.",
-                            registry=self.registry)  # fmt: skip
-        self.dead_depth = Gauge("ema_dead_letter_depth",
-                                "Messages of this service in the dead-letter stream.",
-                                registry=self.registry)  # fmt: skip
-        self.info = Gauge("ema_service_info", "Service identity.", ["service"],
-                          registry=self.registry).labels(**labels)  # fmt: skip
+        self.handled = Counter(
+            "ema_messages_handled",
+            "Messages applied (or seen before).",
+            ["consumer"],
+            registry=self.registry,
+        ).labels
+        self.failed = Counter(
+            "ema_messages_failed",
+            "Handler attempts that failed.",
+            ["consumer"],
+            registry=self.registry,
+        ).labels
+        self.dead = Counter(
+            "ema_dead_letters",
+            "Messages sent to the dead-letter stream.",
+            ["consumer"],
+            registry=self.registry,
+        ).labels
+        self.seconds = Histogram(
+            "ema_handle_seconds",
+            "Time to apply one fetched batch.",
+            ["consumer"],
+            registry=self.registry,
+        ).labels
+        self.lag = Gauge(
+            "ema_consumer_lag",
+            "Messages not yet delivered to the consumer.",
+            ["consumer"],
+            registry=self.registry,
+        ).labels
+        self.outbox = Gauge(
+            "ema_outbox_pending", "Outbox rows not yet published.", registry=self.registry
+        )
+        self.dead_depth = Gauge(
+            "ema_dead_letter_depth",
+            "Messages of this service in the dead-letter stream.",
+            registry=self.registry,
+        )
+        self.info = Gauge(
+            "ema_service_info", "Service identity.", ["service"], registry=self.registry
+        ).labels(**labels)
         self.info.set(1)
         self.refreshers: list[Callable[[], Awaitable[None]]] = []
 

@@ -94,9 +94,11 @@ def run_env() -> None:
     metadata = service_metadata(context.config.get_main_option("service") or "")
 
     if context.is_offline_mode():
-        context.configure(url=context.config.get_main_option("sqlalchemy.url"),
-                          target_metadata=target_metadata(metadata),
-                          literal_binds=True)  # fmt: skip
+        context.configure(
+            url=context.config.get_main_option("sqlalchemy.url"),
+            target_metadata=target_metadata(metadata),
+            literal_binds=True,
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
@@ -200,7 +202,8 @@ def new_revision(service: str, message: str) -> Path:
 
         asyncio.run(to_head())
         rev_id = f"{int(head(service) or 0) + 1:04d}"
-        script = command.revision(config(service, url), message=message, autogenerate=True,
-                                  rev_id=rev_id)  # fmt: skip
+        script = command.revision(
+            config(service, url), message=message, autogenerate=True, rev_id=rev_id
+        )
     assert script is not None and not isinstance(script, list)
     return Path(script.path)

@@ -43,11 +43,22 @@ def context(kind: str, **fields: str) -> bytes:
     )
 
 
-def _share(case_id: str, request_id: str, source_unit: str, recipient_unit: str,
-           data_category: str, purpose: str) -> dict[str, str]:  # fmt: skip
-    return {"case_id": case_id, "request_id": request_id, "source_unit": source_unit,
-            "recipient_unit": recipient_unit, "data_category": data_category,
-            "purpose": purpose}  # fmt: skip
+def _share(
+    case_id: str,
+    request_id: str,
+    source_unit: str,
+    recipient_unit: str,
+    data_category: str,
+    purpose: str,
+) -> dict[str, str]:
+    return {
+        "case_id": case_id,
+        "request_id": request_id,
+        "source_unit": source_unit,
+        "recipient_unit": recipient_unit,
+        "data_category": data_category,
+        "purpose": purpose,
+    }
 
 
 def request_context(*args: str, **kw: str) -> bytes:

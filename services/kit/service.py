@@ -66,8 +66,9 @@ class Context:
     settings: Settings
     directory: Directory
 
-    def emit(self, type_: str, data: BaseModel, *, case_id: str | None = None,
-             unit: str | None = None) -> CloudEvent:  # fmt: skip
+    def emit(
+        self, type_: str, data: BaseModel, *, case_id: str | None = None, unit: str | None = None
+    ) -> CloudEvent:
         """Queue a message in the same transaction as the state change."""
         return self.outbox.add(self.session, type_, data, case_id=case_id, unit=unit)
 
@@ -183,8 +184,9 @@ class Service:
         )
         self.js: JetStreamContext = self.nc.jetstream(timeout=10)
         self.directory = Directory(await self._directory_bucket())
-        await self.directory.add_key(s.unit_id, f"emaflyt {self.name}", UnitKind.SERVICE,
-                                     self.key.kid, self.key.public_b64)  # fmt: skip
+        await self.directory.add_key(
+            s.unit_id, f"emaflyt {self.name}", UnitKind.SERVICE, self.key.kid, self.key.public_b64
+        )
         for hook in self.startup:
             await hook(self)
         tasks = [asyncio.create_task(self.outbox.run(self.js), name="outbox")]
@@ -214,8 +216,9 @@ class Service:
             try:
                 await hook(self)
             except Exception as exc:  # stopping goes on
-                log.warning("shutdown hook failed", extra={"hook": hook.__name__,
-                                                           "error": safe_error(exc)})  # fmt: skip
+                log.warning(
+                    "shutdown hook failed", extra={"hook": hook.__name__, "error": safe_error(exc)}
+                )
         # Close rather than drain: every message is acked only after its commit, so anything
         # in flight is redelivered, and unpublished outbox rows are relayed on the next start.
         await self.nc.close()
@@ -252,8 +255,10 @@ class Service:
             except Exception as exc:  # a cluster still electing its leaders
                 if attempt == 40:
                     raise
-                log.info("consumer not ready, retrying",
-                         extra={"consumer": sub.durable, "error": repr(exc)})  # fmt: skip
+                log.info(
+                    "consumer not ready, retrying",
+                    extra={"consumer": sub.durable, "error": repr(exc)},
+                )
             await asyncio.sleep(0.25)
         return await self.js.pull_subscribe_bind(sub.durable, sub.stream)
 
@@ -298,9 +303,14 @@ class Service:
                         await self._handle_verified(sub, [m for m in msgs if not m.is_acked])
                         return
                     except Exception as exc:  # the directory or the DLQ unreachable a moment
-                        log.warning("batch interrupted; messages kept, trying again",
-                                    extra={"consumer": sub.durable, "attempt": attempt,
-                                           "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+                        log.warning(
+                            "batch interrupted; messages kept, trying again",
+                            extra={
+                                "consumer": sub.durable,
+                                "attempt": attempt,
+                                "error": f"{type(exc).__name__}: {exc}",
+                            },
+                        )
                         if self.stop_event.is_set():
                             return
                         await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
@@ -327,9 +337,14 @@ class Service:
             try:
                 applied = await self._apply(sub, [v for _, v in ready])
             except Exception as exc:
-                log.info("batch not applied, applying one by one",
-                         extra={"consumer": sub.durable, "size": len(ready),
-                                "error": type(exc).__name__})  # fmt: skip
+                log.info(
+                    "batch not applied, applying one by one",
+                    extra={
+                        "consumer": sub.durable,
+                        "size": len(ready),
+                        "error": type(exc).__name__,
+                    },
+                )
                 applied = None
             if applied is not None:
                 await self._committed(sub, [msg for msg, _ in ready], any(applied))
@@ -356,8 +371,9 @@ class Service:
         except Exception as exc:
             self.metrics.failed(sub.durable).inc()
             reason = f"handler failed on attempt {attempts}/{max_deliver}: {safe_error(exc)}"
-            log.warning(reason, extra={"consumer": sub.durable, "msg_id": v.event.id},
-                        exc_info=True)  # fmt: skip
+            log.warning(
+                reason, extra={"consumer": sub.durable, "msg_id": v.event.id}, exc_info=True
+            )
             if attempts >= max_deliver:
                 await self._dead_letter(sub, msg, reason, attempts)
             else:
@@ -398,8 +414,15 @@ class Service:
                         continue
                     seen.add(v.event.id)
                     session.add(InboxRow(consumer=sub.durable, msg_id=v.event.id))
-                    ctx = Context(v.event, v.data, v.sender, session, self.outbox,
-                                  self.settings, self.directory)  # fmt: skip
+                    ctx = Context(
+                        v.event,
+                        v.data,
+                        v.sender,
+                        session,
+                        self.outbox,
+                        self.settings,
+                        self.directory,
+                    )
                     token = current_correlation.set(v.event.correlationid or v.event.id)
                     try:
                         await sub.func(ctx)
@@ -417,16 +440,22 @@ class Service:
         for v, done in zip(items, applied, strict=True):
             log.info(
                 "handled" if done else "already handled",
-                extra={"type": v.event.type, "msg_id": v.event.id, "case": v.event.subject,
-                       "from": v.sender.id, "batch": len(items),
-                       "correlation": v.event.correlationid or v.event.id},
-            )  # fmt: skip
+                extra={
+                    "type": v.event.type,
+                    "msg_id": v.event.id,
+                    "case": v.event.subject,
+                    "from": v.sender.id,
+                    "batch": len(items),
+                    "correlation": v.event.correlationid or v.event.id,
+                },
+            )
         return applied
 
     async def _dead_letter(self, sub: Subscription, msg: Msg, reason: str, attempts: int) -> None:
         try:
-            await bus.dead_letter(self.js, self.name, sub.durable, msg, reason, attempts,
-                                  self._dead_letter_key())  # fmt: skip
+            await bus.dead_letter(
+                self.js, self.name, sub.durable, msg, reason, attempts, self._dead_letter_key()
+            )
         except Exception:
             log.warning("dead-letter publish failed; will be redelivered", exc_info=True)
             await msg.nak(delay=1.0)
@@ -450,12 +479,14 @@ class Service:
     async def _serve_http(self) -> web.AppRunner:
         sign_in = api_auth.middleware(self.access, self._issuers, lambda: self.view_recorder)
         app = web.Application(middlewares=[sign_in])
-        app.add_routes([
-            web.get("/healthz", self._health),
-            web.get("/readyz", self._health),
-            web.get("/livez", self._live),
-            web.get("/metrics", self._metrics),
-        ])  # fmt: skip
+        app.add_routes(
+            [
+                web.get("/healthz", self._health),
+                web.get("/readyz", self._health),
+                web.get("/livez", self._live),
+                web.get("/metrics", self._metrics),
+            ]
+        )
         app.add_routes(self.routes)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -499,7 +530,9 @@ class Service:
             "database": "ok" if db_ok else "error",
             "outbox_pending": pending,
             "outbox_published": self.outbox.published,
-            "consumers": {s.durable: {"handled": s.handled, "dead_lettered": s.dead_lettered}
-                          for s in self.subscriptions},
-        }  # fmt: skip
+            "consumers": {
+                s.durable: {"handled": s.handled, "dead_lettered": s.dead_lettered}
+                for s in self.subscriptions
+            },
+        }
         return web.json_response(body, status=200 if ok else 503)

@@ -248,5 +248,8 @@ def load_signer(path: str, name: str, kind: int = ED25519) -> Signer:
 
 def read_vkeys(text: str) -> list[Verifier]:
     """Verifier keys, one per line; blank lines and # comments ignored."""
-    return [Verifier.from_vkey(line) for line in text.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]  # fmt: skip
+    return [
+        Verifier.from_vkey(line)
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]

@@ -50,22 +50,40 @@ def _on(*types: str, durable: str) -> None:
     service.handles(*types, durable=durable)(route({t: H[t] for t in types}))
 
 
-_on("no.ema.municipality.capacity.v1", "no.ema.municipality.capacity.v2",
-    durable="municipality-capacity")  # fmt: skip
-_on("no.ema.case.residence-decided.v2", "no.ema.case.closed.v1", "no.ema.case.opened.v2",
-    "no.ema.case.transferred.v1", durable="municipality-cases")  # fmt: skip
-_on("no.ema.municipality.settlement-profile.v1", "no.ema.municipality.offer-requested.v1",
-    "no.ema.municipality.offer-answered.v1", "no.ema.municipality.offer-answered.v2",
-    durable="municipality-settlement")  # fmt: skip
+_on(
+    "no.ema.municipality.capacity.v1",
+    "no.ema.municipality.capacity.v2",
+    durable="municipality-capacity",
+)
+_on(
+    "no.ema.case.residence-decided.v2",
+    "no.ema.case.closed.v1",
+    "no.ema.case.opened.v2",
+    "no.ema.case.transferred.v1",
+    durable="municipality-cases",
+)
+_on(
+    "no.ema.municipality.settlement-profile.v1",
+    "no.ema.municipality.offer-requested.v1",
+    "no.ema.municipality.offer-answered.v1",
+    "no.ema.municipality.offer-answered.v2",
+    durable="municipality-settlement",
+)
 _on("no.ema.municipality.refund-claimed.v1", durable="municipality-refunds")
 # After the centre (issue 15): the broker's decisions on handover and referral shares, and
 # the follow-up's own messages.
 _on("no.ema.share.decided.v1", durable="municipality-shares")
-_on("no.ema.municipality.handover-acknowledged.v1", "no.ema.municipality.measure-decided.v1",
-    "no.ema.municipality.follow-up-reported.v1", "no.ema.municipality.follow-up-closed.v1",
-    "no.ema.municipality.coordinator-assigned.v1", "no.ema.municipality.referral-sent.v1",
-    "no.ema.municipality.referral-acknowledged.v1", "no.ema.municipality.referral-feedback.v1",
-    durable="municipality-followup")  # fmt: skip
+_on(
+    "no.ema.municipality.handover-acknowledged.v1",
+    "no.ema.municipality.measure-decided.v1",
+    "no.ema.municipality.follow-up-reported.v1",
+    "no.ema.municipality.follow-up-closed.v1",
+    "no.ema.municipality.coordinator-assigned.v1",
+    "no.ema.municipality.referral-sent.v1",
+    "no.ema.municipality.referral-acknowledged.v1",
+    "no.ema.municipality.referral-feedback.v1",
+    durable="municipality-followup",
+)
 
 
 async def configure(svc: Service) -> None:
@@ -76,8 +94,9 @@ async def configure(svc: Service) -> None:
 async def escalation_timer(svc: Service) -> None:
     while True:
         try:
-            if await escalate_due(svc.sessions, svc.outbox, svc.outbox.write_lock,
-                                  datetime.now(UTC)):  # fmt: skip
+            if await escalate_due(
+                svc.sessions, svc.outbox, svc.outbox.write_lock, datetime.now(UTC)
+            ):
                 svc.outbox.wake()
             if await move_in_due(svc.sessions, svc.outbox, svc.outbox.write_lock, today()):
                 svc.outbox.wake()
@@ -96,8 +115,9 @@ service.background.append(escalation_timer)
 
 
 async def _waiting(session, region: str | None = None) -> list[Child]:  # noqa: ANN001
-    q = select(Child).where(Child.status == "open", Child.residence == "granted",
-                            Child.measure.is_not(None))  # fmt: skip
+    q = select(Child).where(
+        Child.status == "open", Child.residence == "granted", Child.measure.is_not(None)
+    )
     if region:
         q = q.where(Child.bufetat_region == region)
     return list((await session.scalars(q)).all())
@@ -106,10 +126,16 @@ async def _waiting(session, region: str | None = None) -> list[Child]:  # noqa: 
 async def matching_input(session, region: str | None = None):  # noqa: ANN001, ANN201
     """Ready children without a pending offer, and this year's places minus pending offers."""
     day = today()
-    pending = (await session.execute(select(Offer.case_id, Offer.kommunenummer)
-                                     .where(Offer.status == "pending"))).all()  # fmt: skip
-    declined = (await session.execute(select(Offer.case_id, Offer.kommunenummer)
-                                      .where(Offer.status == "declined"))).all()  # fmt: skip
+    pending = (
+        await session.execute(
+            select(Offer.case_id, Offer.kommunenummer).where(Offer.status == "pending")
+        )
+    ).all()
+    declined = (
+        await session.execute(
+            select(Offer.case_id, Offer.kommunenummer).where(Offer.status == "declined")
+        )
+    ).all()
     offered = {c for c, _ in pending}
     held: dict[str, int] = {}
     for _, k in pending:
@@ -117,57 +143,98 @@ async def matching_input(session, region: str | None = None):  # noqa: ANN001, A
     no: dict[str, set[str]] = {}
     for c, k in declined:
         no.setdefault(c, set()).add(k)
-    children = [domain.Child(
-        case_id=c.case_id, age=domain.age_on(c.birth_date, day), measure=c.measure,
-        days_left=(c.deadline - day).days if c.deadline else 90,
-        care_needs=frozenset(c.care_needs), family=frozenset(c.family),
-        network=frozenset(c.network), siblings=frozenset(c.siblings),
-        declined_by=frozenset(no.get(c.case_id, ())))
-        for c in await _waiting(session, region) if c.case_id not in offered]  # fmt: skip
+    children = [
+        domain.Child(
+            case_id=c.case_id,
+            age=domain.age_on(c.birth_date, day),
+            measure=c.measure,
+            days_left=(c.deadline - day).days if c.deadline else 90,
+            care_needs=frozenset(c.care_needs),
+            family=frozenset(c.family),
+            network=frozenset(c.network),
+            siblings=frozenset(c.siblings),
+            declined_by=frozenset(no.get(c.case_id, ())),
+        )
+        for c in await _waiting(session, region)
+        if c.case_id not in offered
+    ]
     q = select(Capacity).where(Capacity.year == day.year)
     if region:  # a region settles in its own municipalities
         q = q.where(Capacity.bufetat_region == region)
     caps = (await session.scalars(q)).all()
-    places = [domain.Place(
-        kommunenummer=r.kommunenummer, name=REGISTER.municipalities[r.kommunenummer].name,
-        region=r.bufetat_region,
-        offers=tuple(domain.Band(o["measure"], o["min_age"], o["max_age"]) for o in r.offers),
-        free=max(0, r.free_places - held.get(r.kommunenummer, 0)),
-        competences=frozenset(r.competences or ())) for r in caps]  # fmt: skip
+    places = [
+        domain.Place(
+            kommunenummer=r.kommunenummer,
+            name=REGISTER.municipalities[r.kommunenummer].name,
+            region=r.bufetat_region,
+            offers=tuple(domain.Band(o["measure"], o["min_age"], o["max_age"]) for o in r.offers),
+            free=max(0, r.free_places - held.get(r.kommunenummer, 0)),
+            competences=frozenset(r.competences or ()),
+        )
+        for r in caps
+    ]
     return children, places
 
 
 def _json(body: object, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=lambda x: __import__("json").dumps(
-        x, default=str, ensure_ascii=False))  # fmt: skip
+    return web.json_response(
+        body,
+        status=status,
+        dumps=lambda x: __import__("json").dumps(x, default=str, ensure_ascii=False),
+    )
 
 
 async def capacity(request: web.Request) -> web.Response:
     """GET /capacity: published capacity per municipality and year."""
     async with service.sessions() as session:
         rows = (await session.scalars(select(Capacity).order_by(Capacity.kommunenummer))).all()
-    return _json([
-        {"kommunenummer": r.kommunenummer, "name": REGISTER.municipalities[r.kommunenummer].name,
-         "bufetat_region": r.bufetat_region, "year": r.year, "children": r.children,
-         "measures": r.measures, "offers": r.offers, "competences": r.competences,
-         "free_places": r.free_places}
-        for r in rows
-    ])  # fmt: skip
+    return _json(
+        [
+            {
+                "kommunenummer": r.kommunenummer,
+                "name": REGISTER.municipalities[r.kommunenummer].name,
+                "bufetat_region": r.bufetat_region,
+                "year": r.year,
+                "children": r.children,
+                "measures": r.measures,
+                "offers": r.offers,
+                "competences": r.competences,
+                "free_places": r.free_places,
+            }
+            for r in rows
+        ]
+    )
 
 
 async def waiting_list(region: str | None) -> list[dict]:
     day = today()
     async with service.sessions() as session:
         rows = await _waiting(session, region)
-        pending = {c for (c,) in (await session.execute(
-            select(Offer.case_id).where(Offer.status == "pending"))).all()}  # fmt: skip
-    return domain.ready_order([
-        {"case_id": c.case_id, "case_ref": c.case_ref, "bufetat_region": c.bufetat_region,
-         "residence_decided_on": c.residence_decided_on, "deadline": c.deadline,
-         "days_left": (c.deadline - day).days if c.deadline else None,
-         "days_waiting": (day - c.residence_decided_on).days if c.residence_decided_on else None,
-         "measure": c.measure, "siblings": len(c.siblings), "offer_pending": c.case_id in pending}
-        for c in rows])  # fmt: skip
+        pending = {
+            c
+            for (c,) in (
+                await session.execute(select(Offer.case_id).where(Offer.status == "pending"))
+            ).all()
+        }
+    return domain.ready_order(
+        [
+            {
+                "case_id": c.case_id,
+                "case_ref": c.case_ref,
+                "bufetat_region": c.bufetat_region,
+                "residence_decided_on": c.residence_decided_on,
+                "deadline": c.deadline,
+                "days_left": (c.deadline - day).days if c.deadline else None,
+                "days_waiting": (day - c.residence_decided_on).days
+                if c.residence_decided_on
+                else None,
+                "measure": c.measure,
+                "siblings": len(c.siblings),
+                "offer_pending": c.case_id in pending,
+            }
+            for c in rows
+        ]
+    )
 
 
 async def waiting(request: web.Request) -> web.Response:
@@ -180,17 +247,24 @@ async def proposals(request: web.Request) -> web.Response:
     async with service.sessions() as session:
         children, places = await matching_input(session, request.query.get("region"))
     result = domain.assign(children, places)
-    return _json({"total_score": result.total,
-                  "proposals": [p.__dict__ for p in result.proposals],
-                  "unplaced": result.unplaced})  # fmt: skip
+    return _json(
+        {
+            "total_score": result.total,
+            "proposals": [p.__dict__ for p in result.proposals],
+            "unplaced": result.unplaced,
+        }
+    )
 
 
 async def municipality_cases(request: web.Request) -> web.Response:
     """GET /municipalities/{k}/cases: cases opened in the municipality by settlement."""
     k = request.match_info["k"]
     async with service.sessions() as session:
-        rows = (await session.scalars(select(Placement).where(Placement.kommunenummer == k)
-                                      .order_by(Placement.settled_on))).all()  # fmt: skip
+        rows = (
+            await session.scalars(
+                select(Placement).where(Placement.kommunenummer == k).order_by(Placement.settled_on)
+            )
+        ).all()
         status = {
             c.case_id: c.status
             for c in (
@@ -200,11 +274,20 @@ async def municipality_cases(request: web.Request) -> web.Response:
             ).all()
         }
     # "accepted": the move-in day is agreed but has not come; "settled": the child lives here.
-    return _json([{"case_id": r.case_id, "offer_id": r.offer_id, "measure": r.measure,
-                   "settled_on": r.settled_on, "status": status.get(r.case_id),
-                   "moved_in": status.get(r.case_id) == "settled",
-                   "within_deadline": r.within_deadline}
-                  for r in rows])  # fmt: skip
+    return _json(
+        [
+            {
+                "case_id": r.case_id,
+                "offer_id": r.offer_id,
+                "measure": r.measure,
+                "settled_on": r.settled_on,
+                "status": status.get(r.case_id),
+                "moved_in": status.get(r.case_id) == "settled",
+                "within_deadline": r.within_deadline,
+            }
+            for r in rows
+        ]
+    )
 
 
 async def offer(request: web.Request) -> web.Response:
@@ -213,9 +296,18 @@ async def offer(request: web.Request) -> web.Response:
         o = await session.get(Offer, request.match_info["offer_id"])
     if o is None:
         return _json({"error": "no such offer"}, 404)
-    return _json({"offer_id": o.offer_id, "case_id": o.case_id, "kommunenummer": o.kommunenummer,
-                  "measure": o.measure, "status": o.status, "escalated": o.escalated,
-                  "answer_by": o.answer_by, "reason": o.reason})  # fmt: skip
+    return _json(
+        {
+            "offer_id": o.offer_id,
+            "case_id": o.case_id,
+            "kommunenummer": o.kommunenummer,
+            "measure": o.measure,
+            "status": o.status,
+            "escalated": o.escalated,
+            "answer_by": o.answer_by,
+            "reason": o.reason,
+        }
+    )
 
 
 async def refund_totals(request: web.Request) -> web.Response:
@@ -231,8 +323,9 @@ async def refund_totals(request: web.Request) -> web.Response:
                 ).group_by(RefundClaim.kommunenummer)
             )
         ).all()
-    return _json({k: {"claims": n, "claimed_nok": str(c), "refunded_nok": str(r)}
-                  for k, n, c, r in rows})  # fmt: skip
+    return _json(
+        {k: {"claims": n, "claimed_nok": str(c), "refunded_nok": str(r)} for k, n, c, r in rows}
+    )
 
 
 async def grants(request: web.Request) -> web.Response:
@@ -251,8 +344,7 @@ async def compute_figures() -> dict:
         waiting_rows = await _waiting(session)
         caps = (await session.scalars(select(Capacity).where(Capacity.year == day.year))).all()
     within = sum(p.within_deadline for p in placements)
-    waited = [(day - c.residence_decided_on).days for c in waiting_rows
-              if c.residence_decided_on]  # fmt: skip
+    waited = [(day - c.residence_decided_on).days for c in waiting_rows if c.residence_decided_on]
     per_region: dict[str, int] = {}
     need: dict[tuple[str, str], int] = {}
     for c in waiting_rows:
@@ -265,10 +357,16 @@ async def compute_figures() -> dict:
             free[(r.bufetat_region, measure)] = free.get((r.bufetat_region, measure), 0) + (
                 r.free_places
             )
-    gap = [{"bufetat_region": reg, "measure": mea, "waiting": need.get((reg, mea), 0),
+    gap = [
+        {
+            "bufetat_region": reg,
+            "measure": mea,
+            "waiting": need.get((reg, mea), 0),
             "free_places": free.get((reg, mea), 0),
-            "gap": need.get((reg, mea), 0) - free.get((reg, mea), 0)}
-           for reg, mea in sorted(set(need) | set(free))]  # fmt: skip
+            "gap": need.get((reg, mea), 0) - free.get((reg, mea), 0),
+        }
+        for reg, mea in sorted(set(need) | set(free))
+    ]
     return {
         "as_of": day.isoformat(),
         "settled": len(placements),
@@ -280,7 +378,7 @@ async def compute_figures() -> dict:
         "days_waiting": {
             "median": statistics.median(waited) if waited else None,
             "max": max(waited, default=None),
-        },  # fmt: skip
+        },
         "capacity_gap": gap,
         "note": "free places in a municipality count once per measure it offers",
     }

@@ -34,8 +34,9 @@ class Catalogue:
 
 def load_catalogue(path: Path = DATA / "measures.json") -> Catalogue:
     raw = json.loads(path.read_text(encoding="utf-8"))
-    return Catalogue({m["code"]: m for m in raw["measures"]},
-                     {c["code"]: c for c in raw["care_needs"]})  # fmt: skip
+    return Catalogue(
+        {m["code"]: m for m in raw["measures"]}, {c["code"]: c for c in raw["care_needs"]}
+    )
 
 
 def age_on(birth_date: date, on: date) -> int:
@@ -103,8 +104,11 @@ def _fit(age: int, band: Band) -> float:
 
 def fitting_band(child: Child, place: Place) -> Band | None:
     """The best-fitting age band in which the place offers the child's measure, if any."""
-    bands = [b for b in place.offers
-             if b.measure == child.measure and b.min_age <= child.age <= b.max_age]  # fmt: skip
+    bands = [
+        b
+        for b in place.offers
+        if b.measure == child.measure and b.min_age <= child.age <= b.max_age
+    ]
     return max(bands, key=lambda b: _fit(child.age, b), default=None)
 
 
@@ -121,8 +125,9 @@ def explain(child: Child, place: Place, w: Weights = Weights()) -> Scored:
     if place.kommunenummer in child.declined_by:
         return Scored(INFEASIBLE, [f"{place.name} declined this child before"])
     if band is None:
-        return Scored(INFEASIBLE, [f"{place.name} does not offer {child.measure} "
-                                   f"for age {child.age}"])  # fmt: skip
+        return Scored(
+            INFEASIBLE, [f"{place.name} does not offer {child.measure} for age {child.age}"]
+        )
     if place.free < 1:
         return Scored(INFEASIBLE, [f"{place.name} has no free place"])
     lines = [
@@ -145,8 +150,10 @@ def explain(child: Child, place: Place, w: Weights = Weights()) -> Scored:
         lines.append(f"+{w.need_met * len(met):.0f} care needs met: {', '.join(met)}")
     if unmet:
         score += w.need_unmet * len(unmet)
-        lines.append(f"{w.need_unmet * len(unmet):.0f} care needs not covered: "
-                     f"{', '.join(unmet)} (traded off)")  # fmt: skip
+        lines.append(
+            f"{w.need_unmet * len(unmet):.0f} care needs not covered: "
+            f"{', '.join(unmet)} (traded off)"
+        )
     fit = w.age_fit * _fit(child.age, band)
     score += fit
     lines.append(f"+{fit:.1f} age fit in the band {band.min_age}-{band.max_age}")
@@ -156,8 +163,9 @@ def explain(child: Child, place: Place, w: Weights = Weights()) -> Scored:
     return Scored(score, lines)
 
 
-def score_matrix(children: Sequence[Child], places: Sequence[Place],
-                 w: Weights = Weights()) -> np.ndarray:  # fmt: skip
+def score_matrix(
+    children: Sequence[Child], places: Sequence[Place], w: Weights = Weights()
+) -> np.ndarray:
     """children x places scores, vectorised; equals `explain(...).score` cell by cell (tested).
     Infeasible cells hold INFEASIBLE."""
     n, m = len(children), len(places)
@@ -198,8 +206,14 @@ def score_matrix(children: Sequence[Child], places: Sequence[Place],
     met = need_mat @ comp_mat if needs else np.zeros((n, m))
     total_needs = need_mat.sum(axis=1, keepdims=True)
     urg = np.array([urgency(c.days_left, w) for c in children])[:, None]
-    score = (w.base + bonus + w.need_met * met + w.need_unmet * (total_needs - met)
-             + w.age_fit * np.maximum(fit, 0) + urg)  # fmt: skip
+    score = (
+        w.base
+        + bonus
+        + w.need_met * met
+        + w.need_unmet * (total_needs - met)
+        + w.age_fit * np.maximum(fit, 0)
+        + urg
+    )
     return np.where(feasible, score, INFEASIBLE)
 
 
@@ -252,8 +266,13 @@ def sibling_groups(children: Sequence[Child]) -> tuple[list[list[int]], dict[str
     return out, held
 
 
-def _proposal(children: Sequence[Child], members: list[int], place: Place, w: Weights,
-              best: dict[int, tuple[float, str]]) -> Proposal:  # fmt: skip
+def _proposal(
+    children: Sequence[Child],
+    members: list[int],
+    place: Place,
+    w: Weights,
+    best: dict[int, tuple[float, str]],
+) -> Proposal:
     lines: list[str] = []
     total = 0.0
     for i in members:
@@ -263,17 +282,25 @@ def _proposal(children: Sequence[Child], members: list[int], place: Place, w: We
         lines += [prefix + line for line in s.lines]
         top_score, top_name = best[i]
         if top_name != place.name and top_score > s.score + 0.005:
-            lines.append(f"{prefix}trade-off: {top_name} would score {top_score:.1f} alone "
-                         f"(here {s.score:.1f}); its places serve the whole group of children "
-                         "better")  # fmt: skip
+            lines.append(
+                f"{prefix}trade-off: {top_name} would score {top_score:.1f} alone "
+                f"(here {s.score:.1f}); its places serve the whole group of children "
+                "better"
+            )
     if len(members) > 1:
         lines.insert(0, f"siblings settled together: {len(members)} places in {place.name}")
-    return Proposal(place.kommunenummer, place.name, [children[i].case_id for i in members],
-                    round(total, 2), lines)  # fmt: skip
+    return Proposal(
+        place.kommunenummer,
+        place.name,
+        [children[i].case_id for i in members],
+        round(total, 2),
+        lines,
+    )
 
 
-def assign(children: Sequence[Child], places: Sequence[Place],
-           w: Weights = Weights()) -> Assignment:  # fmt: skip
+def assign(
+    children: Sequence[Child], places: Sequence[Place], w: Weights = Weights()
+) -> Assignment:
     """The global optimum with `linear_sum_assignment`, in two steps (ADR 0007):
     1. sibling groups first, a group as one row needing `len(group)` places in one
        municipality, one group per municipality per run;
@@ -303,7 +330,8 @@ def assign(children: Sequence[Child], places: Sequence[Place],
                 for i in multi[r]:
                     result.unplaced[children[i].case_id] = (
                         f"no municipality has {len(multi[r])} fitting free places for the "
-                        "siblings together")  # fmt: skip
+                        "siblings together"
+                    )
     if singles:
         cols = np.repeat(np.arange(len(places)), np.maximum(free, 0))
         if len(cols):
@@ -317,14 +345,17 @@ def assign(children: Sequence[Child], places: Sequence[Place],
             cid = children[i].case_id
             if cid not in placed:
                 result.unplaced[cid] = (
-                    "no fitting free place" if s[i].max() <= INFEASIBLE / 2
-                    else "fitting places went to children with a higher total score")  # fmt: skip
+                    "no fitting free place"
+                    if s[i].max() <= INFEASIBLE / 2
+                    else "fitting places went to children with a higher total score"
+                )
     result.proposals.sort(key=lambda p: -p.score)
     return result
 
 
-def assign_greedy(children: Sequence[Child], places: Sequence[Place],
-                  w: Weights = Weights()) -> Assignment:  # fmt: skip
+def assign_greedy(
+    children: Sequence[Child], places: Sequence[Place], w: Weights = Weights()
+) -> Assignment:
     """The baseline: oldest deadline first, each child takes its best place still free."""
     result = Assignment()
     s = score_matrix(children, places, w)
@@ -511,19 +542,34 @@ def grant_estimate(birth_date: date, settled_on: date, grants: dict) -> dict:
         if not in_force(integration, y):
             continue
         r, carried = _rates_for(rates, y)
-        years.append({"year": y, "grant": "integration", "settlement_year": i + 1,
-                      "nok": r["integration"][i], "rate_carried_forward": carried})  # fmt: skip
+        years.append(
+            {
+                "year": y,
+                "grant": "integration",
+                "settlement_year": i + 1,
+                "nok": r["integration"][i],
+                "rate_carried_forward": carried,
+            }
+        )
     for y in range(settled_on.year, birth_date.year + int(special["until_age"]) + 1):
         if not in_force(special, y):
             continue
         r, carried = _rates_for(rates, y)
-        years.append({"year": y, "grant": "special_minor", "nok": r["special_minor"],
-                      "rate_carried_forward": carried})  # fmt: skip
-    return {"years": sorted(years, key=lambda x: (x["year"], x["grant"])),
-            "integration_total": sum(x["nok"] for x in years if x["grant"] == "integration"),
-            "special_total": sum(x["nok"] for x in years if x["grant"] == "special_minor"),
-            "total": sum(x["nok"] for x in years),
-            "verify": bool(grants.get("verify"))}  # fmt: skip
+        years.append(
+            {
+                "year": y,
+                "grant": "special_minor",
+                "nok": r["special_minor"],
+                "rate_carried_forward": carried,
+            }
+        )
+    return {
+        "years": sorted(years, key=lambda x: (x["year"], x["grant"])),
+        "integration_total": sum(x["nok"] for x in years if x["grant"] == "integration"),
+        "special_total": sum(x["nok"] for x in years if x["grant"] == "special_minor"),
+        "total": sum(x["nok"] for x in years),
+        "verify": bool(grants.get("verify")),
+    }
 
 
 def offer_payload(

@@ -43,8 +43,9 @@ class Deps:
 
 def _own_municipality(ctx: Context, kommunenummer: str, field: str = "kommunenummer") -> None:
     if ctx.sender.kind == UnitKind.MUNICIPALITY and ctx.sender.id != unit_of(kommunenummer):
-        raise Rejected(f"{field}: unit {ctx.sender.id!r} may only act for itself "
-                       f"({unit_of(kommunenummer)!r})")  # fmt: skip
+        raise Rejected(
+            f"{field}: unit {ctx.sender.id!r} may only act for itself ({unit_of(kommunenummer)!r})"
+        )
 
 
 def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
@@ -61,12 +62,14 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
     ) -> None:
         municipality = register.get(kommunenummer)
         if municipality is None:
-            raise Rejected(f"kommunenummer: {kommunenummer!r} is not a municipality in "
-                           f"{register.source}")  # fmt: skip
+            raise Rejected(
+                f"kommunenummer: {kommunenummer!r} is not a municipality in {register.source}"
+            )
         _own_municipality(ctx, kommunenummer)
         if free > children:
-            raise Rejected(f"free_places: {free} exceeds the {children} "
-                           "children the council decided to settle")  # fmt: skip
+            raise Rejected(
+                f"free_places: {free} exceeds the {children} children the council decided to settle"
+            )
         row = await ctx.session.get(Capacity, (kommunenummer, year))
         if row is None:
             row = Capacity(kommunenummer=kommunenummer, year=year)
@@ -75,14 +78,17 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         row.children, row.free_places = children, free
         row.measures = sorted({o["measure"] for o in offers})
         row.offers, row.competences = offers, competences
-        log.info("capacity recorded", extra={"kommunenummer": kommunenummer, "year": year,
-                                             "free_places": free})  # fmt: skip
+        log.info(
+            "capacity recorded",
+            extra={"kommunenummer": kommunenummer, "year": year, "free_places": free},
+        )
 
     async def capacity_v1(ctx: Context) -> None:
         data: m.CapacityPublishedV1 = ctx.data
         offers = [{"measure": x, "min_age": 0, "max_age": 17} for x in data.measures]
-        await store_capacity(ctx, data.kommunenummer, data.year, data.children, offers, [],
-                             data.free_places)  # fmt: skip
+        await store_capacity(
+            ctx, data.kommunenummer, data.year, data.children, offers, [], data.free_places
+        )
 
     async def capacity_v2(ctx: Context) -> None:
         data: m.CapacityPublishedV2 = ctx.data
@@ -93,15 +99,28 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
                 raise Rejected(f"offers[{i}].min_age: the age band is empty")
         if any(c not in catalogue.care_needs for c in data.competences):
             raise Rejected("competences: every entry must be a care need in measures.json")
-        await store_capacity(ctx, data.kommunenummer, data.year, data.children,
-                             [o.model_dump() for o in data.offers], data.competences,
-                             data.free_places)  # fmt: skip
+        await store_capacity(
+            ctx,
+            data.kommunenummer,
+            data.year,
+            data.children,
+            [o.model_dump() for o in data.offers],
+            data.competences,
+            data.free_places,
+        )
 
     async def child_row(ctx: Context, case_id: str) -> Child:
         child = await ctx.session.get(Child, case_id)
         if child is None:
-            child = Child(case_id=case_id, status="open", languages=[], care_needs=[],
-                          family=[], network=[], siblings=[])  # fmt: skip
+            child = Child(
+                case_id=case_id,
+                status="open",
+                languages=[],
+                care_needs=[],
+                family=[],
+                network=[],
+                siblings=[],
+            )
             ctx.session.add(child)
         return child
 
@@ -155,26 +174,35 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
             raise Rejected("offer_id: an offer with this id exists; use a new id")
         child = await ctx.session.get(Child, data.case_id)
         if child is None or not child.ready:
-            raise Rejected("case_id: the child is not ready for settlement (needs residence "
-                           "granted, a settlement profile and an open case)")  # fmt: skip
+            raise Rejected(
+                "case_id: the child is not ready for settlement (needs residence "
+                "granted, a settlement profile and an open case)"
+            )
         if register.get(data.kommunenummer) is None:
             raise Rejected("kommunenummer: not a municipality in the register")
         year = today().year
         cap = await ctx.session.get(Capacity, (data.kommunenummer, year))
         if cap is None:
-            raise Rejected(f"kommunenummer: the municipality has published no capacity for "
-                           f"{year}")  # fmt: skip
+            raise Rejected(f"kommunenummer: the municipality has published no capacity for {year}")
         age = domain.age_on(child.birth_date, today())
-        if not any(o["measure"] == data.measure and o["min_age"] <= age <= o["max_age"]
-                   for o in cap.offers):  # fmt: skip
-            raise Rejected("measure: the municipality does not offer this measure for the "
-                           "child's age")  # fmt: skip
-        pending = await ctx.session.scalar(select(Offer.offer_id).where(
-            Offer.case_id == data.case_id, Offer.kommunenummer == data.kommunenummer,
-            Offer.status == "pending"))  # fmt: skip
+        if not any(
+            o["measure"] == data.measure and o["min_age"] <= age <= o["max_age"] for o in cap.offers
+        ):
+            raise Rejected(
+                "measure: the municipality does not offer this measure for the child's age"
+            )
+        pending = await ctx.session.scalar(
+            select(Offer.offer_id).where(
+                Offer.case_id == data.case_id,
+                Offer.kommunenummer == data.kommunenummer,
+                Offer.status == "pending",
+            )
+        )
         if pending:
-            raise Rejected("kommunenummer: an offer of this child to this municipality is "
-                           "already waiting for an answer")  # fmt: skip
+            raise Rejected(
+                "kommunenummer: an offer of this child to this municipality is "
+                "already waiting for an answer"
+            )
         suite = SUITE_SETTINGS[ctx.settings.sealing_suite]
         unit = await ctx.directory.get(CONSENT_UNIT)
         broker_key = unit.sealing_for(suite) if unit else None
@@ -202,35 +230,77 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         recipient = unit_of(data.kommunenummer)
         category, purpose = m.DataCategory.KOPP, "settlement"
         info = request_context(child.case_id, request_id, source, recipient, category, purpose)
-        ctx.emit("no.ema.share.request.v2", m.ShareRequestV2(
-            request_id=request_id, case_id=child.case_id, source_unit=source,
-            recipient_unit=recipient, data_category=category, purpose=purpose,
-            payload=seal(json.dumps(payload).encode(), suite, broker_key.public_key, info),
-        ), case_id=child.case_id)  # fmt: skip
+        ctx.emit(
+            "no.ema.share.request.v2",
+            m.ShareRequestV2(
+                request_id=request_id,
+                case_id=child.case_id,
+                source_unit=source,
+                recipient_unit=recipient,
+                data_category=category,
+                purpose=purpose,
+                payload=seal(json.dumps(payload).encode(), suite, broker_key.public_key, info),
+            ),
+            case_id=child.case_id,
+        )
         answer_by = data.answer_by or datetime.now(UTC) + timedelta(hours=deps.answer_hours)
-        ctx.session.add(Offer(
-            offer_id=data.offer_id, case_id=child.case_id, kommunenummer=data.kommunenummer,
-            bufetat_region=child.bufetat_region or "", requested_by=ctx.sender.id,
-            measure=data.measure, status="pending", answer_by=answer_by, year=year,
-            share_request_id=request_id))  # fmt: skip
-        ctx.emit("no.ema.municipality.offer.v1", m.SettlementOfferV1(
-            offer_id=data.offer_id, case_id=child.case_id, case_ref=child.case_ref or "",
-            kommunenummer=data.kommunenummer, measure=data.measure, answer_by=answer_by,
-            share_request_id=request_id), case_id=child.case_id,
-            unit=unit_of(data.kommunenummer))  # fmt: skip
-        log.info("offer sent", extra={"case": child.case_id, "offer": data.offer_id,
-                                      "kommunenummer": data.kommunenummer})  # fmt: skip
+        ctx.session.add(
+            Offer(
+                offer_id=data.offer_id,
+                case_id=child.case_id,
+                kommunenummer=data.kommunenummer,
+                bufetat_region=child.bufetat_region or "",
+                requested_by=ctx.sender.id,
+                measure=data.measure,
+                status="pending",
+                answer_by=answer_by,
+                year=year,
+                share_request_id=request_id,
+            )
+        )
+        ctx.emit(
+            "no.ema.municipality.offer.v1",
+            m.SettlementOfferV1(
+                offer_id=data.offer_id,
+                case_id=child.case_id,
+                case_ref=child.case_ref or "",
+                kommunenummer=data.kommunenummer,
+                measure=data.measure,
+                answer_by=answer_by,
+                share_request_id=request_id,
+            ),
+            case_id=child.case_id,
+            unit=unit_of(data.kommunenummer),
+        )
+        log.info(
+            "offer sent",
+            extra={
+                "case": child.case_id,
+                "offer": data.offer_id,
+                "kommunenummer": data.kommunenummer,
+            },
+        )
 
     def answer(ctx: Context, offer: Offer, outcome: str, nb: str, en: str) -> None:
-        ctx.emit("no.ema.municipality.offer-outcome.v1", m.OfferOutcomeV1(
-            offer_id=offer.offer_id, case_id=offer.case_id, outcome=outcome,
-            message_nb=nb, message_en=en), case_id=offer.case_id,
-            unit=unit_of(offer.kommunenummer))  # fmt: skip
+        ctx.emit(
+            "no.ema.municipality.offer-outcome.v1",
+            m.OfferOutcomeV1(
+                offer_id=offer.offer_id,
+                case_id=offer.case_id,
+                outcome=outcome,
+                message_nb=nb,
+                message_en=en,
+            ),
+            case_id=offer.case_id,
+            unit=unit_of(offer.kommunenummer),
+        )
 
     async def refuse(ctx: Context, offer: Offer, nb: str, en: str) -> None:
-        await ctx.session.execute(update(Offer).where(
-            Offer.offer_id == offer.offer_id, Offer.status == "pending").values(
-            status="refused", reason=en, answered_at=datetime.now(UTC)))  # fmt: skip
+        await ctx.session.execute(
+            update(Offer)
+            .where(Offer.offer_id == offer.offer_id, Offer.status == "pending")
+            .values(status="refused", reason=en, answered_at=datetime.now(UTC))
+        )
         answer(ctx, offer, "refused", nb, en)
         log.info("answer refused", extra={"offer": offer.offer_id, "case": offer.case_id})
 
@@ -250,8 +320,10 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         if data.answer == "accept" and data.measure not in catalogue.measures:
             raise Rejected("measure: not a measure in measures.json")
         if isinstance(data, m.OfferAnsweredV2) and data.answer == "accept" and not recipients:
-            raise Rejected("handover_to: an acceptance names the barnevern, school and health "
-                           "station that receive the handover")  # fmt: skip
+            raise Rejected(
+                "handover_to: an acceptance names the barnevern, school and health "
+                "station that receive the handover"
+            )
         if offer.status != "pending":
             answer(
                 ctx,
@@ -285,23 +357,41 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
             .values(status="accepted", kommunenummer=offer.kommunenummer, settled_on=data.settle_on)
         )
         if took_child.rowcount != 1:
-            await refuse(ctx, offer, "Barnet er allerede bosatt eller saken er lukket; "
-                         "aksepten ble ikke gjennomført.", "The child has already been settled "
-                         "or the case is closed; your acceptance was not applied.")  # fmt: skip
+            await refuse(
+                ctx,
+                offer,
+                "Barnet er allerede bosatt eller saken er lukket; aksepten ble ikke gjennomført.",
+                "The child has already been settled "
+                "or the case is closed; your acceptance was not applied.",
+            )
             return
-        took_place = await ctx.session.execute(update(Capacity).where(
-            Capacity.kommunenummer == offer.kommunenummer, Capacity.year == offer.year,
-            Capacity.free_places > 0).values(free_places=Capacity.free_places - 1))  # fmt: skip
+        took_place = await ctx.session.execute(
+            update(Capacity)
+            .where(
+                Capacity.kommunenummer == offer.kommunenummer,
+                Capacity.year == offer.year,
+                Capacity.free_places > 0,
+            )
+            .values(free_places=Capacity.free_places - 1)
+        )
         if took_place.rowcount != 1:
-            await ctx.session.execute(update(Child).where(Child.case_id == offer.case_id)
-                                      .values(status="open", kommunenummer=None,
-                                              settled_on=None))  # fmt: skip
-            await refuse(ctx, offer, "Kommunen har ingen ledig plass igjen; publiser ny "
-                         "kapasitet før aksept.", "Your municipality has no free place left; "
-                         "publish new capacity before accepting.")  # fmt: skip
+            await ctx.session.execute(
+                update(Child)
+                .where(Child.case_id == offer.case_id)
+                .values(status="open", kommunenummer=None, settled_on=None)
+            )
+            await refuse(
+                ctx,
+                offer,
+                "Kommunen har ingen ledig plass igjen; publiser ny kapasitet før aksept.",
+                "Your municipality has no free place left; publish new capacity before accepting.",
+            )
             return
-        await ctx.session.execute(update(Offer).where(Offer.offer_id == offer.offer_id).values(
-            status="accepted", measure=data.measure, answered_at=now))  # fmt: skip
+        await ctx.session.execute(
+            update(Offer)
+            .where(Offer.offer_id == offer.offer_id)
+            .values(status="accepted", measure=data.measure, answered_at=now)
+        )
         deadline = child.deadline or data.settle_on
         ctx.session.add(
             Placement(
@@ -315,22 +405,40 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
                 days_waited=(data.settle_on - (child.residence_decided_on or data.settle_on)).days,
             )
         )
-        others = (await ctx.session.scalars(select(Offer).where(
-            Offer.case_id == offer.case_id, Offer.status == "pending",
-            Offer.offer_id != offer.offer_id))).all()  # fmt: skip
+        others = (
+            await ctx.session.scalars(
+                select(Offer).where(
+                    Offer.case_id == offer.case_id,
+                    Offer.status == "pending",
+                    Offer.offer_id != offer.offer_id,
+                )
+            )
+        ).all()
         for other in others:
             other.status, other.reason, other.answered_at = "withdrawn", "settled elsewhere", now
-            answer(ctx, other, "refused", "Tilbudet er trukket: barnet er bosatt i en annen "
-                   "kommune.", "The offer is withdrawn: the child was settled in another "
-                   "municipality.")  # fmt: skip
+            answer(
+                ctx,
+                other,
+                "refused",
+                "Tilbudet er trukket: barnet er bosatt i en annen kommune.",
+                "The offer is withdrawn: the child was settled in another municipality.",
+            )
         # Accepting is not moving in: the move-in day is agreed now, and the centre stay ends
         # on that day (case.settled then, from the move-in timer, or now if it has come).
-        ctx.emit("no.ema.case.settlement-planned.v1", m.CaseSettlementPlannedV1(
-            case_id=offer.case_id, kommunenummer=offer.kommunenummer, settle_on=data.settle_on,
-            measure=data.measure), case_id=offer.case_id)  # fmt: skip
+        ctx.emit(
+            "no.ema.case.settlement-planned.v1",
+            m.CaseSettlementPlannedV1(
+                case_id=offer.case_id,
+                kommunenummer=offer.kommunenummer,
+                settle_on=data.settle_on,
+                measure=data.measure,
+            ),
+            case_id=offer.case_id,
+        )
         # The municipality's case opens from the handover, not from typing it in again.
-        await start_handover(ctx, deps.rules, offer, child, data.settle_on, data.measure,
-                             recipients)  # fmt: skip
+        await start_handover(
+            ctx, deps.rules, offer, child, data.settle_on, data.measure, recipients
+        )
         if data.settle_on <= today():
             await ctx.session.execute(
                 update(Child).where(Child.case_id == offer.case_id).values(status="settled")
@@ -353,8 +461,14 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
             f"The acceptance is recorded; the child is settled with you and moves in on "
             f"{data.settle_on.isoformat()}.",
         )
-        log.info("child settled", extra={"offer": offer.offer_id, "case": offer.case_id,
-                                         "kommunenummer": offer.kommunenummer})  # fmt: skip
+        log.info(
+            "child settled",
+            extra={
+                "offer": offer.offer_id,
+                "case": offer.case_id,
+                "kommunenummer": offer.kommunenummer,
+            },
+        )
 
     async def refund_claimed(ctx: Context) -> None:
         data: m.RefundClaimedV1 = ctx.data
@@ -373,17 +487,26 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
         elif data.period_to > today():
             reason = "period_to: the period has not ended yet"
         else:
-            overlap = await ctx.session.scalar(select(RefundClaim.claim_id).where(
-                RefundClaim.case_id == data.case_id, RefundClaim.outcome != "refused",
-                RefundClaim.period_from <= data.period_to,
-                RefundClaim.period_to >= data.period_from))  # fmt: skip
+            overlap = await ctx.session.scalar(
+                select(RefundClaim.claim_id).where(
+                    RefundClaim.case_id == data.case_id,
+                    RefundClaim.outcome != "refused",
+                    RefundClaim.period_from <= data.period_to,
+                    RefundClaim.period_to >= data.period_from,
+                )
+            )
             if overlap:
                 reason = "period_from: the period overlaps a period already refunded"
         days = (data.period_to - data.period_from).days + 1
         if reason is None:
             assert child is not None and child.birth_date is not None
-            d = domain.decide_refund(child.birth_date, data.period_from, data.period_to,
-                                     data.expenses_nok, deps.refund_rules)  # fmt: skip
+            d = domain.decide_refund(
+                child.birth_date,
+                data.period_from,
+                data.period_to,
+                data.expenses_nok,
+                deps.refund_rules,
+            )
         else:
             d = domain.RefundDecision("refused", domain.Decimal("0.00"), days, 0, reason)
         ctx.session.add(
@@ -401,11 +524,20 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
                 reason=d.reason,
             )
         )
-        ctx.emit("no.ema.municipality.refund-decided.v1", m.RefundDecidedV1(
-            claim_id=data.claim_id, case_id=data.case_id, outcome=d.outcome,
-            refund_nok=d.refund_nok, days_claimed=d.days_claimed,
-            days_refundable=d.days_refundable, reason=d.reason),
-            case_id=data.case_id, unit=unit_of(data.kommunenummer))  # fmt: skip
+        ctx.emit(
+            "no.ema.municipality.refund-decided.v1",
+            m.RefundDecidedV1(
+                claim_id=data.claim_id,
+                case_id=data.case_id,
+                outcome=d.outcome,
+                refund_nok=d.refund_nok,
+                days_claimed=d.days_claimed,
+                days_refundable=d.days_refundable,
+                reason=d.reason,
+            ),
+            case_id=data.case_id,
+            unit=unit_of(data.kommunenummer),
+        )
         log.info("refund decided", extra={"claim": data.claim_id, "outcome": d.outcome})
 
     return {
@@ -467,15 +599,27 @@ async def move_in_due(sessions, outbox, write_lock, day: date) -> int:  # noqa: 
 async def escalate_due(sessions, outbox, write_lock, now: datetime) -> int:  # noqa: ANN001
     """Offers past their answer time without an answer: escalate each once."""
     async with write_lock, sessions() as session, session.begin():
-        due = (await session.scalars(select(Offer).where(
-            Offer.status == "pending", Offer.escalated.is_(False),
-            Offer.answer_by <= now))).all()  # fmt: skip
+        due = (
+            await session.scalars(
+                select(Offer).where(
+                    Offer.status == "pending", Offer.escalated.is_(False), Offer.answer_by <= now
+                )
+            )
+        ).all()
         for offer in due:
             offer.escalated = True
-            outbox.add(session, "no.ema.municipality.offer-escalated.v1", m.OfferEscalatedV1(
-                offer_id=offer.offer_id, case_id=offer.case_id,
-                kommunenummer=offer.kommunenummer, bufetat_region=offer.bufetat_region,
-                answer_by=offer.answer_by), case_id=offer.case_id)  # fmt: skip
+            outbox.add(
+                session,
+                "no.ema.municipality.offer-escalated.v1",
+                m.OfferEscalatedV1(
+                    offer_id=offer.offer_id,
+                    case_id=offer.case_id,
+                    kommunenummer=offer.kommunenummer,
+                    bufetat_region=offer.bufetat_region,
+                    answer_by=offer.answer_by,
+                ),
+                case_id=offer.case_id,
+            )
     return len(due)
 
 

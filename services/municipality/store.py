@@ -90,7 +90,7 @@ class Offer(Base):
             unique=True,
             sqlite_where=text("status = 'accepted'"),
             postgresql_where=text("status = 'accepted'"),
-        ),  # fmt: skip
+        ),
         Index(
             "one_pending_offer_per_child_and_municipality",
             "case_id",
@@ -98,7 +98,7 @@ class Offer(Base):
             unique=True,
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
-        ),  # fmt: skip
+        ),
     )
     offer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     case_id: Mapped[str] = mapped_column(String(64), index=True)

@@ -84,8 +84,15 @@ class RecipientIn(BaseModel):
 
 
 def recipient_json(r: Recipient) -> dict:
-    return {"unit": r.unit, "role": r.role, "email": r.email, "webhook_url": r.webhook_url,
-            "language": r.language, "events": r.events, "digest": r.digest}  # fmt: skip
+    return {
+        "unit": r.unit,
+        "role": r.role,
+        "email": r.email,
+        "webhook_url": r.webhook_url,
+        "language": r.language,
+        "events": r.events,
+        "digest": r.digest,
+    }
 
 
 async def put_recipient(request: web.Request) -> web.Response:
@@ -101,8 +108,9 @@ async def put_recipient(request: web.Request) -> web.Response:
         if problem:
             return web.json_response({"error": problem}, status=400)
     async with service.outbox.write_lock, service.sessions() as session, session.begin():
-        row = await session.scalar(select(Recipient).where(
-            Recipient.unit == data.unit, Recipient.role == data.role))  # fmt: skip
+        row = await session.scalar(
+            select(Recipient).where(Recipient.unit == data.unit, Recipient.role == data.role)
+        )
         if row is None:
             row = Recipient(unit=data.unit, role=data.role)
             session.add(row)
@@ -123,34 +131,61 @@ async def inbox(request: web.Request) -> web.Response:
     if role := request.query.get("role"):
         query = query.where(Notification.role == role)
     async with service.sessions() as session:
-        rows = (await session.scalars(
-            query.order_by(Notification.created_at.desc()).limit(200))).all()  # fmt: skip
-    return web.json_response([
-        {"id": n.id, "case_ref": n.case_ref, "role": n.role, "event_type": n.event_type,
-         "text_nb": n.text_nb, "text_en": n.text_en, "created_at": n.created_at.isoformat()}
-        for n in rows
-    ])  # fmt: skip
+        rows = (
+            await session.scalars(query.order_by(Notification.created_at.desc()).limit(200))
+        ).all()
+    return web.json_response(
+        [
+            {
+                "id": n.id,
+                "case_ref": n.case_ref,
+                "role": n.role,
+                "event_type": n.event_type,
+                "text_nb": n.text_nb,
+                "text_en": n.text_en,
+                "created_at": n.created_at.isoformat(),
+            }
+            for n in rows
+        ]
+    )
 
 
 async def deliveries(request: web.Request) -> web.Response:
     """GET /deliveries?status=...: delivery status (pending, retrying, sent, failed)."""
-    query = (select(Delivery, Notification).join(Notification,
-             Notification.id == Delivery.notification_id))  # fmt: skip
+    query = select(Delivery, Notification).join(
+        Notification, Notification.id == Delivery.notification_id
+    )
     if status := request.query.get("status"):
         query = query.where(Delivery.status == status)
     async with service.sessions() as session:
         rows = (await session.execute(query.order_by(Delivery.created_at.desc()).limit(500))).all()
-        counts = dict((await session.execute(
-            select(Delivery.status, func.count()).group_by(Delivery.status))).all())  # fmt: skip
-    return web.json_response({
-        "counts": counts,
-        "deliveries": [
-            {"id": d.id, "channel": d.channel, "status": d.status, "attempts": d.attempts,
-             "unit": n.unit, "role": n.role, "case_ref": n.case_ref, "event": n.event_type,
-             "last_error": d.last_error, "sent_at": d.sent_at.isoformat() if d.sent_at else None}
-            for d, n in rows
-        ],
-    })  # fmt: skip
+        counts = dict(
+            (
+                await session.execute(
+                    select(Delivery.status, func.count()).group_by(Delivery.status)
+                )
+            ).all()
+        )
+    return web.json_response(
+        {
+            "counts": counts,
+            "deliveries": [
+                {
+                    "id": d.id,
+                    "channel": d.channel,
+                    "status": d.status,
+                    "attempts": d.attempts,
+                    "unit": n.unit,
+                    "role": n.role,
+                    "case_ref": n.case_ref,
+                    "event": n.event_type,
+                    "last_error": d.last_error,
+                    "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+                }
+                for d, n in rows
+            ],
+        }
+    )
 
 
 service.access.update(

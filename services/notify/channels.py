@@ -52,8 +52,9 @@ def sign_webhook(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def verify_webhook(secret: str, headers: dict[str, str], body: bytes,
-                   now: float | None = None) -> bool:  # fmt: skip
+def verify_webhook(
+    secret: str, headers: dict[str, str], body: bytes, now: float | None = None
+) -> bool:
     """What a receiver does: recompute the signature and refuse old timestamps (replay)."""
     timestamp = headers.get(TIMESTAMP_HEADER, "")
     if not timestamp.isdigit():
@@ -83,8 +84,10 @@ def webhook_problem(url: str, allowed_hosts: str) -> str | None:
         return "webhook_url: no user or password in the URL; the secret signs each delivery"
     patterns = [p.strip().lower() for p in allowed_hosts.split(",") if p.strip()]
     if not host or not any(fnmatchcase(host, p) for p in patterns):
-        return (f"webhook_url: host {host or '(none)'} is not among the hosts the operator "
-                "allows (EMA_WEBHOOK_HOSTS)")  # fmt: skip
+        return (
+            f"webhook_url: host {host or '(none)'} is not among the hosts the operator "
+            "allows (EMA_WEBHOOK_HOSTS)"
+        )
     return None
 
 
@@ -95,18 +98,28 @@ def client_ssl(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
-async def post_webhook(url: str, secret: str, payload: dict, timeout: float,
-                       allowed_hosts: str = "", ca_file: str | None = None) -> None:  # fmt: skip
+async def post_webhook(
+    url: str,
+    secret: str,
+    payload: dict,
+    timeout: float,
+    allowed_hosts: str = "",
+    ca_file: str | None = None,
+) -> None:
     problem = webhook_problem(url, allowed_hosts)
     if problem:
         raise RuntimeError(problem)
     body = json.dumps(payload, ensure_ascii=False).encode()
     timestamp = str(int(time.time()))
-    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
-               SIGNATURE_HEADER: sign_webhook(secret, timestamp, body)}  # fmt: skip
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: sign_webhook(secret, timestamp, body),
+    }
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     async with aiohttp.ClientSession(timeout=client_timeout) as session:
-        async with session.post(url, data=body, headers=headers, allow_redirects=False,
-                                ssl=client_ssl(ca_file)) as resp:  # fmt: skip
+        async with session.post(
+            url, data=body, headers=headers, allow_redirects=False, ssl=client_ssl(ca_file)
+        ) as resp:
             if resp.status >= 300:
                 raise RuntimeError(f"webhook answered HTTP {resp.status}")

@@ -21,12 +21,19 @@ def task_notice(ctx: Context) -> None:
     addressed alone."""
     data = ctx.data
     notice = TaskNoticeV1(
-        task_id=data.task_id, case_id=data.case_id, case_ref=data.case_ref, task=data.task,
-        title_nb=data.title_nb, title_en=data.title_en, due=data.due,
-        status=getattr(data, "status", "scheduled"), days_late=getattr(data, "days_late", 0),
-        responsible_unit=data.responsible_unit, legal_ref=getattr(data, "legal_ref", None),
+        task_id=data.task_id,
+        case_id=data.case_id,
+        case_ref=data.case_ref,
+        task=data.task,
+        title_nb=data.title_nb,
+        title_en=data.title_en,
+        due=data.due,
+        status=getattr(data, "status", "scheduled"),
+        days_late=getattr(data, "days_late", 0),
+        responsible_unit=data.responsible_unit,
+        legal_ref=getattr(data, "legal_ref", None),
         pathway=data.pathway,
-    )  # fmt: skip
+    )
     told = [data.responsible_unit] + [c.unit for c in getattr(data, "copies", [])]
     for unit in dict.fromkeys(told):
         ctx.emit("no.ema.notify.task-notice.v1", notice, case_id=data.case_id, unit=unit)
@@ -56,30 +63,61 @@ async def notify(ctx: Context, unit: str, role: str, key: str, dedupe: str) -> N
     """Record one notification for a role at a unit, once per dedupe key, with deliveries on
     the channels the recipient hears it on."""
     data = ctx.data
-    seen = await ctx.session.scalar(select(Notification.id).where(
-        Notification.unit == unit, Notification.role == role,
-        Notification.dedupe_key == dedupe))  # fmt: skip
+    seen = await ctx.session.scalar(
+        select(Notification.id).where(
+            Notification.unit == unit, Notification.role == role, Notification.dedupe_key == dedupe
+        )
+    )
     if seen:
         return
     note = Notification(
-        id=str(uuid.uuid4()), unit=unit, role=role, case_ref=data.case_ref,
-        event_type=key, dedupe_key=dedupe, source_event_id=ctx.event.id,
-        text_nb=render(key, data, "nb"), text_en=render(key, data, "en"),
-    )  # fmt: skip
+        id=str(uuid.uuid4()),
+        unit=unit,
+        role=role,
+        case_ref=data.case_ref,
+        event_type=key,
+        dedupe_key=dedupe,
+        source_event_id=ctx.event.id,
+        text_nb=render(key, data, "nb"),
+        text_en=render(key, data, "en"),
+    )
     ctx.session.add(note)
-    recipient = await ctx.session.scalar(select(Recipient).where(
-        Recipient.unit == note.unit, Recipient.role == role))  # fmt: skip
+    recipient = await ctx.session.scalar(
+        select(Recipient).where(Recipient.unit == note.unit, Recipient.role == role)
+    )
     channels = []
     if recipient and hears(role, recipient.events, key):
-        channels = [c for c, on in (("email", recipient.email),
-                                    ("webhook", recipient.webhook_url)) if on]  # fmt: skip
+        channels = [
+            c for c, on in (("email", recipient.email), ("webhook", recipient.webhook_url)) if on
+        ]
         for channel in channels:
-            ctx.session.add(Delivery(id=str(uuid.uuid4()), notification_id=note.id,
-                                     recipient_id=recipient.id, channel=channel))  # fmt: skip
-    ctx.emit("no.ema.notify.notification-recorded.v1", NotificationRecordedV1(
-        notification_id=note.id, case_ref=note.case_ref, unit=note.unit, role=role,
-        event_type=key, channel="inbox",
-    ), case_id=data.case_id)  # fmt: skip
-    log.info("notification recorded", extra={"case_ref": note.case_ref, "unit": note.unit,
-                                              "role": role, "key": key,
-                                              "channels": channels})  # fmt: skip
+            ctx.session.add(
+                Delivery(
+                    id=str(uuid.uuid4()),
+                    notification_id=note.id,
+                    recipient_id=recipient.id,
+                    channel=channel,
+                )
+            )
+    ctx.emit(
+        "no.ema.notify.notification-recorded.v1",
+        NotificationRecordedV1(
+            notification_id=note.id,
+            case_ref=note.case_ref,
+            unit=note.unit,
+            role=role,
+            event_type=key,
+            channel="inbox",
+        ),
+        case_id=data.case_id,
+    )
+    log.info(
+        "notification recorded",
+        extra={
+            "case_ref": note.case_ref,
+            "unit": note.unit,
+            "role": role,
+            "key": key,
+            "channels": channels,
+        },
+    )

@@ -110,7 +110,7 @@ SUBJECTS: dict[str, dict[str, str]] = {
     "glass.overdue": {
         "nb": "Nødtilgang ikke kontrollert: sak {case_ref}",
         "en": "Emergency access not reviewed: case {case_ref}",
-    },  # fmt: skip
+    },
     "digest": {"nb": "Daglig oversikt fra emaflyt", "en": "Daily digest from emaflyt"},
 }
 

@@ -37,13 +37,22 @@ HANDLERS = make_handlers(planner)
 async def configure(svc: Service) -> None:
     planner.bufetat_unit = svc.settings.bufetat_unit  # type: ignore[attr-defined]
     set_today(svc.settings.today)  # type: ignore[attr-defined]
-    overdue = Gauge("ema_deadlines_overdue", "Open tasks past their due date, per task.",
-                    ["task"], registry=svc.metrics.registry)  # fmt: skip
+    overdue = Gauge(
+        "ema_deadlines_overdue",
+        "Open tasks past their due date, per task.",
+        ["task"],
+        registry=svc.metrics.registry,
+    )
 
     async def count_overdue() -> None:
         async with svc.sessions() as session:
-            rows = (await session.execute(select(Task.task, func.count()).where(
-                Task.status == "overdue").group_by(Task.task))).all()  # fmt: skip
+            rows = (
+                await session.execute(
+                    select(Task.task, func.count())
+                    .where(Task.status == "overdue")
+                    .group_by(Task.task)
+                )
+            ).all()
         overdue.clear()
         for task, count in rows:
             overdue.labels(task).set(count)
@@ -61,11 +70,16 @@ CASE_TYPES = [
     "no.ema.case.settlement-planned.v1",
     "no.ema.case.settled.v1",
 ]
-LIFECYCLE_TYPES = ["no.ema.planning.kopp-submitted.v1", "no.ema.planning.follow-up-decided.v1",
-                   "no.ema.planning.map-established.v1", "no.ema.planning.need-changed.v1",
-                   "no.ema.planning.task-completed.v1", "no.ema.planning.pathway-started.v1",
-                   "no.ema.planning.pathway-started.v2",
-                   "no.ema.planning.milestone-reported.v1"]  # fmt: skip
+LIFECYCLE_TYPES = [
+    "no.ema.planning.kopp-submitted.v1",
+    "no.ema.planning.follow-up-decided.v1",
+    "no.ema.planning.map-established.v1",
+    "no.ema.planning.need-changed.v1",
+    "no.ema.planning.task-completed.v1",
+    "no.ema.planning.pathway-started.v1",
+    "no.ema.planning.pathway-started.v2",
+    "no.ema.planning.milestone-reported.v1",
+]
 service.handles(*CASE_TYPES, durable="planning-cases")(route({t: HANDLERS[t] for t in CASE_TYPES}))
 service.handles(*LIFECYCLE_TYPES, durable="planning-lifecycle")(
     route({t: HANDLERS[t] for t in LIFECYCLE_TYPES})
@@ -79,12 +93,24 @@ service.after_commit.append(wake.set)  # new tasks get their first status at onc
 
 def task_json(t: Task) -> dict:
     late = (today() - t.due).days if t.status == "overdue" else t.days_late
-    return {"task_id": t.id, "task": t.task, "seq": t.seq, "kind": t.kind, "title_nb": t.title_nb,
-            "title_en": t.title_en, "due": t.due.isoformat(), "status": t.status,
-            "done_on": t.done_on.isoformat() if t.done_on else None, "days_late": late,
-            "responsible_unit": t.responsible_unit, "role": t.role, "copies": t.copies,
-            "strength": t.strength,
-            "legal_ref": t.legal_ref, "pathway": t.pathway}  # fmt: skip
+    return {
+        "task_id": t.id,
+        "task": t.task,
+        "seq": t.seq,
+        "kind": t.kind,
+        "title_nb": t.title_nb,
+        "title_en": t.title_en,
+        "due": t.due.isoformat(),
+        "status": t.status,
+        "done_on": t.done_on.isoformat() if t.done_on else None,
+        "days_late": late,
+        "responsible_unit": t.responsible_unit,
+        "role": t.role,
+        "copies": t.copies,
+        "strength": t.strength,
+        "legal_ref": t.legal_ref,
+        "pathway": t.pathway,
+    }
 
 
 async def case_tasks(request: web.Request) -> web.Response:
@@ -114,27 +140,41 @@ async def timeline(request: web.Request) -> web.Response:
                 .order_by(TimelineEntry.on, TimelineEntry.id)
             )
         ).all()
-        tasks = (await session.scalars(select(Task).where(Task.case_id == case_id)
-                                       .order_by(Task.due, Task.task))).all()  # fmt: skip
-    return web.json_response({
-        "case": {"case_id": case.case_id, "case_ref": case.case_ref,
-                 "care_centre": case.care_centre, "representative_unit": case.representative_unit,
-                 "arrival": case.arrival.isoformat(), "closed": case.closed,
-                 "closed_on": case.closed_on.isoformat() if case.closed_on else None},
-        "happened": [{"on": e.on.isoformat(), "kind": e.kind, "detail": e.detail}
-                     for e in entries],
-        "due": [task_json(t) for t in tasks if t.status not in ("done", "cancelled")],
-        "late": [task_json(t) for t in tasks if t.days_late > 0 or t.status == "overdue"],
-        "done": [task_json(t) for t in tasks if t.status == "done"],
-    })  # fmt: skip
+        tasks = (
+            await session.scalars(
+                select(Task).where(Task.case_id == case_id).order_by(Task.due, Task.task)
+            )
+        ).all()
+    return web.json_response(
+        {
+            "case": {
+                "case_id": case.case_id,
+                "case_ref": case.case_ref,
+                "care_centre": case.care_centre,
+                "representative_unit": case.representative_unit,
+                "arrival": case.arrival.isoformat(),
+                "closed": case.closed,
+                "closed_on": case.closed_on.isoformat() if case.closed_on else None,
+            },
+            "happened": [
+                {"on": e.on.isoformat(), "kind": e.kind, "detail": e.detail} for e in entries
+            ],
+            "due": [task_json(t) for t in tasks if t.status not in ("done", "cancelled")],
+            "late": [task_json(t) for t in tasks if t.days_late > 0 or t.status == "overdue"],
+            "done": [task_json(t) for t in tasks if t.status == "done"],
+        }
+    )
 
 
 async def figures_data() -> dict:
     async with service.sessions() as session:
         tasks = (await session.scalars(select(Task))).all()
         cases = {c.case_id: c for c in (await session.scalars(select(PlanningCase))).all()}
-        milestones = (await session.scalars(select(Milestone).where(
-            Milestone.name.in_(["residence_granted", "settled"])))).all()  # fmt: skip
+        milestones = (
+            await session.scalars(
+                select(Milestone).where(Milestone.name.in_(["residence_granted", "settled"]))
+            )
+        ).all()
     met: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     overdue: dict[str, int] = defaultdict(int)
     day = today()
@@ -149,14 +189,22 @@ async def figures_data() -> dict:
     by_case: dict[str, dict[str, object]] = defaultdict(dict)
     for ms in milestones:
         by_case[ms.case_id][ms.name] = ms.on
-    waits = sorted((v["settled"] - v["residence_granted"]).days for v in by_case.values()
-                   if "settled" in v and "residence_granted" in v)  # fmt: skip
+    waits = sorted(
+        (v["settled"] - v["residence_granted"]).days
+        for v in by_case.values()
+        if "settled" in v and "residence_granted" in v
+    )
     return {
         "as_of": day.isoformat(),
         "recurring": recurring_figures(tasks, day),
         "deadlines_met": [
-            {"task": task, "care_centre": centre, "met": ok, "missed": late,
-             "share_met": round(ok / (ok + late), 3)}
+            {
+                "task": task,
+                "care_centre": centre,
+                "met": ok,
+                "missed": late,
+                "share_met": round(ok / (ok + late), 3),
+            }
             for (task, centre), (ok, late) in sorted(met.items())
         ],
         "overdue_now": dict(sorted(overdue.items())),
@@ -167,17 +215,23 @@ async def figures_data() -> dict:
             "median": statistics.median(waits) if waits else None,
             "max": max(waits) if waits else None,
             "share_within_3_months": round(sum(w <= 92 for w in waits) / len(waits), 3)
-            if waits else None,
+            if waits
+            else None,
         },
-    }  # fmt: skip
+    }
 
 
 def recurring_figures(tasks: list[Task], day: date) -> dict:
     """Recurring meetings and visits of the follow-up pathways (follow-up visits,
     responsibility-group meetings): planned so far (due by today), held, held on time, and
     overdue now (seed 003 L698-700, seed 004 L6737-6753: meetings are the first thing cut)."""
-    recurring = {s.task for p in PATHWAYS.values() if p.id != "ema-care-centre"
-                 for s in p.steps if s.recurrence}  # fmt: skip
+    recurring = {
+        s.task
+        for p in PATHWAYS.values()
+        if p.id != "ema-care-centre"
+        for s in p.steps
+        if s.recurrence
+    }
     out: dict[str, dict[str, int]] = {}
     for t in tasks:
         if t.task not in recurring or t.status == "cancelled":

@@ -57,10 +57,18 @@ def emit_status(session: AsyncSession, outbox: Outbox, task: Task, **changes: ob
     """A status change as v1 (for its readers) and v2 (with force, reference, role, copies)."""
     values = {"status": task.status, "days_late": task.days_late, **changes}
     common = dict(
-        task_id=task.id, case_id=task.case_id, case_ref=task.case_ref, task=task.task,
-        title_nb=task.title_nb, title_en=task.title_en, kind=task.kind, due=task.due,
-        responsible_unit=task.responsible_unit, pathway=task.pathway, **values,
-    )  # fmt: skip
+        task_id=task.id,
+        case_id=task.case_id,
+        case_ref=task.case_ref,
+        task=task.task,
+        title_nb=task.title_nb,
+        title_en=task.title_en,
+        kind=task.kind,
+        due=task.due,
+        responsible_unit=task.responsible_unit,
+        pathway=task.pathway,
+        **values,
+    )
     v2 = m.TaskStatusV2(
         **common,
         role=task.role,
@@ -68,22 +76,34 @@ def emit_status(session: AsyncSession, outbox: Outbox, task: Task, **changes: ob
         strength=task.strength,
         legal_ref=task.legal_ref,
     )
-    outbox.add(session, "no.ema.planning.task-status.v1", m.TaskStatusV1(**common),
-               case_id=task.case_id)  # fmt: skip
+    outbox.add(
+        session, "no.ema.planning.task-status.v1", m.TaskStatusV1(**common), case_id=task.case_id
+    )
     outbox.add(session, "no.ema.planning.task-status.v2", v2, case_id=task.case_id)
 
 
 def emit_deadline(session: AsyncSession, outbox: Outbox, task: Task, pathway: Pathway) -> None:
     """A scheduled task as v1 (for its readers) and v2 (kind, role, copies)."""
     common = dict(
-        task_id=task.id, case_id=task.case_id, case_ref=task.case_ref, task=task.task,
-        title_nb=task.title_nb, title_en=task.title_en, due=task.due,
-        responsible_unit=task.responsible_unit, strength=task.strength,
-        legal_ref=task.legal_ref, pathway=pathway.ref,
-    )  # fmt: skip
+        task_id=task.id,
+        case_id=task.case_id,
+        case_ref=task.case_ref,
+        task=task.task,
+        title_nb=task.title_nb,
+        title_en=task.title_en,
+        due=task.due,
+        responsible_unit=task.responsible_unit,
+        strength=task.strength,
+        legal_ref=task.legal_ref,
+        pathway=pathway.ref,
+    )
     v2 = m.DeadlineScheduledV2(**common, kind=task.kind, role=task.role, copies=task.copies or [])
-    outbox.add(session, "no.ema.planning.deadline-scheduled.v1", m.DeadlineScheduledV1(**common),
-               case_id=task.case_id)  # fmt: skip
+    outbox.add(
+        session,
+        "no.ema.planning.deadline-scheduled.v1",
+        m.DeadlineScheduledV1(**common),
+        case_id=task.case_id,
+    )
     outbox.add(session, "no.ema.planning.deadline-scheduled.v2", v2, case_id=task.case_id)
 
 
@@ -217,9 +237,14 @@ class Planner:
         tasks it started are moved to their new dates. `key` names one of several runs of a
         pathway in a case (`id#instance`, a referral); by default the pathway's id."""
         key = key or pathway.id
-        if await session.scalar(select(Milestone.id).where(
-                Milestone.case_id == case.case_id, Milestone.pathway == key,
-                Milestone.name == milestone, Milestone.on == on)):  # fmt: skip
+        if await session.scalar(
+            select(Milestone.id).where(
+                Milestone.case_id == case.case_id,
+                Milestone.pathway == key,
+                Milestone.name == milestone,
+                Milestone.on == on,
+            )
+        ):
             return
         session.add(Milestone(case_id=case.case_id, pathway=key, name=milestone, on=on))
         detail = {"pathway": pathway.ref} | ({"instance": key} if key != pathway.id else {})
@@ -268,8 +293,10 @@ class Planner:
                 session.add(
                     TimelineEntry(case_id=case.case_id, on=on, kind="step_not_dated", detail=why)
                 )
-                log.warning("step on a birthday not dated: no birth date",
-                            extra={"case_ref": case.case_ref, "task": step.task})  # fmt: skip
+                log.warning(
+                    "step on a birthday not dated: no birth date",
+                    extra={"case_ref": case.case_ref, "task": step.task},
+                )
                 continue
             if recurs_past(step, raw, born, birthdays):
                 continue
@@ -311,27 +338,52 @@ class Planner:
             title_nb += " (anslått fødselsdato)"
             title_en += " (estimated birth date)"
         task = Task(
-            id=str(uuid.uuid4()), case_id=case.case_id, case_ref=case.case_ref,
-            pathway=key or pathway.id, task=step.task, seq=seq, kind=step.kind,
-            title_nb=title_nb, title_en=title_en, due=due,
-            responsible_unit=unit, role=step.role, copies=copies,
-            strength=step.strength, legal_ref=legal_ref, status="scheduled",
+            id=str(uuid.uuid4()),
+            case_id=case.case_id,
+            case_ref=case.case_ref,
+            pathway=key or pathway.id,
+            task=step.task,
+            seq=seq,
+            kind=step.kind,
+            title_nb=title_nb,
+            title_en=title_en,
+            due=due,
+            responsible_unit=unit,
+            role=step.role,
+            copies=copies,
+            strength=step.strength,
+            legal_ref=legal_ref,
+            status="scheduled",
             next_check=min(due, today()),  # the timer settles the status right away
-        )  # fmt: skip
+        )
         session.add(task)
         emit_deadline(session, outbox, task, pathway)
-        log.info("deadline scheduled", extra={"case_ref": case.case_ref, "task": step.task,
-                                              "due": str(due), "seq": seq})  # fmt: skip
+        log.info(
+            "deadline scheduled",
+            extra={"case_ref": case.case_ref, "task": step.task, "due": str(due), "seq": seq},
+        )
         return task
 
-    async def complete(self, session: AsyncSession, outbox: Outbox, case: PlanningCase,
-                       task: Task, on: date, pathway: Pathway) -> None:  # fmt: skip
+    async def complete(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        case: PlanningCase,
+        task: Task,
+        on: date,
+        pathway: Pathway,
+    ) -> None:
         task.status, task.done_on, task.next_check = "done", on, None
         task.days_late = days_late(task.due, on)
         emit_status(session, outbox, task)
-        session.add(TimelineEntry(case_id=task.case_id, on=on, kind="task_done",
-                                  detail={"task": task.task, "due": str(task.due),
-                                          "days_late": task.days_late}))  # fmt: skip
+        session.add(
+            TimelineEntry(
+                case_id=task.case_id,
+                on=on,
+                kind="task_done",
+                detail={"task": task.task, "due": str(task.due), "days_late": task.days_late},
+            )
+        )
         step = pathway.step(task.task)
         if step and step.recurrence:
             if step.recurrence.until not in await self.reached(session, case.case_id, task.pathway):
@@ -448,8 +500,15 @@ class Planner:
                 moved += 1
         return moved
 
-    async def close(self, session: AsyncSession, outbox: Outbox, case: PlanningCase,
-                    reason: str, on: date, pathway: str | None = None) -> None:  # fmt: skip
+    async def close(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        case: PlanningCase,
+        reason: str,
+        on: date,
+        pathway: str | None = None,
+    ) -> None:
         """Close the centre stay: cancel the open tasks (of `pathway` only, when given: a
         settlement leaves the municipality's follow-up running)."""
         query = select(Task).where(Task.case_id == case.case_id, Task.status.in_(OPEN))
@@ -458,11 +517,20 @@ class Planner:
         for task in (await session.scalars(query)).all():
             await self.cancel(session, outbox, task)
         case.closed, case.closed_on = reason, on
-        session.add(TimelineEntry(case_id=case.case_id, on=on, kind="closed",
-                                  detail={"reason": reason}))  # fmt: skip
-        outbox.add(session, "no.ema.case.closed.v1", m.CaseClosedV1(
-            case_id=case.case_id, case_ref=case.case_ref, reason=reason, closed_on=on,
-        ), case_id=case.case_id)  # fmt: skip
+        session.add(
+            TimelineEntry(case_id=case.case_id, on=on, kind="closed", detail={"reason": reason})
+        )
+        outbox.add(
+            session,
+            "no.ema.case.closed.v1",
+            m.CaseClosedV1(
+                case_id=case.case_id,
+                case_ref=case.case_ref,
+                reason=reason,
+                closed_on=on,
+            ),
+            case_id=case.case_id,
+        )
 
 
 # -- message handlers --------------------------------------------------------------------------
@@ -489,11 +557,11 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
     ) -> None:
         if on > today() and not name.endswith("_planned"):
             raise Rejected(f"{name}: the date {on} lies in the future")
-        missing = missing_before(name, await planner.reached(ctx.session, case.case_id,
-                                                             pathway.id))  # fmt: skip
+        missing = missing_before(name, await planner.reached(ctx.session, case.case_id, pathway.id))
         if missing:
-            raise Rejected(f"{name}: not possible before {', '.join(missing)} for case "
-                           f"{case.case_ref}")  # fmt: skip
+            raise Rejected(
+                f"{name}: not possible before {', '.join(missing)} for case {case.case_ref}"
+            )
         await planner.reach(
             ctx.session, ctx.outbox, case, pathway, name, on, starter, ctx.directory
         )
@@ -503,18 +571,23 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
 
     def from_centre(ctx: Context, case: PlanningCase) -> None:
         if ctx.sender.id != case.care_centre:
-            raise Rejected(f"source: {ctx.sender.id!r} is not the care centre of case "
-                           f"{case.case_ref}")  # fmt: skip
+            raise Rejected(
+                f"source: {ctx.sender.id!r} is not the care centre of case {case.case_ref}"
+            )
 
     async def case_opened(ctx: Context) -> None:
         data: m.CaseOpenedV2 = ctx.data
         if await ctx.session.get(PlanningCase, data.case_id):
             return
         arrival = data.arrived_at.astimezone(OSLO).date()
-        case = PlanningCase(case_id=data.case_id, case_ref=data.case_ref,
-                            care_centre=data.care_centre, arrival=arrival,
-                            birth_date=data.birth_date,
-                            birth_date_estimated=data.birth_date_estimated)  # fmt: skip
+        case = PlanningCase(
+            case_id=data.case_id,
+            case_ref=data.case_ref,
+            care_centre=data.care_centre,
+            arrival=arrival,
+            birth_date=data.birth_date,
+            birth_date_estimated=data.birth_date_estimated,
+        )
         ctx.session.add(case)
         facts = Facts(birth_date=data.birth_date, nationality=data.nationality)
         await planner.reach(
@@ -532,9 +605,14 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         data: m.CaseRepresentativeV1 = ctx.data
         case = await case_of(ctx, data.case_id)
         case.representative_unit = data.representative_unit
-        ctx.session.add(TimelineEntry(case_id=case.case_id, on=data.appointed_on,
-                                      kind="representative_appointed",
-                                      detail={"unit": data.representative_unit}))  # fmt: skip
+        ctx.session.add(
+            TimelineEntry(
+                case_id=case.case_id,
+                on=data.appointed_on,
+                kind="representative_appointed",
+                detail={"unit": data.representative_unit},
+            )
+        )
         # The appointment completes the Statsforvalter's task and ends the warning.
         await planner.reach(
             ctx.session,
@@ -624,8 +702,10 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
                 "Statsforvalter's task representative_appointment is open)"
             )
         if data.addressed_to != case.representative_unit:
-            raise Rejected(f"addressed_to: {data.addressed_to!r} is not the representative "
-                           f"{case.representative_unit!r}")  # fmt: skip
+            raise Rejected(
+                f"addressed_to: {data.addressed_to!r} is not the representative "
+                f"{case.representative_unit!r}"
+            )
         if case.care_centre not in data.copy_to:
             raise Rejected(f"copy_to: the care centre {case.care_centre!r} must get a copy")
         if not data.appeal_right_noted:
@@ -652,9 +732,13 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
             raise NotYet(f"case_id: no case {data.case_id!r} is known to planning")
         if data.completed_on > today():
             raise Rejected(f"completed_on: {data.completed_on} lies in the future")
-        tasks = (await ctx.session.scalars(select(Task).where(
-            Task.case_id == case.case_id, Task.task == data.task, Task.status.in_(OPEN)
-        ).order_by(Task.due))).all()  # fmt: skip
+        tasks = (
+            await ctx.session.scalars(
+                select(Task)
+                .where(Task.case_id == case.case_id, Task.task == data.task, Task.status.in_(OPEN))
+                .order_by(Task.due)
+            )
+        ).all()
         if not tasks:
             raise Rejected(f"task: no open task {data.task!r} in case {case.case_ref}")
         task = tasks[0]
@@ -672,8 +756,9 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
                 f"source: {ctx.sender.id!r} is not responsible for {data.task!r}; "
                 f"{task.responsible_unit!r} is"
             )
-        await planner.complete(ctx.session, ctx.outbox, case, task, data.completed_on,
-                               planner.pathway(task.pathway))  # fmt: skip
+        await planner.complete(
+            ctx.session, ctx.outbox, case, task, data.completed_on, planner.pathway(task.pathway)
+        )
 
     async def start_pathway(
         ctx: Context, case_id: str, name: str, started_on: date, units: dict[str, str]
@@ -744,10 +829,19 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         if data.milestone != first and not await planner.reached(ctx.session, case.case_id, key):
             raise NotYet(f"pathway: {key!r} has not started for case {case.case_ref}")
         for held in data.roles:
-            await planner.hand_role(ctx.session, ctx.outbox, ctx.directory, case, pathway, key,
-                                    held.role, held.unit)  # fmt: skip
-        await planner.reach(ctx.session, ctx.outbox, case, pathway, data.milestone, data.on,
-                            directory=ctx.directory, key=key)  # fmt: skip
+            await planner.hand_role(
+                ctx.session, ctx.outbox, ctx.directory, case, pathway, key, held.role, held.unit
+            )
+        await planner.reach(
+            ctx.session,
+            ctx.outbox,
+            case,
+            pathway,
+            data.milestone,
+            data.on,
+            directory=ctx.directory,
+            key=key,
+        )
 
     async def milestone_reported(ctx: Context) -> None:
         data: m.MilestoneReportedV1 = ctx.data
@@ -761,8 +855,10 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
                 "service (handover, follow-up and referral messages)"
             )
         if data.milestone not in pathway.milestones:
-            raise Rejected(f"milestone: {data.milestone!r} is not a milestone of {pathway.ref}; "
-                           f"known: {', '.join(pathway.milestones)}")  # fmt: skip
+            raise Rejected(
+                f"milestone: {data.milestone!r} is not a milestone of {pathway.ref}; "
+                f"known: {', '.join(pathway.milestones)}"
+            )
         await milestone(ctx, case, data.milestone, data.on, pathway)
 
     return {

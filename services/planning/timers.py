@@ -24,19 +24,25 @@ async def tick(svc: Service, day: date, limit: int = 500) -> int:
     soon = svc.settings.due_soon_working_days  # type: ignore[attr-defined]
     changed = 0
     async with svc.outbox.write_lock, svc.sessions() as session, session.begin():
-        tasks = (await session.scalars(
-            select(Task).where(Task.next_check <= day, Task.status.in_(OPEN))
-            .order_by(Task.next_check).limit(limit)
-        )).all()  # fmt: skip
+        tasks = (
+            await session.scalars(
+                select(Task)
+                .where(Task.next_check <= day, Task.status.in_(OPEN))
+                .order_by(Task.next_check)
+                .limit(limit)
+            )
+        ).all()
         for task in tasks:
             new = status_on(task.due, day, soon)
             values = {"status": new, "next_check": next_check(task.due, new, soon)}
             if new == "overdue":
                 values["days_late"] = (day - task.due).days
             result = await session.execute(
-                update(Task).where(Task.id == task.id, Task.status == task.status)
-                .values(**values).execution_options(synchronize_session=False)
-            )  # fmt: skip
+                update(Task)
+                .where(Task.id == task.id, Task.status == task.status)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
             if result.rowcount != 1 or new == task.status:
                 continue
             emit_status(session, svc.outbox, task, status=new, days_late=values.get("days_late", 0))

@@ -97,8 +97,9 @@ class Witness:
         self.js = self.nc.jetstream(timeout=10)
         self.directory = Directory(await bucket(self.js))
         await self._registered()
-        query = await self.nc.subscribe(WITNESS_QUERY.replace("{unit}", self.key.unit_id),
-                                        cb=self._answer)  # fmt: skip
+        query = await self.nc.subscribe(
+            WITNESS_QUERY.replace("{unit}", self.key.unit_id), cb=self._answer
+        )
         # Its own durable on the LOG stream, made by the operator when it was registered.
         psub = await self.js.pull_subscribe_bind(unit_consumer(self.key.unit_id), "LOG")
         log.info("witness ready", extra={"unit": self.key.unit_id, "logs": len(self.log_keys)})
@@ -124,8 +125,13 @@ class Witness:
         if unit is not None and unit.key(self.key.kid):
             return
         try:
-            await self.directory.add_key(self.key.unit_id, self.key.unit_id, UnitKind.WITNESS,
-                                         self.key.kid, self.key.public_b64)  # fmt: skip
+            await self.directory.add_key(
+                self.key.unit_id,
+                self.key.unit_id,
+                UnitKind.WITNESS,
+                self.key.kid,
+                self.key.public_b64,
+            )
         except Exception as exc:
             raise SystemExit(
                 f"witness {self.key.unit_id} is not in the unit directory and cannot add itself "
@@ -139,8 +145,9 @@ class Witness:
     async def _handle(self, msg: Msg) -> bool:
         """Check one checkpoint; False: try again later (a proof could not be had)."""
         try:
-            verified = await verify_message(msg.subject, msg.headers, msg.data, self.directory,
-                                            CHECKPOINTS)  # type: ignore[arg-type]  # fmt: skip
+            verified = await verify_message(
+                msg.subject, msg.headers, msg.data, self.directory, CHECKPOINTS
+            )  # type: ignore[arg-type]
         except Invalid as exc:
             log.warning("checkpoint message refused", extra={"reason": str(exc)})
             await msg.ack()
@@ -167,13 +174,16 @@ class Witness:
             checkpoint, _ = tlog.open_checkpoint(note, self.log_keys)
         return checkpoint
 
-    async def _judge(self, checkpoint: tlog.Checkpoint, note: str, old_size: int,
-                     proof: list[bytes]) -> str | None:  # fmt: skip
+    async def _judge(
+        self, checkpoint: tlog.Checkpoint, note: str, old_size: int, proof: list[bytes]
+    ) -> str | None:
         async with self.sessions() as session:
             latest = await session.scalar(
-                select(Cosigned).where(Cosigned.origin == checkpoint.origin)
-                .order_by(Cosigned.size.desc()).limit(1)
-            )  # fmt: skip
+                select(Cosigned)
+                .where(Cosigned.origin == checkpoint.origin)
+                .order_by(Cosigned.size.desc())
+                .limit(1)
+            )
             held = Held(latest.size, bytes.fromhex(latest.root)) if latest else None
             kept = {}
             if held and checkpoint.size <= held.size:
@@ -189,8 +199,13 @@ class Witness:
         if verdict.action == "cosign":
             await self._cosign(checkpoint, note)
         elif verdict.action == "alarm":
-            await self._alarm(checkpoint.origin, checkpoint.size, checkpoint.root,
-                              verdict.problem, held.size if held else 0)  # fmt: skip
+            await self._alarm(
+                checkpoint.origin,
+                checkpoint.size,
+                checkpoint.root,
+                verdict.problem,
+                held.size if held else 0,
+            )
         elif verdict.action == "seen":
             await self._republish(checkpoint)
         return verdict.action
@@ -198,23 +213,39 @@ class Witness:
     async def _proof(self, origin: str, old_size: int, size: int) -> list[bytes] | None:
         request = {"origin": origin, "old_size": old_size, "size": size}
         try:
-            reply = await self.nc.request(LOG_CONSISTENCY, json.dumps(request).encode(),
-                                          timeout=self.settings.proof_timeout)  # fmt: skip
+            reply = await self.nc.request(
+                LOG_CONSISTENCY, json.dumps(request).encode(), timeout=self.settings.proof_timeout
+            )
             answer = json.loads(reply.data)
             return [base64.b64decode(h) for h in answer["proof"]]
         except Exception as exc:
-            log.warning("no consistency proof from the log; will try again",
-                        extra={"old_size": old_size, "size": size, "error": repr(exc)})  # fmt: skip
+            log.warning(
+                "no consistency proof from the log; will try again",
+                extra={"old_size": old_size, "size": size, "error": repr(exc)},
+            )
             return None
 
     async def _cosign(self, checkpoint: tlog.Checkpoint, note: str) -> None:
         cosigned = tlog.add_signature(note, self.signer.cosign(checkpoint.text, int(time.time())))
         async with self.sessions() as session, session.begin():
-            session.add(Cosigned(origin=checkpoint.origin, size=checkpoint.size,
-                                 root=checkpoint.root.hex(), note=cosigned))  # fmt: skip
-        await self._publish("no.ema.log.cosigned.v1", LogCosignedV1(
-            origin=checkpoint.origin, size=checkpoint.size, witness=self.signer.name,
-            checkpoint=cosigned), f"{checkpoint.origin}|{checkpoint.size}")  # fmt: skip
+            session.add(
+                Cosigned(
+                    origin=checkpoint.origin,
+                    size=checkpoint.size,
+                    root=checkpoint.root.hex(),
+                    note=cosigned,
+                )
+            )
+        await self._publish(
+            "no.ema.log.cosigned.v1",
+            LogCosignedV1(
+                origin=checkpoint.origin,
+                size=checkpoint.size,
+                witness=self.signer.name,
+                checkpoint=cosigned,
+            ),
+            f"{checkpoint.origin}|{checkpoint.size}",
+        )
 
     async def _republish(self, checkpoint: tlog.Checkpoint) -> None:
         """A checkpoint seen again (redelivered): its cosignature goes out again (the same
@@ -222,28 +253,50 @@ class Witness:
         async with self.sessions() as session:
             row = await session.get(Cosigned, (checkpoint.origin, checkpoint.size))
         if row is not None and row.root == checkpoint.root.hex():
-            await self._publish("no.ema.log.cosigned.v1", LogCosignedV1(
-                origin=row.origin, size=row.size, witness=self.signer.name, checkpoint=row.note,
-            ), f"{row.origin}|{row.size}")  # fmt: skip
+            await self._publish(
+                "no.ema.log.cosigned.v1",
+                LogCosignedV1(
+                    origin=row.origin,
+                    size=row.size,
+                    witness=self.signer.name,
+                    checkpoint=row.note,
+                ),
+                f"{row.origin}|{row.size}",
+            )
 
-    async def _alarm(self, origin: str, size: int, root: bytes, problem: str,
-                     held_size: int = 0) -> None:  # fmt: skip
-        log.error("log checkpoint refused", extra={"origin": origin, "size": size,
-                                                   "problem": problem})  # fmt: skip
+    async def _alarm(
+        self, origin: str, size: int, root: bytes, problem: str, held_size: int = 0
+    ) -> None:
+        log.error(
+            "log checkpoint refused", extra={"origin": origin, "size": size, "problem": problem}
+        )
         async with self.sessions() as session, session.begin():
-            session.add(Alarm(origin=origin, size=size, root=root.hex(), held_size=held_size,
-                              problem=problem))  # fmt: skip
-        await self._publish("no.ema.log.witness-alarm.v1", LogWitnessAlarmV1(
-            origin=origin, witness=self.signer.name, size=size, held_size=held_size,
-            problem=problem[:1000],
-        ), f"alarm|{origin}|{size}|{root.hex()}")  # fmt: skip
+            session.add(
+                Alarm(
+                    origin=origin, size=size, root=root.hex(), held_size=held_size, problem=problem
+                )
+            )
+        await self._publish(
+            "no.ema.log.witness-alarm.v1",
+            LogWitnessAlarmV1(
+                origin=origin,
+                witness=self.signer.name,
+                size=size,
+                held_size=held_size,
+                problem=problem[:1000],
+            ),
+            f"alarm|{origin}|{size}|{root.hex()}",
+        )
 
     async def _publish(self, type_: str, data: BaseModel, dedupe: str) -> None:
         contract = contract_for_type(type_)
         assert contract is not None
-        event = CloudEvent(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.signer.name}|{dedupe}")),
-                           source=self.key.unit_id, type=type_,
-                           data=data.model_dump(mode="json"))  # fmt: skip
+        event = CloudEvent(
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.signer.name}|{dedupe}")),
+            source=self.key.unit_id,
+            type=type_,
+            data=data.model_dump(mode="json"),
+        )
         body = event.to_bytes()
         headers = {HEADER_MSG_ID: event.id, **self.key.sign(body)}
         await self.js.publish(contract.subject_for(), body, headers=headers)
@@ -264,12 +317,17 @@ class Witness:
             stmt = select(Cosigned).where(Cosigned.origin == origin)
             stmt = stmt.where(Cosigned.size == int(size)) if size else stmt
             row = await session.scalar(stmt.order_by(Cosigned.size.desc()).limit(1))
-            alarms = list(await session.scalars(
-                select(Alarm).where(Alarm.origin == origin).order_by(Alarm.id).limit(20)
-            ))  # fmt: skip
-        out: dict[str, Any] = {"witness": self.signer.name,
-                               "alarms": [{"size": a.size, "problem": a.problem,
-                                           "at": a.at.isoformat()} for a in alarms]}  # fmt: skip
+            alarms = list(
+                await session.scalars(
+                    select(Alarm).where(Alarm.origin == origin).order_by(Alarm.id).limit(20)
+                )
+            )
+        out: dict[str, Any] = {
+            "witness": self.signer.name,
+            "alarms": [
+                {"size": a.size, "problem": a.problem, "at": a.at.isoformat()} for a in alarms
+            ],
+        }
         if row is None:
             out["error"] = f"no cosigned checkpoint {'at size ' + str(size) if size else ''}"
             return out

@@ -33,8 +33,13 @@ def _b64(root: bytes) -> str:
     return base64.b64encode(root).decode()
 
 
-def judge(held: Held | None, root_at: Callable[[int], bytes | None], checkpoint: Checkpoint,
-          old_size: int, proof: list[bytes]) -> Verdict:  # fmt: skip
+def judge(
+    held: Held | None,
+    root_at: Callable[[int], bytes | None],
+    checkpoint: Checkpoint,
+    old_size: int,
+    proof: list[bytes],
+) -> Verdict:
     """`held`: the largest checkpoint cosigned; `root_at(size)`: the root cosigned at a size,
     if kept; `proof`: the consistency proof from `old_size` to the checkpoint's size."""
     if held is None:
@@ -43,16 +48,22 @@ def judge(held: Held | None, root_at: Callable[[int], bytes | None], checkpoint:
         known = root_at(checkpoint.size)
         if known is None or known == checkpoint.root:
             return Verdict("seen")
-        return Verdict("alarm", (
-            f"at tree size {checkpoint.size} the log now signs root {_b64(checkpoint.root)}, "
-            f"but this witness cosigned root {_b64(known)} for that size: the log's records "
-            f"up to index {checkpoint.size - 1} were rewritten, reordered or truncated"
-        ))  # fmt: skip
+        return Verdict(
+            "alarm",
+            (
+                f"at tree size {checkpoint.size} the log now signs root {_b64(checkpoint.root)}, "
+                f"but this witness cosigned root {_b64(known)} for that size: the log's records "
+                f"up to index {checkpoint.size - 1} were rewritten, reordered or truncated"
+            ),
+        )
     if old_size != held.size:
         return Verdict("need_proof")
     if merkle.verify_consistency(held.size, checkpoint.size, held.root, checkpoint.root, proof):
         return Verdict("cosign")
-    return Verdict("alarm", (
-        f"the checkpoint at tree size {checkpoint.size} is not consistent with the one this "
-        f"witness cosigned at size {held.size}: records before index {held.size} changed"
-    ))  # fmt: skip
+    return Verdict(
+        "alarm",
+        (
+            f"the checkpoint at tree size {checkpoint.size} is not consistent with the one this "
+            f"witness cosigned at size {held.size}: records before index {held.size} changed"
+        ),
+    )

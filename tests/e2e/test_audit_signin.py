@@ -58,12 +58,20 @@ async def provider() -> AsyncIterator[SubjectProvider]:
 
 @pytest.fixture
 def system(tmp_path: Path, provider: SubjectProvider) -> Iterator[System]:
-    sys_ = System(tmp_path, nats_port=0, monitor_port=0, http_ports={"consent": 0},
-                  services=("consent",),
-                  env={"EMA_OIDC_ISSUER": provider.issuer, "EMA_OIDC_CLIENT_ID": CLIENT_ID,
-                       "EMA_OIDC_CLIENT_SECRET": CLIENT_SECRET,
-                       "EMA_AUDIT_THROTTLE_BASE": "0.5",
-                       "EMA_AUDIT_THROTTLE_AFTER_ADDRESS": "8"})  # fmt: skip
+    sys_ = System(
+        tmp_path,
+        nats_port=0,
+        monitor_port=0,
+        http_ports={"consent": 0},
+        services=("consent",),
+        env={
+            "EMA_OIDC_ISSUER": provider.issuer,
+            "EMA_OIDC_CLIENT_ID": CLIENT_ID,
+            "EMA_OIDC_CLIENT_SECRET": CLIENT_SECRET,
+            "EMA_AUDIT_THROTTLE_BASE": "0.5",
+            "EMA_AUDIT_THROTTLE_AFTER_ADDRESS": "8",
+        },
+    )
     try:
         sys_.up()
         yield sys_
@@ -75,8 +83,9 @@ def http() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
-async def oidc_sign_in(session: aiohttp.ClientSession, system: System, next_: str
-                       ) -> tuple[int, str, dict[str, str]]:  # fmt: skip
+async def oidc_sign_in(
+    session: aiohttp.ClientSession, system: System, next_: str
+) -> tuple[int, str, dict[str, str]]:
     """Through the provider and back (aiohttp follows the redirects): the page the callback
     answers with."""
     url = f"{base(system)}/audit/oidc/login?next={urllib.parse.quote(next_, safe='')}"
@@ -84,27 +93,35 @@ async def oidc_sign_in(session: aiohttp.ClientSession, system: System, next_: st
         return resp.status, await resp.text(), dict(resp.headers)
 
 
-async def password_sign_in(session: aiohttp.ClientSession, system: System, username: str,
-                           password: str) -> tuple[int, str, dict[str, str]]:  # fmt: skip
+async def password_sign_in(
+    session: aiohttp.ClientSession, system: System, username: str, password: str
+) -> tuple[int, str, dict[str, str]]:
     async with session.get(f"{base(system)}/audit/login") as resp:
         token = re.search(r'name="csrf" value="([^"]+)"', await resp.text()).group(1)
     form = {"csrf": token, "username": username, "password": password, "next": XSS}
-    async with session.post(f"{base(system)}/audit/login", data=form,
-                            allow_redirects=False) as resp:  # fmt: skip
+    async with session.post(
+        f"{base(system)}/audit/login", data=form, allow_redirects=False
+    ) as resp:
         return resp.status, await resp.text(), dict(resp.headers)
 
 
 async def test_next_is_an_audit_path_from_the_allow_list_rendered_with_the_csp(
     system: System, provider: SubjectProvider
 ) -> None:
-    out = audit_cli(system, "user", "add", "--username", "ombud-oidc", "--role",
-                    "privacy_officer", "--oidc")  # fmt: skip
+    out = audit_cli(
+        system, "user", "add", "--username", "ombud-oidc", "--role", "privacy_officer", "--oidc"
+    )
     assert out.returncode == 0, out.stderr
-    for given, lands in ((XSS, "/audit"), ("javascript:alert(1)", "/audit"),
-                         ("//evil.example/audit/decisions", "/audit"),
-                         ("https://evil.example/audit", "/audit"),
-                         ("/audit/decisions?outcome=withhold&case_id=abc",
-                          "/audit/decisions?outcome=withhold&amp;case_id=abc")):  # fmt: skip
+    for given, lands in (
+        (XSS, "/audit"),
+        ("javascript:alert(1)", "/audit"),
+        ("//evil.example/audit/decisions", "/audit"),
+        ("https://evil.example/audit", "/audit"),
+        (
+            "/audit/decisions?outcome=withhold&case_id=abc",
+            "/audit/decisions?outcome=withhold&amp;case_id=abc",
+        ),
+    ):
         async with http() as session:
             status, page, headers = await oidc_sign_in(session, system, given)
         assert status == 200, page
@@ -112,8 +129,17 @@ async def test_next_is_an_audit_path_from_the_allow_list_rendered_with_the_csp(
         assert f'content="0;url={lands}"' in page and f'href="{lands}"' in page
         assert "default-src 'none'" in headers["Content-Security-Policy"]
     # The password form's hidden `next` goes through the same allow-list.
-    out = audit_cli(system, "user", "add", "--username", "ombud", "--role", "privacy_officer",
-                    "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+    out = audit_cli(
+        system,
+        "user",
+        "add",
+        "--username",
+        "ombud",
+        "--role",
+        "privacy_officer",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert out.returncode == 0
     async with http() as session:
         status, _, headers = await password_sign_in(session, system, "ombud", PASSWORD)
@@ -123,15 +149,18 @@ async def test_next_is_an_audit_path_from_the_allow_list_rendered_with_the_csp(
 async def test_oidc_accounts_are_bound_to_issuer_and_subject(
     system: System, provider: SubjectProvider
 ) -> None:
-    out = audit_cli(system, "user", "add", "--username", "ombud-oidc", "--role",
-                    "privacy_officer", "--oidc")  # fmt: skip
+    out = audit_cli(
+        system, "user", "add", "--username", "ombud-oidc", "--role", "privacy_officer", "--oidc"
+    )
     assert out.returncode == 0, out.stderr
     provider.user, provider.subject = "ombud-oidc", "sub-ombud"
     async with http() as session:
         status, page, _ = await oidc_sign_in(session, system, "/audit/decisions")
     assert status == 200 and "0;url=/audit/decisions" in page
-    bound = query(system.data_dir / "consent.db", "select oidc_issuer, oidc_subject from "
-                  "audit_user where username = 'ombud-oidc'")  # fmt: skip
+    bound = query(
+        system.data_dir / "consent.db",
+        "select oidc_issuer, oidc_subject from audit_user where username = 'ombud-oidc'",
+    )
     assert bound == [(provider.issuer, "sub-ombud")]
     # Someone else whom the provider now also calls "ombud-oidc" is not let in.
     provider.subject = "sub-impostor"
@@ -143,16 +172,27 @@ async def test_oidc_accounts_are_bound_to_issuer_and_subject(
     async with http() as session:
         status, page, _ = await oidc_sign_in(session, system, "/audit")
     assert status == 200 and "0;url=/audit" in page
-    refused = query(system.data_dir / "consent.db", "select username, reason from "
-                    "audit_sign_in where ok = 0 and method = 'oidc'")  # fmt: skip
+    refused = query(
+        system.data_dir / "consent.db",
+        "select username, reason from audit_sign_in where ok = 0 and method = 'oidc'",
+    )
     assert ("ombud-oidc", "the account is bound to another issuer and subject") in refused
 
 
 async def test_failed_sign_ins_are_throttled_per_account_and_address_and_shown(
     system: System,
 ) -> None:
-    out = audit_cli(system, "user", "add", "--username", "ombud", "--role", "privacy_officer",
-                    "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+    out = audit_cli(
+        system,
+        "user",
+        "add",
+        "--username",
+        "ombud",
+        "--role",
+        "privacy_officer",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert out.returncode == 0
     statuses = []
     started = time.monotonic()
@@ -175,8 +215,10 @@ async def test_failed_sign_ins_are_throttled_per_account_and_address_and_shown(
             assert status == 401
         status, _, _ = await password_sign_in(session, system, "guess-new", "wrong!")
         assert status == 429
-    rows = query(system.data_dir / "consent.db", "select username, ok, reason from "
-                 "audit_sign_in where method = 'password' order by id")  # fmt: skip
+    rows = query(
+        system.data_dir / "consent.db",
+        "select username, ok, reason from audit_sign_in where method = 'password' order by id",
+    )
     assert len(rows) == 30 + 1 + 1 + 8 + 1  # every attempt
     assert {r for _, ok, r in rows if not ok} == {"throttled", "wrong username or password"}
     assert not any("wrong 0" in str(r) for r in rows)  # passwords are never recorded

@@ -76,11 +76,12 @@ async def _account_info(nc) -> bool:  # noqa: ANN001
 async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, tmp_path) -> None:  # noqa: ANN001
     urls = ",".join(n.url for n in three_nodes)
     await meta_leader(urls, Trust.load_or_create(tmp_path / "sys/nats/trust"))
-    system = System(tmp_path / "sys", external_nats=urls,
-                    http_ports=dict.fromkeys(("intake", "planning", "consent", "notify",
-                                              "municipality"), 0),
-                    env={"EMA_STREAM_REPLICAS": "3", "EMA_ACK_WAIT": "3",
-                         "EMA_TIMER_INTERVAL": "0.5"})  # fmt: skip
+    system = System(
+        tmp_path / "sys",
+        external_nats=urls,
+        http_ports=dict.fromkeys(("intake", "planning", "consent", "notify", "municipality"), 0),
+        env={"EMA_STREAM_REPLICAS": "3", "EMA_ACK_WAIT": "3", "EMA_TIMER_INTERVAL": "0.5"},
+    )
     system.up()
     try:
         second = system.start_service("planning", replica=1)  # shares planning's consumer and DB
@@ -89,24 +90,32 @@ async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, 
         assert info.config.num_replicas == 3
         js = partner.nc.jetstream()
         for i in range(N):
-            data = ArrivalV1(**{**ARRIVAL, "duf_number": f"{202800000000 + i}",
-                                "care_centre": "centre-cluster"})  # fmt: skip
+            data = ArrivalV1(
+                **{**ARRIVAL, "duf_number": f"{202800000000 + i}", "care_centre": "centre-cluster"}
+            )
             subject, _, body, headers = build_event(partner.key, "no.ema.intake.arrival.v1", data)
             if i == N // 3:
                 three_nodes[1].stop(signal.SIGKILL)  # a node dies mid-run
             await publish_with_retry(js, subject, body, headers)
         planning_db = system.data_dir / "planning.db"
         try:
-            await wait_for(lambda: query(planning_db, "select count(*) from planning_task")
-                           == [(TASKS_ON_ARRIVAL * N,)], timeout=240)  # fmt: skip
+            await wait_for(
+                lambda: (
+                    query(planning_db, "select count(*) from planning_task")
+                    == [(TASKS_ON_ARRIVAL * N,)]
+                ),
+                timeout=240,
+            )
         except TimeoutError:
             raise AssertionError(await _where_it_stopped(partner, system)) from None
         assert query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(N,)]
         # Both planning processes did part of the work; no deadline was scheduled twice.
         first = http_json(f"http://127.0.0.1:{system.http_ports['planning']}/healthz")
         other = second.health()
-        handled = (first["consumers"]["planning-cases"]["handled"],
-                   other["consumers"]["planning-cases"]["handled"])  # fmt: skip
+        handled = (
+            first["consumers"]["planning-cases"]["handled"],
+            other["consumers"]["planning-cases"]["handled"],
+        )
         assert min(handled) > 0, handled
 
         async def scheduled() -> list[str]:
@@ -157,9 +166,11 @@ async def _where_it_stopped(partner: Partner, system: System) -> str:
     ]
     for stream in ("CASE", "PLANNING"):
         for consumer in await js.consumers_info(stream):
-            lines.append(f"{stream}/{consumer.name}: pending {consumer.num_pending}, "
-                         f"ack pending {consumer.num_ack_pending}, "
-                         f"redelivered {consumer.num_redelivered}")  # fmt: skip
+            lines.append(
+                f"{stream}/{consumer.name}: pending {consumer.num_pending}, "
+                f"ack pending {consumer.num_ack_pending}, "
+                f"redelivered {consumer.num_redelivered}"
+            )
     reasons = Counter(d.get("Ema-Dlq-Reason", "")[:100] for d in await dead_letters(partner.nc))
     lines.append(f"dead letters: {dict(reasons)}")
     warnings: Counter = Counter()

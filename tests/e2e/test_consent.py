@@ -194,9 +194,18 @@ def decision(system: System, decision_id: str) -> dict:
 def open_delivery(recipient: Partner, msg: Any) -> tuple[ShareDeliveredV2, dict]:
     delivered = ShareDeliveredV2(**json.loads(msg.data)["data"])
     assert recipient.sealing is not None
-    content = recipient.sealing.open(delivered.payload, delivery_context(
-        delivered.decision_id, delivered.case_id, delivered.request_id, delivered.source_unit,
-        delivered.recipient_unit, delivered.data_category.value, delivered.purpose))  # fmt: skip
+    content = recipient.sealing.open(
+        delivered.payload,
+        delivery_context(
+            delivered.decision_id,
+            delivered.case_id,
+            delivered.request_id,
+            delivered.source_unit,
+            delivered.recipient_unit,
+            delivered.data_category.value,
+            delivered.purpose,
+        ),
+    )
     assert "sha256:" + hashlib.sha256(content).hexdigest() == delivered.content_hash
     body = json.loads(content)
     assert body["decision_id"] == delivered.decision_id
@@ -379,19 +388,22 @@ async def test_k9_anonymous_consultation_is_delivered_without_identifying_fields
 IN_FLIGHT = 200
 
 
-async def pipelined_kopp_requests(centre: Partner, case_id: str, recipient: str,
-                                  n: int) -> list[tuple[ShareRequestV2, Any]]:  # fmt: skip
+async def pipelined_kopp_requests(
+    centre: Partner, case_id: str, recipient: str, n: int
+) -> list[tuple[ShareRequestV2, Any]]:
     """`n` kopp share requests, built and sealed first, then pipelined onto the bus at once."""
     key = await centre.broker_key()
     built = []
     for _ in range(n):
-        request = centre.sealed_request(case_id, recipient, "kopp", "settlement", KOPP,
-                                        broker=key)  # fmt: skip
-        built.append((request, build_event(centre.key, "no.ema.share.request.v2", request,
-                                           case_id=case_id)))  # fmt: skip
+        request = centre.sealed_request(case_id, recipient, "kopp", "settlement", KOPP, broker=key)
+        built.append(
+            (request, build_event(centre.key, "no.ema.share.request.v2", request, case_id=case_id))
+        )
     js = centre.nc.jetstream()
-    futures = [await js.publish_async(subject, body, headers=headers)
-               for _, (subject, _, body, headers) in built]  # fmt: skip
+    futures = [
+        await js.publish_async(subject, body, headers=headers)
+        for _, (subject, _, body, headers) in built
+    ]
     await asyncio.gather(*futures)
     return built
 
@@ -422,8 +434,12 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
     built = await pipelined_kopp_requests(centre, case_id, kommune.key.unit_id, IN_FLIGHT)
     # Withdraw as soon as the broker has answered the first request: the rest are in flight.
     pending_ids = {request.request_id for request, _ in built}
-    await wait_for(lambda: any(s.startswith("ema.share.receipt") and d["request_id"] in pending_ids
-                               for s, d in events), interval=0.005)  # fmt: skip
+    await wait_for(
+        lambda: any(
+            s.startswith("ema.share.receipt") and d["request_id"] in pending_ids for s, d in events
+        ),
+        interval=0.005,
+    )
     await centre.send(
         "no.ema.consent.withdrawn.v1",
         ConsentWithdrawnV1(
@@ -462,8 +478,11 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
     )
     withdrawn_index = events[ack_at][1]["log_index"]
     inflight = {r.request_id for r in requests if isinstance(r, ShareRequestV2)}
-    outcomes = [d["outcome"] for s, d in events
-                if s.startswith("ema.share.receipt") and d["request_id"] in inflight]  # fmt: skip
+    outcomes = [
+        d["outcome"]
+        for s, d in events
+        if s.startswith("ema.share.receipt") and d["request_id"] in inflight
+    ]
     # The race really happened: decisions on both sides of the withdrawal.
     assert outcomes.count("released") >= 1 and outcomes.count("withheld") >= 1, outcomes
     released_after = [d for s, d in events[ack_at:] if s.startswith("ema.share.delivered")]
@@ -517,8 +536,10 @@ async def test_verify_detects_altered_removed_and_reordered_records(
         return out.stdout
 
     # A withheld decision (these requests had no consent) turned into an allowed one.
-    idx, victim = query(clean.data_dir / "consent.db", "select idx, ref_id from consent_log "
-                        "where body like '%\"withhold\"%' order by idx limit 1")[0]  # fmt: skip
+    idx, victim = query(
+        clean.data_dir / "consent.db",
+        "select idx, ref_id from consent_log where body like '%\"withhold\"%' order by idx limit 1",
+    )[0]
     out = tampered(
         "altered",
         "update consent_log set body = replace(body, '\"withhold\"', '\"allow\"') "

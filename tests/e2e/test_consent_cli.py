@@ -55,21 +55,34 @@ async def test_grant_withdraw_and_export_as_fhir_r4(system: System, tmp_path: Pa
         [flow(["kopp"], ["care_centre"], ["municipality"], ["settlement"], ["kommune-0301"])],
         refusals=[flow(["health"], ["health"], ["school"], ["schooling"])],
     )
-    out = await run_cli(system, "consent", "grant", "--file", write(tmp_path, kept),
-                        *as_unit(centre, key_file))  # fmt: skip
+    out = await run_cli(
+        system, "consent", "grant", "--file", write(tmp_path, kept), *as_unit(centre, key_file)
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"consent {kept.consent_id} version 1 recorded: active" in out.stdout
-    assert query(system.data_dir / "consent.db",
-                 "select status from consent_consent where consent_id = ?",
-                 kept.consent_id) == [("active",)]  # fmt: skip
+    assert query(
+        system.data_dir / "consent.db",
+        "select status from consent_consent where consent_id = ?",
+        kept.consent_id,
+    ) == [("active",)]
 
     dropped = consent(case_id, [flow(["school"], ["school"], ["care_centre"], ["schooling"])])
-    out = await run_cli(system, "consent", "grant", "--file", write(tmp_path, dropped),
-                        *as_unit(centre, key_file))  # fmt: skip
+    out = await run_cli(
+        system, "consent", "grant", "--file", write(tmp_path, dropped), *as_unit(centre, key_file)
+    )
     assert out.returncode == 0, out.stdout + out.stderr
-    out = await run_cli(system, "consent", "withdraw", "--case", case_id, "--consent",
-                        dropped.consent_id, "--by", "representative",
-                        *as_unit(centre, key_file))  # fmt: skip
+    out = await run_cli(
+        system,
+        "consent",
+        "withdraw",
+        "--case",
+        case_id,
+        "--consent",
+        dropped.consent_id,
+        "--by",
+        "representative",
+        *as_unit(centre, key_file),
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"consent {dropped.consent_id} version 1 recorded: withdrawn" in out.stdout
 
@@ -109,9 +122,13 @@ async def test_grant_withdraw_and_export_as_fhir_r4(system: System, tmp_path: Pa
     assert views[dropped.consent_id]["withdrawn_by"] == "representative"
     out = await run_cli(system, "consent", "export", case_id, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
-    assert sorted((r["consent_id"], r["provision"], r["status"]) for r in rows) == sorted([
-        (kept.consent_id, "permit", "active"), (kept.consent_id, "deny", "active"),
-        (dropped.consent_id, "permit", "withdrawn")])  # fmt: skip
+    assert sorted((r["consent_id"], r["provision"], r["status"]) for r in rows) == sorted(
+        [
+            (kept.consent_id, "permit", "active"),
+            (kept.consent_id, "deny", "active"),
+            (dropped.consent_id, "permit", "withdrawn"),
+        ]
+    )
     for output in (target.read_text(), out.stdout):
         assert ARRIVAL["name"] not in output and duf not in output
 
@@ -120,19 +137,30 @@ async def test_a_refused_grant_prints_the_dead_letter_reason_and_fails(
     system: System, tmp_path: Path
 ) -> None:
     centre, key_file, _, case_id = await centre_with_case(system, tmp_path)
-    oral_kopp = consent(case_id, [flow(["kopp"], ["care_centre"], ["municipality"],
-                                       ["settlement"])], form="oral")  # fmt: skip
-    out = await run_cli(system, "consent", "grant", "--file", write(tmp_path, oral_kopp),
-                        *as_unit(centre, key_file))  # fmt: skip
+    oral_kopp = consent(
+        case_id, [flow(["kopp"], ["care_centre"], ["municipality"], ["settlement"])], form="oral"
+    )
+    out = await run_cli(
+        system, "consent", "grant", "--file", write(tmp_path, oral_kopp), *as_unit(centre, key_file)
+    )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "REFUSED by the consent broker" in out.stderr
     assert "form: kopp needs written consent (K1/K2)" in out.stderr
     sql = "select 1 from consent_consent where consent_id = ?"
     assert not query(system.data_dir / "consent.db", sql, oral_kopp.consent_id)
 
-    out = await run_cli(system, "consent", "withdraw", "--case", case_id, "--consent",
-                        "no-such-consent", "--by", "representative",
-                        *as_unit(centre, key_file))  # fmt: skip
+    out = await run_cli(
+        system,
+        "consent",
+        "withdraw",
+        "--case",
+        case_id,
+        "--consent",
+        "no-such-consent",
+        "--by",
+        "representative",
+        *as_unit(centre, key_file),
+    )
     assert out.returncode == 1
     assert "consent_id: no such consent for this case" in out.stderr
 
@@ -141,13 +169,15 @@ async def test_an_invalid_consent_file_is_refused_before_anything_is_sent(
     system: System, tmp_path: Path
 ) -> None:
     centre, key_file, _, case_id = await centre_with_case(system, tmp_path)
-    bad = json.loads(consent(case_id, [flow(["kopp"], ["care_centre"], ["municipality"],
-                                             ["settlement"])]).model_dump_json())  # fmt: skip
+    bad = json.loads(
+        consent(
+            case_id, [flow(["kopp"], ["care_centre"], ["municipality"], ["settlement"])]
+        ).model_dump_json()
+    )
     del bad["grantor"]
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))
-    out = await run_cli(system, "consent", "grant", "--file", str(path),
-                        *as_unit(centre, key_file))  # fmt: skip
+    out = await run_cli(system, "consent", "grant", "--file", str(path), *as_unit(centre, key_file))
     assert out.returncode == 2
     assert "invalid no.ema.consent.granted.v1: grantor: Field required" in out.stderr
     assert "published" not in out.stdout

@@ -36,9 +36,13 @@ def replicated(tmp_path: Path, database: str, request: pytest.FixtureRequest) ->
     port = free_port()
     opa = start_opa(port, tmp_path / "opa.log", delay=0.03)
     # One decision per transaction: nothing else holds a lock across the policy evaluation.
-    system = start_system(tmp_path / "system", EMA_POLICY_ENGINE="opa",
-                          EMA_OPA_URL=f"http://127.0.0.1:{port}", EMA_FETCH_BATCH="1",
-                          **database_env(database, request))  # fmt: skip
+    system = start_system(
+        tmp_path / "system",
+        EMA_POLICY_ENGINE="opa",
+        EMA_OPA_URL=f"http://127.0.0.1:{port}",
+        EMA_FETCH_BATCH="1",
+        **database_env(database, request),
+    )
     try:
         for replica in range(1, REPLICAS):
             system.start_service("consent", replica=replica)
@@ -55,8 +59,7 @@ async def test_no_release_on_a_consent_is_logged_after_its_withdrawal_with_repli
 ) -> None:
     system = replicated
     centre, case_id = await open_case(system)
-    kommune = await Partner.register(system, uid("kommune"), UnitKind.MUNICIPALITY,
-                                     sealing=True)  # fmt: skip
+    kommune = await Partner.register(system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True)
     acks = await centre.nc.subscribe(f"ema.consent.recorded.{centre.key.unit_id}")
     given = consent(case_id, [flow(["kopp"], ["care_centre"], ["municipality"], ["settlement"])])
     await centre.send("no.ema.consent.granted.v1", given, case_id=case_id)
@@ -69,17 +72,30 @@ async def test_no_release_on_a_consent_is_logged_after_its_withdrawal_with_repli
     await centre.nc.subscribe(f"ema.share.receipt.{centre.key.unit_id}", cb=on_receipt)
     await pipelined_kopp_requests(centre, case_id, kommune.key.unit_id, IN_FLIGHT)
     await wait_for(lambda: receipts, interval=0.005)  # the replicas are deciding
-    await centre.send("no.ema.consent.withdrawn.v1", ConsentWithdrawnV1(
-        consent_id=given.consent_id, case_id=case_id, withdrawn_by="representative",
-        withdrawn_at=datetime.now(UTC)), case_id=case_id)  # fmt: skip
+    await centre.send(
+        "no.ema.consent.withdrawn.v1",
+        ConsentWithdrawnV1(
+            consent_id=given.consent_id,
+            case_id=case_id,
+            withdrawn_by="representative",
+            withdrawn_at=datetime.now(UTC),
+        ),
+        case_id=case_id,
+    )
     ack = await recorded(centre, acks, given.consent_id)
     assert ack["status"] == "withdrawn"
     await wait_for(lambda: len(receipts) >= IN_FLIGHT, timeout=180, interval=0.2)
     db = system.database_url("consent")
-    released = query(db, "select log_index from consent_decision where legal_basis = ? "
-                     "and outcome = 'allow'", f"consent:{given.consent_id}")  # fmt: skip
-    withheld = query(db, "select count(*) from consent_decision where case_id = ? "
-                     "and outcome = 'withhold'", case_id)[0][0]  # fmt: skip
+    released = query(
+        db,
+        "select log_index from consent_decision where legal_basis = ? and outcome = 'allow'",
+        f"consent:{given.consent_id}",
+    )
+    withheld = query(
+        db,
+        "select count(*) from consent_decision where case_id = ? and outcome = 'withhold'",
+        case_id,
+    )[0][0]
     # The race happened: releases before the withdrawal, and withholdings after it.
     assert released and withheld, (len(released), withheld)
     late = [i for (i,) in released if i > ack["log_index"]]

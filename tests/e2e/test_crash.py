@@ -57,19 +57,24 @@ async def test_sigkill_between_commit_and_publish_loses_nothing(fresh_system: Sy
 async def test_restart_of_nats_and_services_finds_data_again(fresh_system: System) -> None:
     system = fresh_system
     partner = await Partner.register(system, "centre-restart", UnitKind.CARE_CENTRE)
-    await partner.send("no.ema.intake.arrival.v1",
-                       ArrivalV1(**{**ARRIVAL, "care_centre": "centre-restart"}))  # fmt: skip
-    await wait_for(lambda: query(system.database_url("planning"),
-                                 "select count(*) from planning_task")
-                   == [(TASKS_ON_ARRIVAL,)])  # fmt: skip
+    await partner.send(
+        "no.ema.intake.arrival.v1", ArrivalV1(**{**ARRIVAL, "care_centre": "centre-restart"})
+    )
+    await wait_for(
+        lambda: (
+            query(system.database_url("planning"), "select count(*) from planning_task")
+            == [(TASKS_ON_ARRIVAL,)]
+        )
+    )
     await partner.close()
     system.down()
     system.up()
     partner = await Partner.register(system, "centre-restart", UnitKind.CARE_CENTRE)
     assert len(await stream_messages(partner.nc, "CASE", "ema.case.opened")) == 1
     # The same child reported again after the restart is still one case.
-    await partner.send("no.ema.intake.arrival.v1",
-                       ArrivalV1(**{**ARRIVAL, "care_centre": "centre-restart"}))  # fmt: skip
+    await partner.send(
+        "no.ema.intake.arrival.v1", ArrivalV1(**{**ARRIVAL, "care_centre": "centre-restart"})
+    )
     health = f"http://127.0.0.1:{system.http_ports['intake']}/healthz"
     await wait_for(lambda: http_json(health)["consumers"]["intake-inbound"]["handled"] == 1)
     assert query(system.database_url("intake"), "select count(*) from intake_case") == [(1,)]
@@ -86,8 +91,10 @@ async def test_deadline_timers_fire_once_across_restarts(fresh_system: System) -
     system = fresh_system
     partner = await Partner.register(system, "centre-timer", UnitKind.CARE_CENTRE)
     arrived = (datetime.now(UTC) - timedelta(days=40)).isoformat()
-    await partner.send("no.ema.intake.arrival.v1", ArrivalV1(
-        **{**ARRIVAL, "care_centre": "centre-timer", "arrived_at": arrived}))  # fmt: skip
+    await partner.send(
+        "no.ema.intake.arrival.v1",
+        ArrivalV1(**{**ARRIVAL, "care_centre": "centre-timer", "arrived_at": arrived}),
+    )
 
     async def overdue_events() -> list[dict]:
         msgs = await stream_messages(partner.nc, "PLANNING", "ema.planning.task.status")
@@ -125,18 +132,28 @@ async def test_burst_of_arrivals_schedules_every_deadline(fresh_system: System) 
     js = partner.nc.jetstream()
     futures = []
     for i in range(n):
-        data = ArrivalV1(**{**ARRIVAL, "duf_number": f"{202700000000 + i}",
-                            "care_centre": "centre-burst"})  # fmt: skip
+        data = ArrivalV1(
+            **{**ARRIVAL, "duf_number": f"{202700000000 + i}", "care_centre": "centre-burst"}
+        )
         subject, _, body, headers = build_event(partner.key, "no.ema.intake.arrival.v1", data)
         futures.append(await js.publish_async(subject, body, headers=headers))
     for future in futures:
         await future
     planning_db = system.data_dir / "planning.db"
-    await wait_for(lambda: query(planning_db, "select count(*) from planning_task")
-                   == [(TASKS_ON_ARRIVAL * n,)], timeout=600)  # fmt: skip
+    await wait_for(
+        lambda: (
+            query(planning_db, "select count(*) from planning_task") == [(TASKS_ON_ARRIVAL * n,)]
+        ),
+        timeout=600,
+    )
     notify_url = f"http://127.0.0.1:{system.http_ports['notify']}/healthz"
-    await wait_for(lambda: http_json(notify_url)["consumers"]["notify-deadlines"]["handled"]
-                   >= TASKS_ON_ARRIVAL * n, timeout=600)  # fmt: skip
+    await wait_for(
+        lambda: (
+            http_json(notify_url)["consumers"]["notify-deadlines"]["handled"]
+            >= TASKS_ON_ARRIVAL * n
+        ),
+        timeout=600,
+    )
     assert query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(n,)]
     assert query(planning_db, "select count(distinct case_id) from planning_task") == [(n,)]
     assert await stream_messages(partner.nc, "DLQ") == []

@@ -90,8 +90,9 @@ def count_in(system: System, name: str, table: str, column: str, ids: set[str]) 
     for i in range(0, len(ids_l), 500):
         chunk = ids_l[i : i + 500]
         marks = ",".join("?" * len(chunk))
-        total += db(system, name, f"select count(*) from {table} where {column} in ({marks})",
-                    *chunk)[0][0]  # fmt: skip
+        total += db(
+            system, name, f"select count(*) from {table} where {column} in ({marks})", *chunk
+        )[0][0]
     return total
 
 
@@ -109,48 +110,110 @@ async def prepare(system: System, n_cases: int, n_offers: int) -> Actors:
     centre = await Partner.register(system, f"centre-{suffix}", K.CARE_CENTRE)
     udi = await Partner.register(system, f"udi-{suffix}", K.UDI)
     bufetat = await Partner.register(system, f"bufetat-{suffix}", K.BUFETAT_REGION)
-    kommune = await Partner.register(system, f"kommune-{KOMMUNE}", K.MUNICIPALITY,
-                                     sealing=True)  # fmt: skip
+    kommune = await Partner.register(system, f"kommune-{KOMMUNE}", K.MUNICIPALITY, sealing=True)
     actors = Actors(centre, udi, bufetat, kommune, await centre.broker_key())
     free = n_offers + 5
-    await kommune.send("no.ema.municipality.capacity.v2", m.CapacityPublishedV2(
-        kommunenummer=KOMMUNE, year=TODAY.year, children=free, free_places=free,
-        offers=[m.MeasureOffer(measure="bofellesskap", min_age=10, max_age=17)]))  # fmt: skip
+    await kommune.send(
+        "no.ema.municipality.capacity.v2",
+        m.CapacityPublishedV2(
+            kommunenummer=KOMMUNE,
+            year=TODAY.year,
+            children=free,
+            free_places=free,
+            offers=[m.MeasureOffer(measure="bofellesskap", min_age=10, max_age=17)],
+        ),
+    )
 
     plain, ready = dufs("1", n_cases), dufs("2", n_offers)
     arrived = f"{(TODAY - timedelta(days=70)).isoformat()}T12:00:00+01:00"
     msgs = []
     for number in plain + ready:
-        data = m.ArrivalV1(**{**ARRIVAL, "duf_number": number, "arrived_at": arrived,
-                              "care_centre": centre.key.unit_id,
-                              **({"birth_date": BIRTH} if number in ready else {})})  # fmt: skip
+        data = m.ArrivalV1(
+            **{
+                **ARRIVAL,
+                "duf_number": number,
+                "arrived_at": arrived,
+                "care_centre": centre.key.unit_id,
+                **({"birth_date": BIRTH} if number in ready else {}),
+            }
+        )
         msgs.append(build_event(centre.key, "no.ema.intake.arrival.v1", data))
     await publish(centre.nc, [(s, b, h) for s, _, b, h in msgs])
     total = n_cases + n_offers
-    await wait_for(lambda: db(system, "consent", "select count(*) from consent_case")[0][0]
-                   >= total, timeout=120 + total / 5)  # fmt: skip
+    await wait_for(
+        lambda: db(system, "consent", "select count(*) from consent_case")[0][0] >= total,
+        timeout=120 + total / 5,
+    )
     case_of = dict(db(system, "intake", "select duf_number, id from intake_case"))
     actors.consent_cases = [case_of[d] for d in plain]
     ready_cases = [case_of[d] for d in ready]
 
     decided = TODAY - timedelta(days=30)
-    await publish(udi.nc, signed(udi, "no.ema.intake.residence-decided.v1", [
-        m.ResidenceDecisionV1(duf_number=d, outcome="granted", decided_on=decided,
-                              udi_reference="UDI-" + d[-4:]) for d in ready]))  # fmt: skip
+    await publish(
+        udi.nc,
+        signed(
+            udi,
+            "no.ema.intake.residence-decided.v1",
+            [
+                m.ResidenceDecisionV1(
+                    duf_number=d,
+                    outcome="granted",
+                    decided_on=decided,
+                    udi_reference="UDI-" + d[-4:],
+                )
+                for d in ready
+            ],
+        ),
+    )
     await settle_count(system, "residence = 'granted'", n_offers)
-    await publish(bufetat.nc, signed(bufetat, "no.ema.municipality.settlement-profile.v1", [
-        m.SettlementProfileV1(case_id=c, bufetat_region="øst", recommended_measure="bofellesskap",
-                              birth_date=BIRTH, languages=["prs"], care_needs=[],
-                              family_municipalities=[], network_municipalities=[], siblings=[],
-                              kopp_on=TODAY) for c in ready_cases]))  # fmt: skip
+    await publish(
+        bufetat.nc,
+        signed(
+            bufetat,
+            "no.ema.municipality.settlement-profile.v1",
+            [
+                m.SettlementProfileV1(
+                    case_id=c,
+                    bufetat_region="øst",
+                    recommended_measure="bofellesskap",
+                    birth_date=BIRTH,
+                    languages=["prs"],
+                    care_needs=[],
+                    family_municipalities=[],
+                    network_municipalities=[],
+                    siblings=[],
+                    kopp_on=TODAY,
+                )
+                for c in ready_cases
+            ],
+        ),
+    )
     await settle_count(system, "measure is not null", n_offers)
     actors.offers = [f"offer-{uuid.uuid4().hex[:12]}" for _ in ready_cases]
-    await publish(bufetat.nc, signed(bufetat, "no.ema.municipality.offer-requested.v1", [
-        m.OfferRequestedV1(offer_id=o, case_id=c, kommunenummer=KOMMUNE, measure="bofellesskap")
-        for o, c in zip(actors.offers, ready_cases, strict=True)]))  # fmt: skip
-    await wait_for(lambda: db(system, "municipality", "select count(*) from settlement_offer "
-                              "where status = 'pending'")[0][0] >= n_offers,
-                   timeout=60 + n_offers / 5)  # fmt: skip
+    await publish(
+        bufetat.nc,
+        signed(
+            bufetat,
+            "no.ema.municipality.offer-requested.v1",
+            [
+                m.OfferRequestedV1(
+                    offer_id=o, case_id=c, kommunenummer=KOMMUNE, measure="bofellesskap"
+                )
+                for o, c in zip(actors.offers, ready_cases, strict=True)
+            ],
+        ),
+    )
+    await wait_for(
+        lambda: (
+            db(
+                system,
+                "municipality",
+                "select count(*) from settlement_offer where status = 'pending'",
+            )[0][0]
+            >= n_offers
+        ),
+        timeout=60 + n_offers / 5,
+    )
     await quiet(system)
     return actors
 
@@ -160,9 +223,13 @@ def signed(p: Partner, type_: str, datas: list) -> list[tuple[str, bytes, dict[s
 
 
 async def settle_count(system: System, where: str, n: int) -> None:
-    await wait_for(lambda: db(system, "municipality",
-                              f"select count(*) from settlement_child where {where}")[0][0] >= n,
-                   timeout=60 + n / 5)  # fmt: skip
+    await wait_for(
+        lambda: (
+            db(system, "municipality", f"select count(*) from settlement_child where {where}")[0][0]
+            >= n
+        ),
+        timeout=60 + n / 5,
+    )
 
 
 def _strip(built: tuple) -> tuple[str, bytes, dict[str, str]]:
@@ -180,8 +247,14 @@ def make_run(actors: Actors, n: int) -> Run:
     n_shares = (3 * n) // 10
     n_arrivals = n - n_answers - n_consents - n_shares
     for number in dufs("3", n_arrivals):
-        data = m.ArrivalV1(**{**ARRIVAL, "duf_number": number, "care_centre": c.key.unit_id,
-                              "arrived_at": datetime.now(UTC).isoformat()})  # fmt: skip
+        data = m.ArrivalV1(
+            **{
+                **ARRIVAL,
+                "duf_number": number,
+                "care_centre": c.key.unit_id,
+                "arrived_at": datetime.now(UTC).isoformat(),
+            }
+        )
         subject, event, body, headers = build_event(c.key, "no.ema.intake.arrival.v1", data)
         run.arrivals[event.id] = number
         run.messages.append((subject, body, headers))
@@ -190,15 +263,23 @@ def make_run(actors: Actors, n: int) -> Run:
         case_id = actors.consent_cases[i % len(actors.consent_cases)]
         given = consent(case_id, scope)
         run.consents.add(given.consent_id)
-        run.messages.append(_strip(build_event(c.key, "no.ema.consent.granted.v1", given,
-                                               case_id=case_id)))  # fmt: skip
+        run.messages.append(
+            _strip(build_event(c.key, "no.ema.consent.granted.v1", given, case_id=case_id))
+        )
     for i in range(n_shares):
         case_id = actors.consent_cases[i % len(actors.consent_cases)]
-        request = c.sealed_request(case_id, actors.kommune.key.unit_id, "kopp", "settlement",
-                                   KOPP, broker=actors.sealing_key)  # fmt: skip
+        request = c.sealed_request(
+            case_id,
+            actors.kommune.key.unit_id,
+            "kopp",
+            "settlement",
+            KOPP,
+            broker=actors.sealing_key,
+        )
         run.shares.add(request.request_id)
-        run.messages.append(_strip(build_event(c.key, "no.ema.share.request.v2", request,
-                                               case_id=case_id)))  # fmt: skip
+        run.messages.append(
+            _strip(build_event(c.key, "no.ema.share.request.v2", request, case_id=case_id))
+        )
     for offer_id in actors.offers:
         answer = m.OfferAnsweredV1(
             offer_id=offer_id,
@@ -279,9 +360,10 @@ async def check_exactly_once(system: System, actors: Actors, run: Run) -> None:
         actors.consent_cases
     )
     run_cases = {
-        cid for cid, number in db(system, "intake", "select id, duf_number from intake_case")
+        cid
+        for cid, number in db(system, "intake", "select id, duf_number from intake_case")
         if number in dufs_run
-    }  # fmt: skip
+    }
     assert run_cases <= cases
     assert count_in(system, "planning", "planning_task", "case_id", run_cases) == (
         TASKS_ON_ARRIVAL * a
@@ -300,11 +382,13 @@ async def check_exactly_once(system: System, actors: Actors, run: Run) -> None:
     opened = [e["correlationid"] for e in await bus(nc, "CASE", "ema.case.opened")]
     assert sorted(x for x in opened if x in run.arrivals) == sorted(run.arrivals)
     unit = actors.centre.key.unit_id
-    acks = [e["data"]["consent_id"]
-            for e in await bus(nc, "CONSENT", f"ema.consent.recorded.{unit}")]  # fmt: skip
+    acks = [
+        e["data"]["consent_id"] for e in await bus(nc, "CONSENT", f"ema.consent.recorded.{unit}")
+    ]
     assert sorted(x for x in acks if x in run.consents) == sorted(run.consents)
-    receipts = [e["data"]["request_id"]
-                for e in await bus(nc, "SHARE", f"ema.share.receipt.{unit}")]  # fmt: skip
+    receipts = [
+        e["data"]["request_id"] for e in await bus(nc, "SHARE", f"ema.share.receipt.{unit}")
+    ]
     assert sorted(x for x in receipts if x in run.shares) == sorted(run.shares)
     decided = [e["data"]["request_id"] for e in await bus(nc, "SHARE", "ema.share.decided")]
     assert sorted(x for x in decided if x in run.shares) == sorted(run.shares)
@@ -332,8 +416,9 @@ async def test_sigkill_each_service_in_turn_loses_nothing_and_applies_nothing_tw
         start = handled(system, name)
         await publish(actors.centre.nc, wave)
         # Kill while the service is in the middle of the wave.
-        await wait_for(lambda n=name, s=start: handled(system, n) >= s + 5, timeout=60,
-                       interval=0.02)  # fmt: skip
+        await wait_for(
+            lambda n=name, s=start: handled(system, n) >= s + 5, timeout=60, interval=0.02
+        )
         system.procs[name].stop(signal.SIGKILL)
         killed.append(system.procs[name].proc.returncode)
         system.start_service(name)
@@ -356,8 +441,7 @@ async def test_nats_server_restart_mid_run_loses_nothing(faulty_system: System) 
     await asyncio.sleep(1.0)
     assert not any(health(system, s)["nats_connected"] for s in SERVICES)
     system.nats.start()
-    await wait_for(lambda: all(health(system, s)["nats_connected"] for s in SERVICES),
-                   timeout=30)  # fmt: skip
+    await wait_for(lambda: all(health(system, s)["nats_connected"] for s in SERVICES), timeout=30)
     await wait_for(lambda: actors.centre.nc.is_connected, timeout=30)
     await publish(actors.centre.nc, run.messages[half:])
     await quiet(system, actors.centre.nc)

@@ -29,10 +29,21 @@ EMERGENCY = {"allergies": "penicillin", "medication": "ingen", "therapy_notes": 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    sys_ = start_system(tmp_path_factory.mktemp("glass"), EMA_GLASS_LIMIT="2",
-                        EMA_GLASS_CHECK_INTERVAL="0.5")  # fmt: skip
-    out = cli(sys_, "audit", "user", "add", "--username", "ombud", "--role", "privacy_officer",
-              "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+    sys_ = start_system(
+        tmp_path_factory.mktemp("glass"), EMA_GLASS_LIMIT="2", EMA_GLASS_CHECK_INTERVAL="0.5"
+    )
+    out = cli(
+        sys_,
+        "audit",
+        "user",
+        "add",
+        "--username",
+        "ombud",
+        "--role",
+        "privacy_officer",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert out.returncode == 0, out.stderr
     yield sys_
     sys_.down()
@@ -42,22 +53,38 @@ async def case_with_representative(system: System) -> tuple[Partner, str, str]:
     centre, case_id = await open_case(system)
     statsforvalter = await Partner.register(system, uid("sf"), UnitKind.STATSFORVALTER)
     representative = uid("rep")
-    await statsforvalter.send("no.ema.intake.representative-appointed.v1",
-                              m.RepresentativeAppointedV1(
-                                  case_id=case_id, representative_unit=representative,
-                                  name="Rita Representant",
-                                  appointed_on=datetime.now(UTC).date()))  # fmt: skip
-    await wait_for(lambda: query(system.database_url("consent"), "select 1 from consent_case "
-                                 "where case_id = ? and representative_unit = ?", case_id,
-                                 representative))  # fmt: skip
+    await statsforvalter.send(
+        "no.ema.intake.representative-appointed.v1",
+        m.RepresentativeAppointedV1(
+            case_id=case_id,
+            representative_unit=representative,
+            name="Rita Representant",
+            appointed_on=datetime.now(UTC).date(),
+        ),
+    )
+    await wait_for(
+        lambda: query(
+            system.database_url("consent"),
+            "select 1 from consent_case where case_id = ? and representative_unit = ?",
+            case_id,
+            representative,
+        )
+    )
     await statsforvalter.nc.close()
     return centre, case_id, representative
 
 
 async def glass(sender: Partner, case_id: str, recipient: str, category: str = "health") -> dict:
     receipts = await sender.nc.subscribe(f"ema.share.receipt.{sender.key.unit_id}")
-    request = await share(sender, case_id, recipient, category, "emergency", EMERGENCY,
-                          break_the_glass={"justification": WHY})  # fmt: skip
+    request = await share(
+        sender,
+        case_id,
+        recipient,
+        category,
+        "emergency",
+        EMERGENCY,
+        break_the_glass={"justification": WHY},
+    )
     answer = await receipt(sender, receipts, request.request_id)
     await receipts.unsubscribe()
     return answer
@@ -77,23 +104,28 @@ async def page(system: System, path: str) -> tuple[int, str]:
 
 
 def notifications(system: System, unit: str) -> list[tuple]:
-    return query(system.database_url("notify"), "select role, event_type, text_nb from "
-                 "notify_notification where unit = ?", unit)  # fmt: skip
+    return query(
+        system.database_url("notify"),
+        "select role, event_type, text_nb from notify_notification where unit = ?",
+        unit,
+    )
 
 
 async def test_an_unrelated_centre_cannot_break_the_glass_over_the_childs_refusal(
     system: System,
 ) -> None:
     centre, case_id, _ = await case_with_representative(system)
-    refusal = consent(case_id, [], refusals=[flow(["health"], ["care_centre"], ["school"],
-                                                  ["emergency", "schooling"])])  # fmt: skip
+    refusal = consent(
+        case_id,
+        [],
+        refusals=[flow(["health"], ["care_centre"], ["school"], ["emergency", "schooling"])],
+    )
     acks = await centre.nc.subscribe(f"ema.consent.recorded.{centre.key.unit_id}")
     await centre.send("no.ema.consent.granted.v1", refusal, case_id=case_id)
     await acks.next_msg(timeout=15)
     stranger = await Partner.register(system, uid("centre"), UnitKind.CARE_CENTRE)
     school = await Partner.register(system, uid("school"), UnitKind.SCHOOL, sealing=True)
-    health = await Partner.register(system, uid("legevakt"), UnitKind.HEALTH,
-                                    sealing=True)  # fmt: skip
+    health = await Partner.register(system, uid("legevakt"), UnitKind.HEALTH, sealing=True)
     answer = await glass(stranger, case_id, school.key.unit_id)
     assert answer["outcome"] == "withheld"
     reasons = decision(system, answer["decision_id"])["reasons"]
@@ -111,15 +143,17 @@ async def test_an_unrelated_centre_cannot_break_the_glass_over_the_childs_refusa
 
 async def test_a_linked_unit_breaks_the_glass_and_is_answered_for(system: System) -> None:
     centre, case_id, representative = await case_with_representative(system)
-    health = await Partner.register(system, uid("legevakt"), UnitKind.HEALTH,
-                                    sealing=True)  # fmt: skip
+    health = await Partner.register(system, uid("legevakt"), UnitKind.HEALTH, sealing=True)
     answer = await glass(centre, case_id, health.key.unit_id)
     assert answer["outcome"] == "released"
     decision_id = answer["decision_id"]
     db = system.database_url("consent")
     # The justification is kept sealed; the log record holds its hash, never the text.
-    sealed, digest = query(db, "select justification, justification_hash from consent_glass "
-                           "where decision_id = ?", decision_id)[0]  # fmt: skip
+    sealed, digest = query(
+        db,
+        "select justification, justification_hash from consent_glass where decision_id = ?",
+        decision_id,
+    )[0]
     assert "bevisstløs" not in sealed and digest.startswith("sha256:")
     body = json.loads(query(db, "select body from consent_log where ref_id = ?", decision_id)[0][0])
     assert body["justification_hash"] == digest and "bevisstløs" not in json.dumps(body)
@@ -138,17 +172,21 @@ async def test_a_linked_unit_breaks_the_glass_and_is_answered_for(system: System
     assert (await glass(centre, case_id, health.key.unit_id))["outcome"] == "released"
     third = await glass(centre, case_id, health.key.unit_id)
     assert third["outcome"] == "withheld"
-    assert any("emergency releases in the last 24 hours (limit 2)" in r
-               for r in decision(system, third["decision_id"])["reasons"])  # fmt: skip
+    assert any(
+        "emergency releases in the last 24 hours (limit 2)" in r
+        for r in decision(system, third["decision_id"])["reasons"]
+    )
     # Not reviewed in time (the deadline moved into the past here): escalated, once.
     with sqlite3.connect(Path(system.data_dir) / "consent.db") as conn:
-        conn.execute("update consent_glass set review_due = ? where decision_id = ?",
-                     ((datetime.now(UTC) - timedelta(minutes=1)).isoformat(sep=" "),
-                      decision_id))  # fmt: skip
+        conn.execute(
+            "update consent_glass set review_due = ? where decision_id = ?",
+            ((datetime.now(UTC) - timedelta(minutes=1)).isoformat(sep=" "), decision_id),
+        )
     escalated = await wait_for(lambda: notifications(system, "privacy-office"))
     assert [(r, e) for r, e, _ in escalated] == [("privacy_officer", "glass.overdue")]
-    assert query(db, "select escalated_at from consent_glass where decision_id = ?",
-                 decision_id)[0][0]  # fmt: skip
+    assert query(db, "select escalated_at from consent_glass where decision_id = ?", decision_id)[
+        0
+    ][0]
     status, text = await page(system, f"/audit/decisions/{decision_id}")
     assert status == 200 and "Sendt til personvernombudet" in text
     out = cli(system, "consent", "verify", "--no-witnesses")

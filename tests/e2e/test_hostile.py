@@ -71,15 +71,19 @@ def subject_of(contract: Contract) -> str:
 # -- what the messages are made of ---------------------------------------------------------------
 
 json_leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=24),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=24),
+)
 json_value = st.recursive(
     json_leaf,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                 max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=6,
-)  # fmt: skip
+)
 
 
 def marker_for(field: str) -> Any:
@@ -102,8 +106,12 @@ def hostile_data(draw: st.DrawFn, contract: Contract) -> dict[str, Any]:
             value = marker_for(name)
             data[name] = draw(st.sampled_from([value, [value], {"v": value}, [[value]]]))
         elif name == "payload":
-            data[name] = {"recipient_kid": "k", "ephemeral_public_key": "AAAA",
-                          "nonce": draw(json_value), "ciphertext": MARK_CIPHER}  # fmt: skip
+            data[name] = {
+                "recipient_kid": "k",
+                "ephemeral_public_key": "AAAA",
+                "nonce": draw(json_value),
+                "ciphertext": MARK_CIPHER,
+            }
         elif name == "siblings":
             data[name] = [{"duf_number": MARK_DUF, "relation": draw(json_value)}]
         elif draw(st.booleans()):
@@ -127,8 +135,15 @@ class Hostile:
 
 
 def envelope(source: str, type_: str, data: Any, **extra: Any) -> dict[str, Any]:
-    return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": source, "type": type_,
-            "time": "2026-04-02T10:00:00+00:00", "data": data, **extra}  # fmt: skip
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": source,
+        "type": type_,
+        "time": "2026-04-02T10:00:00+00:00",
+        "data": data,
+        **extra,
+    }
 
 
 def signed(key: UnitKey, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
@@ -154,18 +169,20 @@ class Generator:
         contract = CONSUMED[draw(st.sampled_from(TYPES))]
         key = self.allowed_key(draw, contract)
         valid = json.dumps(envelope(key.unit_id, contract.type, {"name": MARK_NAME})).encode()
-        body = draw(st.one_of(
-            st.binary(max_size=300),
-            st.integers(1, len(valid) - 1).map(lambda n: valid[:n]),  # truncated
-            json_value.map(lambda v: json.dumps(v).encode()),  # JSON, but no envelope
-            st.just(valid.replace(b'"specversion": "1.0"', b'"specversion": 1.0')),
-            st.just(b"\xff\xfe" + valid),  # not UTF-8
-            st.binary(min_size=1, max_size=50).map(lambda b: b"\x80" + b),  # not UTF-8 either
-            st.integers(2000, 200_000).map(lambda n: b"[" * n),  # nested too deeply
-            st.integers(2000, 20_000).map(  # ... inside an otherwise valid envelope
-                lambda n: valid.replace(b'{"name"', b'{"x": ' * n + b'{"name"', 1)
-            ),
-        ))  # fmt: skip
+        body = draw(
+            st.one_of(
+                st.binary(max_size=300),
+                st.integers(1, len(valid) - 1).map(lambda n: valid[:n]),  # truncated
+                json_value.map(lambda v: json.dumps(v).encode()),  # JSON, but no envelope
+                st.just(valid.replace(b'"specversion": "1.0"', b'"specversion": 1.0')),
+                st.just(b"\xff\xfe" + valid),  # not UTF-8
+                st.binary(min_size=1, max_size=50).map(lambda b: b"\x80" + b),  # not UTF-8 either
+                st.integers(2000, 200_000).map(lambda n: b"[" * n),  # nested too deeply
+                st.integers(2000, 20_000).map(  # ... inside an otherwise valid envelope
+                    lambda n: valid.replace(b'{"name"', b'{"x": ' * n + b'{"name"', 1)
+                ),
+            )
+        )
         headers = {"Nats-Msg-Id": str(uuid.uuid4()), **key.sign(body)}
         return Hostile("malformed", subject_of(contract), body, headers, ("invalid envelope",))
 
@@ -191,8 +208,9 @@ class Generator:
     def unsigned(draw, self: Generator) -> Hostile:  # noqa: N805
         contract = CONSUMED[draw(st.sampled_from(TYPES))]
         key = self.allowed_key(draw, contract)
-        body, headers = signed(key, envelope(key.unit_id, contract.type,
-                                             draw(hostile_data(contract))))  # fmt: skip
+        body, headers = signed(
+            key, envelope(key.unit_id, contract.type, draw(hostile_data(contract)))
+        )
         keep = draw(st.sampled_from([(), ("Ema-Key-Id",), ("Ema-Signature",)]))
         headers = {k: v for k, v in headers.items() if k == "Nats-Msg-Id" or k in keep}
         return Hostile("unsigned", subject_of(contract), body, headers, ("unsigned",))
@@ -204,22 +222,24 @@ class Generator:
         event = envelope(key.unit_id, contract.type, draw(hostile_data(contract)))
         body = json.dumps(event).encode()
         forged = self.stranger.sign(body)["Ema-Signature"]
-        key_id = draw(st.one_of(
-            st.just(f"{key.unit_id}/{self.stranger.kid}"),  # registered unit, unknown key
-            st.just(self.stranger.key_id),  # unknown unit
-            header_text.filter(lambda t: "/" not in t or t.endswith("/")),
-            st.builds(lambda u, k: f"{u}/{k}", header_text, header_text),
-        ))  # fmt: skip
+        key_id = draw(
+            st.one_of(
+                st.just(f"{key.unit_id}/{self.stranger.kid}"),  # registered unit, unknown key
+                st.just(self.stranger.key_id),  # unknown unit
+                header_text.filter(lambda t: "/" not in t or t.endswith("/")),
+                st.builds(lambda u, k: f"{u}/{k}", header_text, header_text),
+            )
+        )
         headers = {"Nats-Msg-Id": event["id"], "Ema-Key-Id": key_id, "Ema-Signature": forged}
-        return Hostile("unknown_key", subject_of(contract), body, headers,
-                       ("unknown signing key",))  # fmt: skip
+        return Hostile("unknown_key", subject_of(contract), body, headers, ("unknown signing key",))
 
     @st.composite
     def bad_signature(draw, self: Generator) -> Hostile:  # noqa: N805
         contract = CONSUMED[draw(st.sampled_from(TYPES))]
         key = self.allowed_key(draw, contract)
-        body, headers = signed(key, envelope(key.unit_id, contract.type,
-                                             draw(hostile_data(contract))))  # fmt: skip
+        body, headers = signed(
+            key, envelope(key.unit_id, contract.type, draw(hostile_data(contract)))
+        )
         how = draw(st.sampled_from(["changed", "appended", "garbage"]))
         if how == "changed":  # the body changed after signing
             at = draw(st.integers(0, len(body) - 1))
@@ -234,8 +254,9 @@ class Generator:
     def impersonating(draw, self: Generator) -> Hostile:  # noqa: N805
         contract = CONSUMED[draw(st.sampled_from(TYPES))]
         key = self.allowed_key(draw, contract)
-        other = draw(st.sampled_from(sorted({k.unit_id for k in self.units.values()}
-                                            - {key.unit_id})))  # fmt: skip
+        other = draw(
+            st.sampled_from(sorted({k.unit_id for k in self.units.values()} - {key.unit_id}))
+        )
         body, headers = signed(key, envelope(other, contract.type, draw(hostile_data(contract))))
         return Hostile("impersonating", subject_of(contract), body, headers, ("signer",))
 
@@ -255,38 +276,59 @@ class Generator:
         """A type its sender may send, on another subject some consumer reads."""
         contract = CONSUMED[draw(st.sampled_from(TYPES))]
         key = self.allowed_key(draw, contract)
-        subject = draw(st.sampled_from(sorted({subject_of(CONSUMED[t]) for t in TYPES}
-                                              - {subject_of(contract)})))  # fmt: skip
-        body, headers = signed(key, envelope(key.unit_id, contract.type,
-                                             draw(hostile_data(contract))))  # fmt: skip
+        subject = draw(
+            st.sampled_from(
+                sorted({subject_of(CONSUMED[t]) for t in TYPES} - {subject_of(contract)})
+            )
+        )
+        body, headers = signed(
+            key, envelope(key.unit_id, contract.type, draw(hostile_data(contract)))
+        )
         return Hostile("wrong_subject", subject, body, headers, ("type ",))
 
 
 def valid_data(contract: Contract, key: UnitKey) -> dict[str, Any]:
     """A valid arrival where that is the type (so only the sender is wrong); else empty."""
     if contract.type == "no.ema.intake.arrival.v1":
-        return ArrivalV1(**{**ARRIVAL, "name": MARK_NAME, "duf_number": MARK_DUF,
-                            "birth_date": MARK_BIRTH, "care_centre": key.unit_id}
-                         ).model_dump(mode="json")  # fmt: skip
+        return ArrivalV1(
+            **{
+                **ARRIVAL,
+                "name": MARK_NAME,
+                "duf_number": MARK_DUF,
+                "birth_date": MARK_BIRTH,
+                "care_centre": key.unit_id,
+            }
+        ).model_dump(mode="json")
     return {}
 
 
 def draw_all(gen: Generator) -> list[Hostile]:
     out: list[Hostile] = []
-    kinds = [gen.malformed, gen.wrong_types, gen.unsigned, gen.unknown_key, gen.bad_signature,
-             gen.impersonating, gen.wrong_sender, gen.wrong_subject]  # fmt: skip
+    kinds = [
+        gen.malformed,
+        gen.wrong_types,
+        gen.unsigned,
+        gen.unknown_key,
+        gen.bad_signature,
+        gen.impersonating,
+        gen.wrong_sender,
+        gen.wrong_subject,
+    ]
     for kind in kinds:
 
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(kind())
         def collect(message: Hostile) -> None:
             out.append(message)
 
         collect()
 
-    @settings(max_examples=4, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(max_examples=4, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(gen.oversized())
     def collect_big(message: Hostile) -> None:
         out.append(message)
@@ -304,14 +346,17 @@ def fixed(gen: Generator) -> list[Hostile]:
         contract = CONSUMED[type_]
         key = gen.units[sorted(contract.senders)[0]]
         event = envelope(key.unit_id, type_, {"name": MARK_NAME})
-        for body, reasons in ((b"\x80" + json.dumps(event).encode(), "invalid envelope"),
-                              (b"[" * 100_000, "invalid envelope")):  # fmt: skip
+        for body, reasons in (
+            (b"\x80" + json.dumps(event).encode(), "invalid envelope"),
+            (b"[" * 100_000, "invalid envelope"),
+        ):
             headers = {"Nats-Msg-Id": str(uuid.uuid4()), **key.sign(body)}
             out.append(Hostile("malformed", subject_of(contract), body, headers, (reasons,)))
         body, headers = signed(key, event)
         headers["Ema-Key-Id"] = "Not A*Unit>/kid"
-        out.append(Hostile("unknown_key", subject_of(contract), body, headers,
-                           ("unknown signing key",)))  # fmt: skip
+        out.append(
+            Hostile("unknown_key", subject_of(contract), body, headers, ("unknown signing key",))
+        )
     return out
 
 
@@ -333,8 +378,10 @@ async def settled_counts(system: System) -> dict[str, dict[str, int]]:
     while True:
         await asyncio.sleep(1.0)
         now = row_counts(system)
-        pending = [http_json(f"http://127.0.0.1:{system.http_ports[n]}/healthz")["outbox_pending"]
-                   for n in SERVICES]  # fmt: skip
+        pending = [
+            http_json(f"http://127.0.0.1:{system.http_ports[n]}/healthz")["outbox_pending"]
+            for n in SERVICES
+        ]
         if now == last and not any(pending):
             return now
         last = now
@@ -363,8 +410,11 @@ class DeadLetters:
 async def register_units(system: System) -> tuple[dict[UnitKind, Partner], Partner]:
     partners = {}
     for kind in UnitKind:
-        unit = f"svc-fuzz-{uuid.uuid4().hex[:6]}" if kind is UnitKind.SERVICE else (
-            f"fuzz-{kind.value.replace('_', '-')}-{uuid.uuid4().hex[:6]}")  # fmt: skip
+        unit = (
+            f"svc-fuzz-{uuid.uuid4().hex[:6]}"
+            if kind is UnitKind.SERVICE
+            else (f"fuzz-{kind.value.replace('_', '-')}-{uuid.uuid4().hex[:6]}")
+        )
         partners[kind] = await Partner.register(system, unit, kind)
     centre = partners[UnitKind.CARE_CENTRE]
     return partners, centre
@@ -373,11 +423,15 @@ async def register_units(system: System) -> tuple[dict[UnitKind, Partner], Partn
 async def test_hostile_messages_are_dead_lettered_and_change_nothing(system: System) -> None:
     partners, centre = await register_units(system)
     # Some real state first, so that hostile messages have something to damage.
-    await centre.send("no.ema.intake.arrival.v1",
-                      ArrivalV1(**{**ARRIVAL, "care_centre": centre.key.unit_id}))  # fmt: skip
-    await wait_for(lambda: query(system.data_dir / "planning.db",
-                                 "select count(*) from planning_task")
-                   == [(TASKS_ON_ARRIVAL,)])  # fmt: skip
+    await centre.send(
+        "no.ema.intake.arrival.v1", ArrivalV1(**{**ARRIVAL, "care_centre": centre.key.unit_id})
+    )
+    await wait_for(
+        lambda: (
+            query(system.data_dir / "planning.db", "select count(*) from planning_task")
+            == [(TASKS_ON_ARRIVAL,)]
+        )
+    )
     before = await settled_counts(system)
     assert before["intake"]["intake_case"] == 1
 
@@ -398,8 +452,9 @@ async def test_hostile_messages_are_dead_lettered_and_change_nothing(system: Sys
     try:
         await wait_for(lambda: set(expected) <= set(letters.seen), timeout=60, interval=0.25)
     except TimeoutError:
-        missing = sorted({(m.kind, c, m.subject) for (i, c), m in expected.items()
-                          if (i, c) not in letters.seen})  # fmt: skip
+        missing = sorted(
+            {(m.kind, c, m.subject) for (i, c), m in expected.items() if (i, c) not in letters.seen}
+        )
         raise AssertionError(f"not dead-lettered: {missing[:20]} ({len(missing)})") from None
     wrong = {
         (m.kind, c, letters.seen[(m.msg_id, c)])
@@ -430,20 +485,31 @@ async def test_replayed_message_ids_change_nothing(system: System) -> None:
     """A replay is not hostile enough to dead-letter: it is dropped by JetStream (same
     Nats-Msg-Id) or acknowledged as already handled (same event id under a new Nats-Msg-Id),
     even when its content was changed and signed again. Either way nothing changes."""
-    centre = await Partner.register(system, f"fuzz-replay-{uuid.uuid4().hex[:6]}",
-                                    UnitKind.CARE_CENTRE)  # fmt: skip
+    centre = await Partner.register(
+        system, f"fuzz-replay-{uuid.uuid4().hex[:6]}", UnitKind.CARE_CENTRE
+    )
     data = ArrivalV1(**{**ARRIVAL, "duf_number": "202612345670", "care_centre": centre.key.unit_id})
     first = await centre.send("no.ema.intake.arrival.v1", data)
-    await wait_for(lambda: query(system.data_dir / "intake.db",
-                                 "select count(*) from intake_case where duf_number = ?",
-                                 "202612345670") == [(1,)])  # fmt: skip
+    await wait_for(
+        lambda: (
+            query(
+                system.data_dir / "intake.db",
+                "select count(*) from intake_case where duf_number = ?",
+                "202612345670",
+            )
+            == [(1,)]
+        )
+    )
     before = await settled_counts(system)
     intake = f"http://127.0.0.1:{system.http_ports['intake']}/healthz"
     handled = http_json(intake)["consumers"]["intake-inbound"]["handled"]
 
     js = centre.nc.jetstream()
-    event = envelope(centre.key.unit_id, "no.ema.intake.arrival.v1",
-                     {**data.model_dump(mode="json"), "name": MARK_NAME})  # fmt: skip
+    event = envelope(
+        centre.key.unit_id,
+        "no.ema.intake.arrival.v1",
+        {**data.model_dump(mode="json"), "name": MARK_NAME},
+    )
     event["id"] = first
     body, headers = signed(centre.key, event)
     ack = await js.publish("ema.intake.arrival", body, headers=headers)
@@ -455,8 +521,9 @@ async def test_replayed_message_ids_change_nothing(system: System) -> None:
         headers["Nats-Msg-Id"] = str(uuid.uuid4())
         assert not (await js.publish("ema.intake.arrival", body, headers=headers)).duplicate
         replays += 1
-    await wait_for(lambda: http_json(intake)["consumers"]["intake-inbound"]["handled"]
-                   >= handled + replays)  # fmt: skip
+    await wait_for(
+        lambda: http_json(intake)["consumers"]["intake-inbound"]["handled"] >= handled + replays
+    )
     assert await settled_counts(system) == before
     assert MARK_NAME not in log_text(system)
     await centre.close()
@@ -465,8 +532,9 @@ async def test_replayed_message_ids_change_nothing(system: System) -> None:
 async def test_body_over_the_server_limit_never_reaches_a_service(system: System) -> None:
     """Above max_payload nats-server itself refuses the message (the kit's own MAX_BODY check
     is the second line): the client refuses it, and so does the server on a raw socket."""
-    centre = await Partner.register(system, f"fuzz-big-{uuid.uuid4().hex[:6]}",
-                                    UnitKind.CARE_CENTRE)  # fmt: skip
+    centre = await Partner.register(
+        system, f"fuzz-big-{uuid.uuid4().hex[:6]}", UnitKind.CARE_CENTRE
+    )
     limit = centre.nc.max_payload
     assert limit <= MAX_BODY
     before = await settled_counts(system)
@@ -492,8 +560,12 @@ async def raw_publish(system: System, subject: str, body: bytes) -> str:
     def go() -> str:
         with socket.create_connection(("127.0.0.1", system.nats.port), timeout=10) as s:
             info = json.loads(s.recv(4096).decode().removeprefix("INFO ").strip())
-            connect = {"jwt": jwt, "sig": sign_nonce(key, info["nonce"]).decode(),
-                       "verbose": False, "pedantic": False}  # fmt: skip
+            connect = {
+                "jwt": jwt,
+                "sig": sign_nonce(key, info["nonce"]).decode(),
+                "verbose": False,
+                "pedantic": False,
+            }
             s.sendall(f"CONNECT {json.dumps(connect)}\r\nPING\r\n".encode())
             s.recv(4096)
             s.sendall(f"PUB {subject} {len(body)}\r\n".encode() + body + b"\r\n")

@@ -66,14 +66,24 @@ class World:
     async def arrive(self, arrived: date, **overrides) -> tuple[str, str]:  # noqa: ANN003
         """Report an arrival; returns (case_id, duf_number) once planning knows the case."""
         number = overrides.pop("duf_number", None) or duf()
-        data = m.ArrivalV1(**{**ARRIVAL, "duf_number": number,
-                              "care_centre": overrides.pop("centre", self.centre).key.unit_id,
-                              "arrived_at": at_noon(arrived), **overrides})  # fmt: skip
+        data = m.ArrivalV1(
+            **{
+                **ARRIVAL,
+                "duf_number": number,
+                "care_centre": overrides.pop("centre", self.centre).key.unit_id,
+                "arrived_at": at_noon(arrived),
+                **overrides,
+            }
+        )
         sender = self.centre
         await sender.send("no.ema.intake.arrival.v1", data)
-        rows = await wait_for(lambda: query(self.system.database_url("intake"),
-                                            "select id from intake_case where duf_number = ?",
-                                            number))  # fmt: skip
+        rows = await wait_for(
+            lambda: query(
+                self.system.database_url("intake"),
+                "select id from intake_case where duf_number = ?",
+                number,
+            )
+        )
         case_id = rows[0][0]
         await wait_for(lambda: self.tasks(case_id))
         return case_id, number
@@ -82,8 +92,9 @@ class World:
         return {t["task"]: t for t in http_json(self.url("planning", f"/cases/{case_id}/tasks"))}
 
     async def task_is(self, case_id: str, task: str, status: str) -> dict:
-        return await wait_for(lambda: (t := self.tasks(case_id).get(task)) and
-                              t["status"] == status and t)  # fmt: skip
+        return await wait_for(
+            lambda: (t := self.tasks(case_id).get(task)) and t["status"] == status and t
+        )
 
     async def appoint_representative(self, case_id: str) -> str:
         unit = "rep-" + uuid.uuid4().hex[:8]
@@ -96,14 +107,25 @@ class World:
                 appointed_on=TODAY,
             ),
         )
-        await wait_for(lambda: http_json(self.url("planning", f"/cases/{case_id}/timeline"))
-                       ["case"]["representative_unit"] == unit)  # fmt: skip
+        await wait_for(
+            lambda: (
+                http_json(self.url("planning", f"/cases/{case_id}/timeline"))["case"][
+                    "representative_unit"
+                ]
+                == unit
+            )
+        )
         return unit
 
     async def submit_kopp(self, case_id: str, on: date) -> None:
-        await self.centre.send("no.ema.planning.kopp-submitted.v1", m.KoppSubmittedV1(
-            case_id=case_id, submitted_on=on,
-            document_sha256=hashlib.sha256(b"kopp").hexdigest()))  # fmt: skip
+        await self.centre.send(
+            "no.ema.planning.kopp-submitted.v1",
+            m.KoppSubmittedV1(
+                case_id=case_id,
+                submitted_on=on,
+                document_sha256=hashlib.sha256(b"kopp").hexdigest(),
+            ),
+        )
 
     async def rejection(self, sender: Partner, type_: str, data, before: int | None = None) -> str:  # noqa: ANN001
         count = len(await dead_letters(sender.nc)) if before is None else before
@@ -120,9 +142,15 @@ async def _more(coro, count: int):  # noqa: ANN001, ANN202
 @pytest.fixture
 async def world(system: System) -> World:
     suffix = uuid.uuid4().hex[:6]
-    parts = [await Partner.register(system, f"{name}-{suffix}", kind)
-             for name, kind in (("centre", K.CARE_CENTRE), ("bufetat", K.BUFETAT_REGION),
-                                ("sf", K.STATSFORVALTER), ("udi", K.UDI))]  # fmt: skip
+    parts = [
+        await Partner.register(system, f"{name}-{suffix}", kind)
+        for name, kind in (
+            ("centre", K.CARE_CENTRE),
+            ("bufetat", K.BUFETAT_REGION),
+            ("sf", K.STATSFORVALTER),
+            ("udi", K.UDI),
+        )
+    ]
     w = World(system, *parts)
     yield w
     for p in parts:
@@ -141,9 +169,19 @@ async def test_late_kopp_shows_overdue_then_done_late(world: World) -> None:
     # The centre leader hears of it, not only the contact person (notify hears of the
     # status after planning has it: wait for both notices).
     inbox_url = world.url("notify", f"/inbox/{world.centre.key.unit_id}")
-    overdue = await wait_for(lambda: (found := [
-        n for n in http_json(inbox_url) if n["event_type"] == "task.overdue"
-        and "KOPP" in n["text_nb"]]) and len(found) >= 2 and found)  # fmt: skip
+    overdue = await wait_for(
+        lambda: (
+            (
+                found := [
+                    n
+                    for n in http_json(inbox_url)
+                    if n["event_type"] == "task.overdue" and "KOPP" in n["text_nb"]
+                ]
+            )
+            and len(found) >= 2
+            and found
+        )
+    )
     assert {n["role"] for n in overdue} == {"contact_person", "centre_leader"}
     assert f"{late} dager over fristen" in overdue[0]["text_nb"]
 
@@ -212,29 +250,42 @@ async def test_departure_closes_the_case_and_later_reports_are_refused(world: Wo
     )
     await wait_for(lambda: "appeal" in world.tasks(case_id))
     assert http_json(world.url("intake", f"/cases/{case_id}"))["closed"] is None
-    await world.centre.send("no.ema.intake.departed.v1", m.DepartedV1(
-        case_id=case_id, departed_on=TODAY, how="voluntary_return"))  # fmt: skip
-    await wait_for(lambda: http_json(world.url("intake", f"/cases/{case_id}"))["closed"]
-                   == "returned")  # fmt: skip
-    closed = [json.loads(x.data)["data"] for x in
-              await stream_messages(world.centre.nc, "CASE", "ema.case.closed")]  # fmt: skip
+    await world.centre.send(
+        "no.ema.intake.departed.v1",
+        m.DepartedV1(case_id=case_id, departed_on=TODAY, how="voluntary_return"),
+    )
+    await wait_for(
+        lambda: http_json(world.url("intake", f"/cases/{case_id}"))["closed"] == "returned"
+    )
+    closed = [
+        json.loads(x.data)["data"]
+        for x in await stream_messages(world.centre.nc, "CASE", "ema.case.closed")
+    ]
     assert {"case_id": case_id, "reason": "returned"}.items() <= next(
         c for c in closed if c["case_id"] == case_id
     ).items()
-    assert all(t["status"] == "cancelled" for t in world.tasks(case_id).values()
-               if t["status"] != "done")  # fmt: skip
-    reason = await world.rejection(world.centre, "no.ema.planning.kopp-submitted.v1",
-                                   m.KoppSubmittedV1(case_id=case_id, submitted_on=TODAY,
-                                                     document_sha256="0" * 64))  # fmt: skip
+    assert all(
+        t["status"] == "cancelled" for t in world.tasks(case_id).values() if t["status"] != "done"
+    )
+    reason = await world.rejection(
+        world.centre,
+        "no.ema.planning.kopp-submitted.v1",
+        m.KoppSubmittedV1(case_id=case_id, submitted_on=TODAY, document_sha256="0" * 64),
+    )
     assert "is closed (returned)" in reason
 
 
 @pytest.mark.postgres
 async def test_decision_life_cycle_and_out_of_order_reports(world: World) -> None:
     case_id, _ = await world.arrive(TODAY - timedelta(days=20))
-    decision = m.FollowUpDecidedV1(case_id=case_id, decision_ref="V-1", decided_on=TODAY,
-                                   addressed_to="rep-x", copy_to=[world.centre.key.unit_id],
-                                   appeal_right_noted=True)  # fmt: skip
+    decision = m.FollowUpDecidedV1(
+        case_id=case_id,
+        decision_ref="V-1",
+        decided_on=TODAY,
+        addressed_to="rep-x",
+        copy_to=[world.centre.key.unit_id],
+        appeal_right_noted=True,
+    )
     send = world.rejection
     t = "no.ema.planning.follow-up-decided.v1"
     assert "no representative yet" in await send(world.bufetat, t, decision)
@@ -277,24 +328,27 @@ async def test_decision_life_cycle_and_out_of_order_reports(world: World) -> Non
 
 
 async def test_report_for_unknown_case_is_dead_lettered_after_retries(world: World) -> None:
-    reason = await world.rejection(world.centre, "no.ema.planning.kopp-submitted.v1",
-                                   m.KoppSubmittedV1(case_id=str(uuid.uuid4()),
-                                                     submitted_on=TODAY,
-                                                     document_sha256="0" * 64))  # fmt: skip
+    reason = await world.rejection(
+        world.centre,
+        "no.ema.planning.kopp-submitted.v1",
+        m.KoppSubmittedV1(case_id=str(uuid.uuid4()), submitted_on=TODAY, document_sha256="0" * 64),
+    )
     assert reason.startswith("not applicable after 3/3 attempts: case_id: no case")
 
 
 async def test_task_reports_are_checked(world: World) -> None:
     case_id, _ = await world.arrive(TODAY - timedelta(days=3))
     t = "no.ema.planning.task-completed.v1"
-    future = m.TaskCompletedV1(case_id=case_id, task="arrival_talk",
-                               completed_on=TODAY + timedelta(days=1))  # fmt: skip
+    future = m.TaskCompletedV1(
+        case_id=case_id, task="arrival_talk", completed_on=TODAY + timedelta(days=1)
+    )
     assert "lies in the future" in await world.rejection(world.centre, t, future)
     assert "no open task 'tea_party'" in await world.rejection(
         world.centre, t, future.model_copy(update={"task": "tea_party", "completed_on": TODAY})
     )
-    other = await Partner.register(world.system, "centre-other-" + uuid.uuid4().hex[:4],
-                                   K.CARE_CENTRE)  # fmt: skip
+    other = await Partner.register(
+        world.system, "centre-other-" + uuid.uuid4().hex[:4], K.CARE_CENTRE
+    )
     assert "is not responsible" in await world.rejection(
         other, t, future.model_copy(update={"completed_on": TODAY})
     )
@@ -309,8 +363,15 @@ async def test_intake_rejections_name_field_and_reason(world: World) -> None:
     t = "no.ema.intake.arrival.v1"
 
     def arrival(**kw) -> m.ArrivalV1:  # noqa: ANN003
-        return m.ArrivalV1(**{**ARRIVAL, "duf_number": duf(), "arrived_at": at_noon(arrived),
-                              "care_centre": world.centre.key.unit_id, **kw})  # fmt: skip
+        return m.ArrivalV1(
+            **{
+                **ARRIVAL,
+                "duf_number": duf(),
+                "arrived_at": at_noon(arrived),
+                "care_centre": world.centre.key.unit_id,
+                **kw,
+            }
+        )
 
     sixteen = (arrived - timedelta(days=16 * 366)).isoformat()
     assert "care centres take children under 15" in await send(
@@ -322,8 +383,7 @@ async def test_intake_rejections_name_field_and_reason(world: World) -> None:
     )
     # A 16-year-old placed with a younger sibling who has a case at the centre is taken in.
     _, young = await world.arrive(arrived)
-    case_id, _ = await world.arrive(arrived, birth_date=sixteen,
-                                    siblings=[{"duf_number": young}])  # fmt: skip
+    case_id, _ = await world.arrive(arrived, birth_date=sixteen, siblings=[{"duf_number": young}])
     assert case_id
 
 
@@ -336,13 +396,19 @@ async def test_transfer_moves_the_case_with_its_history(world: World) -> None:
         ),
     )
     await wait_for(lambda: "settlement" in world.tasks(case_id))
-    other = await Partner.register(world.system, "centre-b-" + uuid.uuid4().hex[:4],
-                                   K.CARE_CENTRE)  # fmt: skip
-    data = m.ArrivalV1(**{**ARRIVAL, "duf_number": number, "care_centre": other.key.unit_id,
-                          "arrived_at": at_noon(TODAY)})  # fmt: skip
+    other = await Partner.register(world.system, "centre-b-" + uuid.uuid4().hex[:4], K.CARE_CENTRE)
+    data = m.ArrivalV1(
+        **{
+            **ARRIVAL,
+            "duf_number": number,
+            "care_centre": other.key.unit_id,
+            "arrived_at": at_noon(TODAY),
+        }
+    )
     await other.send("no.ema.intake.arrival.v1", data)
-    await wait_for(lambda: world.tasks(case_id)["kopp_proposal"]["responsible_unit"]
-                   == other.key.unit_id)  # fmt: skip
+    await wait_for(
+        lambda: world.tasks(case_id)["kopp_proposal"]["responsible_unit"] == other.key.unit_id
+    )
     case = http_json(world.url("intake", f"/cases/{case_id}"))
     assert case["care_centre"] == other.key.unit_id
     assert case["residence"] == "granted"  # kept through the move
@@ -363,33 +429,48 @@ async def test_transfer_moves_the_case_with_its_history(world: World) -> None:
 def test_timeline_and_figures_from_the_cli(system: System) -> None:
     cases = query(system.database_url("planning"), "select case_id from planning_case limit 1")
     base = [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir)]
-    out = subprocess.run(base + ["case", "timeline", cases[0][0], "--json"], check=True,
-                         cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        base + ["case", "timeline", cases[0][0], "--json"],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     timeline = json.loads(out.stdout)
     assert timeline["case"]["case_id"] == cases[0][0] and timeline["happened"]
-    text = subprocess.run(base + ["case", "timeline", cases[0][0]], check=True, cwd=ROOT,
-                          capture_output=True, text=True).stdout  # fmt: skip
+    text = subprocess.run(
+        base + ["case", "timeline", cases[0][0]],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "arrival" in text and "due" in text
-    figures = json.loads(subprocess.run(base + ["figures", "--json"], check=True, cwd=ROOT,
-                                        capture_output=True, text=True).stdout)  # fmt: skip
+    figures = json.loads(
+        subprocess.run(
+            base + ["figures", "--json"], check=True, cwd=ROOT, capture_output=True, text=True
+        ).stdout
+    )
     assert figures["overdue_total"] >= 1
     assert any(row["task"] == "kopp_proposal" for row in figures["deadlines_met"])
-    missing = subprocess.run(base + ["case", "timeline", str(uuid.uuid4())], cwd=ROOT,
-                             capture_output=True, text=True)  # fmt: skip
+    missing = subprocess.run(
+        base + ["case", "timeline", str(uuid.uuid4())], cwd=ROOT, capture_output=True, text=True
+    )
     assert missing.returncode == 1 and "no case" in missing.stderr
 
 
 async def test_institution_pathway_runs_from_admission_to_move_out(world: World) -> None:
     case_id, _ = await world.arrive(TODAY - timedelta(days=3))
-    cws = await Partner.register(world.system, "bv-" + uuid.uuid4().hex[:6],
-                                 K.BARNEVERN)  # fmt: skip
+    cws = await Partner.register(world.system, "bv-" + uuid.uuid4().hex[:6], K.BARNEVERN)
     admitted = TODAY - timedelta(days=10)
     t = "no.ema.planning.pathway-started.v1"
-    reason = await world.rejection(cws, t, m.PathwayStartedV1(
-        case_id=case_id, pathway="holiday-camp", started_on=admitted))  # fmt: skip
+    reason = await world.rejection(
+        cws, t, m.PathwayStartedV1(case_id=case_id, pathway="holiday-camp", started_on=admitted)
+    )
     assert "known: care-institution, emergency-institution, treatment-institution" in reason
-    await cws.send(t, m.PathwayStartedV1(case_id=case_id, pathway="care-institution",
-                                         started_on=admitted))  # fmt: skip
+    await cws.send(
+        t, m.PathwayStartedV1(case_id=case_id, pathway="care-institution", started_on=admitted)
+    )
     report = await wait_for(lambda: world.tasks(case_id).get("mapping_report"))
     # "Uke 8": the last day of the 8th week of the stay, moved back off a weekend (item 10).
     assert report["due"] == due_of(admitted, "mapping_report", "care-institution").isoformat()

@@ -47,8 +47,13 @@ class Mailbox:
 
     def to(self, address: str, containing: str = "", digests: bool = False) -> list:
         """Mails to an address containing a text; the daily digest only when asked for."""
-        return [m for m in self.mails if m["To"] == address and containing in m.get_content()
-                and (m["Subject"] == DIGEST) == digests]  # fmt: skip
+        return [
+            m
+            for m in self.mails
+            if m["To"] == address
+            and containing in m.get_content()
+            and (m["Subject"] == DIGEST) == digests
+        ]
 
 
 def smtp(port: int) -> tuple[Controller, Mailbox]:
@@ -75,8 +80,9 @@ async def webhook_receiver(port: int, received: list[dict], tls) -> web.AppRunne
 
 def add_recipient(system: System, **body) -> dict:  # noqa: ANN003
     """POST /recipients with an administrator's token."""
-    return http_json(f"http://127.0.0.1:{system.http_ports['notify']}/recipients", timeout=5,
-                     data=body)  # fmt: skip
+    return http_json(
+        f"http://127.0.0.1:{system.http_ports['notify']}/recipients", timeout=5, data=body
+    )
 
 
 def deliveries(system: System) -> dict:
@@ -93,11 +99,18 @@ def at(system: System, day: date) -> None:
 def mail_system(tmp_path: Path):  # noqa: ANN201
     port = free_port()
     cert, tls = self_signed_tls(tmp_path)
-    system = start_system(tmp_path / "system", EMA_SMTP_PORT=str(port), EMA_WORKER_INTERVAL="0.2",
-                          EMA_WEBHOOK_HOSTS="127.0.0.1", EMA_WEBHOOK_CA_FILE=str(cert),
-                          EMA_DELIVERY_BACKOFF="0.1", EMA_DELIVERY_BACKOFF_MAX="0.3",
-                          EMA_DELIVERY_MAX_ATTEMPTS="20", EMA_TODAY=MONDAY.isoformat(),
-                          EMA_DIGEST_HOUR="0")  # fmt: skip
+    system = start_system(
+        tmp_path / "system",
+        EMA_SMTP_PORT=str(port),
+        EMA_WORKER_INTERVAL="0.2",
+        EMA_WEBHOOK_HOSTS="127.0.0.1",
+        EMA_WEBHOOK_CA_FILE=str(cert),
+        EMA_DELIVERY_BACKOFF="0.1",
+        EMA_DELIVERY_BACKOFF_MAX="0.3",
+        EMA_DELIVERY_MAX_ATTEMPTS="20",
+        EMA_TODAY=MONDAY.isoformat(),
+        EMA_DIGEST_HOUR="0",
+    )
     system.tls = tls  # the webhook receivers' side
     yield system, port
     system.down()
@@ -135,9 +148,11 @@ async def test_kopp_deadline_due_soon_due_and_overdue_by_email_and_webhook(mail_
         assert "om kort tid" in soon[0].get_content() and "13.05.2026" in soon[0].get_content()
         assert soon[0]["Subject"].startswith("Frist snart: sak EMA-")
         # The same status event delivered again changes nothing.
-        status = [x for x in await stream_messages(centre.nc, "PLANNING",
-                                                   "ema.planning.task.status.v2")
-                  if json.loads(x.data)["data"]["task"] == "kopp_proposal"]  # fmt: skip
+        status = [
+            x
+            for x in await stream_messages(centre.nc, "PLANNING", "ema.planning.task.status.v2")
+            if json.loads(x.data)["data"]["task"] == "kopp_proposal"
+        ]
         headers = {**status[0].headers, "Nats-Msg-Id": "again-1"}
         await centre.nc.jetstream().publish(status[0].subject, status[0].data, headers=headers)
 
@@ -154,8 +169,16 @@ async def test_kopp_deadline_due_soon_due_and_overdue_by_email_and_webhook(mail_
         assert (
             len(box.to("kp@senter.no", digests=True)) == 1
         )  # one digest a recipient and day  # due soon, due, overdue: each once
-        assert len([m for m in box.to("leder@senter.no", "KOPP")
-                    if m["Subject"].startswith("Frist oversittet")]) == 1  # fmt: skip
+        assert (
+            len(
+                [
+                    m
+                    for m in box.to("leder@senter.no", "KOPP")
+                    if m["Subject"].startswith("Frist oversittet")
+                ]
+            )
+            == 1
+        )
         for mail in box.mails:  # never the child's name or birth date
             assert ARRIVAL["name"] not in mail.get_content()
             assert "2013" not in mail.get_content()
@@ -205,8 +228,9 @@ async def test_smtp_down_at_first_gets_the_mail_later_and_a_dead_webhook_is_dead
         # Each webhook delivery (four notices and the digest) reaches its last attempt on its
         # own schedule: wait until none is still retrying, then every one must be failed.
         def webhook_statuses() -> set[str]:
-            return {d["status"] for d in deliveries(system)["deliveries"]
-                    if d["channel"] == "webhook"}  # fmt: skip
+            return {
+                d["status"] for d in deliveries(system)["deliveries"] if d["channel"] == "webhook"
+            }
 
         await wait_for(lambda: "retrying" not in webhook_statuses(), timeout=30)
         assert webhook_statuses() == {"failed"}
@@ -218,8 +242,9 @@ async def test_smtp_down_at_first_gets_the_mail_later_and_a_dead_webhook_is_dead
 
 
 async def _delivery_letters(partner: Partner) -> list[dict] | None:
-    letters = [d for d in await dead_letters(partner.nc)
-               if d.get("Ema-Dlq-Consumer") == "notify-delivery"]  # fmt: skip
+    letters = [
+        d for d in await dead_letters(partner.nc) if d.get("Ema-Dlq-Consumer") == "notify-delivery"
+    ]
     return letters or None
 
 
@@ -228,12 +253,18 @@ def test_recipient_input_is_checked(mail_system) -> None:  # noqa: ANN001
 
     system, _ = mail_system
     with pytest.raises(urllib.error.HTTPError) as err:
-        add_recipient(system, unit="centre-x", role="contact_person",
-                      webhook_url="https://127.0.0.1:1/x")  # fmt: skip
+        add_recipient(
+            system, unit="centre-x", role="contact_person", webhook_url="https://127.0.0.1:1/x"
+        )
     assert "webhook_secret" in json.loads(err.value.read())["error"]
     with pytest.raises(urllib.error.HTTPError) as err:
-        add_recipient(system, unit="centre-x", role="contact_person", webhook_secret=SECRET,
-                      webhook_url="http://127.0.0.1:1/x")  # fmt: skip
+        add_recipient(
+            system,
+            unit="centre-x",
+            role="contact_person",
+            webhook_secret=SECRET,
+            webhook_url="http://127.0.0.1:1/x",
+        )
     assert "must be https" in json.loads(err.value.read())["error"]
     with pytest.raises(urllib.error.HTTPError) as err:
         add_recipient(system, unit="centre-x", role="janitor")
@@ -248,11 +279,21 @@ def test_notify_cli_adds_recipients_and_shows_inbox_and_deliveries(mail_system) 
     root = Path(__file__).resolve().parents[2]
     base = [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir), "notify"]
     run = lambda *a: subprocess.run(base + list(a), cwd=root, capture_output=True, text=True)  # noqa: E731
-    ok = run("recipient", "--unit", "centre-cli", "--role", "contact_person",
-             "--email", "kp@cli.no", "--events", "task.overdue")  # fmt: skip
+    ok = run(
+        "recipient",
+        "--unit",
+        "centre-cli",
+        "--role",
+        "contact_person",
+        "--email",
+        "kp@cli.no",
+        "--events",
+        "task.overdue",
+    )
     assert ok.returncode == 0 and json.loads(ok.stdout)["events"] == ["task.overdue"]
-    bad = run("recipient", "--unit", "centre-cli", "--role", "contact_person",
-              "--events", "task.sometime")  # fmt: skip
+    bad = run(
+        "recipient", "--unit", "centre-cli", "--role", "contact_person", "--events", "task.sometime"
+    )
     assert bad.returncode == 2 and "unknown events" in bad.stderr
     assert run("inbox", "centre-cli").returncode == 0
     out = run("deliveries", "--json")

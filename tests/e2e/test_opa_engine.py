@@ -41,9 +41,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_opa(port: int, log: Path, delay: float = 0.0) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_opa", "--port", str(port),
-                             "--delay", str(delay)],
-                            cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_opa", "--port", str(port), "--delay", str(delay)],
+        cwd=ROOT,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+    )
     wait_until(lambda: http_json(f"http://127.0.0.1:{port}/health") == {}, 15, "OPA stand-in")
     return proc
 
@@ -59,8 +62,11 @@ def opa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 @pytest.fixture(scope="module")
 def system(opa: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    sys_ = start_system(tmp_path_factory.mktemp("system"), EMA_POLICY_ENGINE="opa",
-                        EMA_OPA_URL=f"http://127.0.0.1:{opa['port']}")  # fmt: skip
+    sys_ = start_system(
+        tmp_path_factory.mktemp("system"),
+        EMA_POLICY_ENGINE="opa",
+        EMA_OPA_URL=f"http://127.0.0.1:{opa['port']}",
+    )
     yield sys_
     sys_.down()
 
@@ -69,14 +75,14 @@ def test_the_broker_loaded_the_policies_into_opa_and_uses_it(system: System, opa
     stats = http_json(f"http://127.0.0.1:{opa['port']}/_stats")
     assert stats["evaluator"] == "opa-golib"  # OPA's own Go evaluator, not regopy
     assert "emaflyt/share" in stats["policies"]
-    assert len(stats["policies"]) == len([p for p in POLICY_DIR.glob("*.rego")
-                                          if not p.name.endswith("_test.rego")])  # fmt: skip
+    assert len(stats["policies"]) == len(
+        [p for p in POLICY_DIR.glob("*.rego") if not p.name.endswith("_test.rego")]
+    )
 
 
 async def test_opa_unreachable_means_withhold_then_recovers(system: System, opa: dict) -> None:
     centre, case_id = await open_case(system)
-    kommune = await Partner.register(system, uid("kommune"), UnitKind.MUNICIPALITY,
-                                     sealing=True)  # fmt: skip
+    kommune = await Partner.register(system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True)
     receipts = await centre.nc.subscribe(f"ema.share.receipt.{centre.key.unit_id}")
     opa["proc"].terminate()
     opa["proc"].wait(10)
@@ -85,9 +91,11 @@ async def test_opa_unreachable_means_withhold_then_recovers(system: System, opa:
     assert answer["outcome"] == "withheld"
     record = decision(system, answer["decision_id"])
     assert any("policy engine unreachable" in r for r in record["reasons"])
-    revisions = query(system.data_dir / "consent.db",
-                      "select policy_revision from consent_decision where id = ?",
-                      answer["decision_id"])  # fmt: skip
+    revisions = query(
+        system.data_dir / "consent.db",
+        "select policy_revision from consent_decision where id = ?",
+        answer["decision_id"],
+    )
     assert revisions == [(revision(POLICY_DIR),)]  # the files the broker uploaded
     # OPA comes back empty: the broker loads the policies again and decides normally.
     opa["proc"] = start_opa(opa["port"], opa["log"])
@@ -96,8 +104,11 @@ async def test_opa_unreachable_means_withhold_then_recovers(system: System, opa:
     record = decision(system, answer["decision_id"])
     assert not any("unreachable" in r or "not be loaded" in r for r in record["reasons"])
     assert any("(K7)" in r for r in record["reasons"])  # the policy's own reason
-    stats = json.loads(urllib.request.urlopen(  # noqa: S310
-        f"http://127.0.0.1:{opa['port']}/_stats", timeout=5).read())  # fmt: skip
+    stats = json.loads(
+        urllib.request.urlopen(  # noqa: S310
+            f"http://127.0.0.1:{opa['port']}/_stats", timeout=5
+        ).read()
+    )
     assert stats["queries"] >= 1
     await centre.close()
     await kommune.close()
@@ -106,12 +117,15 @@ async def test_opa_unreachable_means_withhold_then_recovers(system: System, opa:
 def test_the_broker_on_opa_never_loads_regopy() -> None:
     """Slim containers cannot load regopy (it needs libatomic): with EMA_POLICY_ENGINE=opa the
     broker must not import it, not even to build a default engine."""
-    code = ("import asyncio, sys\n"
-            "from services.consent import app\n"
-            "asyncio.run(app.engine.configure('opa', 'http://127.0.0.1:9'))\n"
-            "assert app.engine.name == 'opa' and app.engine.error\n"
-            "print('regopy' in sys.modules)\n")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60)  # fmt: skip
+    code = (
+        "import asyncio, sys\n"
+        "from services.consent import app\n"
+        "asyncio.run(app.engine.configure('opa', 'http://127.0.0.1:9'))\n"
+        "assert app.engine.name == 'opa' and app.engine.error\n"
+        "print('regopy' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

@@ -18,16 +18,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(system: System, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "deploy.cli", "--data-dir",
-                           str(system.data_dir), *args], cwd=ROOT, capture_output=True,
-                          text=True)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
 
 
 async def test_replay_dead_letters_after_the_fix(fresh_system: System, tmp_path: Path) -> None:
     system = fresh_system
     key = UnitKey.generate("centre-late")  # the centre's key is not registered yet
-    subject, _, body, headers = build_event(key, "no.ema.intake.arrival.v1", ArrivalV1(
-        **{**ARRIVAL, "care_centre": "centre-late"}))  # fmt: skip
+    subject, _, body, headers = build_event(
+        key, "no.ema.intake.arrival.v1", ArrivalV1(**{**ARRIVAL, "care_centre": "centre-late"})
+    )
     nc = await system.connect()
     await nc.jetstream().publish(subject, body, headers=headers)
     letters = await wait_for(lambda: dead_letters(nc))
@@ -46,8 +50,9 @@ async def test_replay_dead_letters_after_the_fix(fresh_system: System, tmp_path:
     assert cli(system, "dlq", "replay").returncode == 2  # says which, or nothing happens
     out = cli(system, "dlq", "replay", "--consumer", "intake-inbound")
     assert "replayed to ema.intake.arrival" in out.stdout, out.stderr
-    await wait_for(lambda: query(system.data_dir / "intake.db",
-                                 "select count(*) from intake_case") == [(1,)])  # fmt: skip
+    await wait_for(
+        lambda: query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(1,)]
+    )
     assert await dead_letters(nc) == []  # replayed letters leave the dead-letter stream
     await nc.close()
 
@@ -65,13 +70,16 @@ async def test_rotate_a_units_key(fresh_system: System) -> None:
     await wait_for(lambda: old.own.is_closed, timeout=10)
     old.own = None  # what it signed can still reach the bus another way (a replay): refused
     await asyncio.sleep(5.5)  # services trust their directory cache for at most 5 s
-    await old.send("no.ema.intake.arrival.v1", ArrivalV1(
-        **{**ARRIVAL, "care_centre": "centre-rot"}))  # fmt: skip
+    await old.send(
+        "no.ema.intake.arrival.v1", ArrivalV1(**{**ARRIVAL, "care_centre": "centre-rot"})
+    )
     letters = await wait_for(lambda: dead_letters(old.nc))
     assert "revoked" in letters[0]["Ema-Dlq-Reason"]
-    await new.send("no.ema.intake.arrival.v1", ArrivalV1(
-        **{**ARRIVAL, "care_centre": "centre-rot"}))  # fmt: skip
-    await wait_for(lambda: query(system.data_dir / "intake.db",
-                                 "select count(*) from intake_case") == [(1,)])  # fmt: skip
+    await new.send(
+        "no.ema.intake.arrival.v1", ArrivalV1(**{**ARRIVAL, "care_centre": "centre-rot"})
+    )
+    await wait_for(
+        lambda: query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(1,)]
+    )
     for p in (old, new):
         await p.close()

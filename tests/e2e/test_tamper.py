@@ -56,8 +56,7 @@ async def history(system: System) -> dict[str, str]:
     from contracts.messages import UnitKind
 
     centre, case_id = await open_case(system)
-    kommune = await Partner.register(system, uid("kommune"), UnitKind.MUNICIPALITY,
-                                     sealing=True)  # fmt: skip
+    kommune = await Partner.register(system, uid("kommune"), UnitKind.MUNICIPALITY, sealing=True)
     receipts = await centre.nc.subscribe(f"ema.share.receipt.{centre.key.unit_id}")
     out = {"case_id": case_id}
     from tests.e2e.test_consent import KOPP
@@ -118,8 +117,7 @@ class Officer:
         """Run the full verification on the status page: (result, the section's text)."""
         async with self.http.get(f"{self.base}/audit/status") as resp:
             token = re.search(r'name="csrf" value="([^"]+)"', await resp.text()).group(1)
-        async with self.http.post(f"{self.base}/audit/status/verify",
-                                  data={"csrf": token}) as resp:  # fmt: skip
+        async with self.http.post(f"{self.base}/audit/status/verify", data={"csrf": token}) as resp:
             page = await resp.text()
         result = re.search(r'data-testid="verification" data-result="(\w+)"', page).group(1)
         return result, page
@@ -130,8 +128,18 @@ class Officer:
 
 @pytest.fixture
 async def officer(system: System) -> AsyncIterator[Officer]:
-    out = cli(system, "audit", "user", "add", "--username", "ombud", "--role",
-              "privacy_officer", "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+    out = cli(
+        system,
+        "audit",
+        "user",
+        "add",
+        "--username",
+        "ombud",
+        "--role",
+        "privacy_officer",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert out.returncode == 0, out.stderr
     o = Officer(system)
     await o.sign_in()
@@ -150,8 +158,9 @@ def sql(*statements: str) -> Callable[[sqlite3.Connection], None]:
     return run
 
 
-def resign(signer: tlog.Signer | None, rewrite: Callable[[sqlite3.Connection], None] | None = None
-           ) -> Callable[[sqlite3.Connection], None]:  # fmt: skip
+def resign(
+    signer: tlog.Signer | None, rewrite: Callable[[sqlite3.Connection], None] | None = None
+) -> Callable[[sqlite3.Connection], None]:
     """Rewrite records (optionally), then recompute every leaf hash, tree head and the right
     edge, signing the heads with `signer`: a careful editor with a key."""
 
@@ -163,20 +172,29 @@ def resign(signer: tlog.Signer | None, rewrite: Callable[[sqlite3.Connection], N
             leaf = merkle.leaf_hash(body.encode())
             frontier.append(leaf)
             conn.execute("update consent_log set leaf_hash = ? where idx = ?", (leaf.hex(), idx))
-            conn.execute("update consent_decision set record_hash = ? where log_index = ?",
-                         ("sha256:" + leaf.hex(), idx))  # fmt: skip
+            conn.execute(
+                "update consent_decision set record_hash = ? where log_index = ?",
+                ("sha256:" + leaf.hex(), idx),
+            )
             if signer is not None:
-                note = signer.sign_note(tlog.Checkpoint(DEFAULT_ORIGIN, idx + 1,
-                                                        frontier.root()).text)  # fmt: skip
+                note = signer.sign_note(
+                    tlog.Checkpoint(DEFAULT_ORIGIN, idx + 1, frontier.root()).text
+                )
                 sig = tlog.parse_note(note)[1][0]
                 conn.execute(
                     "update consent_tree_head set root = ?, key_id = ?, signature = ? "
                     "where size = ?",
-                    (frontier.root().hex(), signer.verifier.key_id,
-                     base64.b64encode(sig.id + sig.signature).decode(), idx + 1),
-                )  # fmt: skip
-        conn.execute("update consent_log_state set frontier = ? where id = 1",
-                     (json.dumps(frontier.to_json()),))  # fmt: skip
+                    (
+                        frontier.root().hex(),
+                        signer.verifier.key_id,
+                        base64.b64encode(sig.id + sig.signature).decode(),
+                        idx + 1,
+                    ),
+                )
+        conn.execute(
+            "update consent_log_state set frontier = ? where id = 1",
+            (json.dumps(frontier.to_json()),),
+        )
 
     return run
 
@@ -185,15 +203,18 @@ def allow_instead(decision_id: str) -> Callable[[sqlite3.Connection], None]:
     """A withheld decision rewritten as a release, in the log and in the table alike."""
 
     def run(conn: sqlite3.Connection) -> None:
-        (body,) = conn.execute("select body from consent_log where ref_id = ?",
-                               (decision_id,)).fetchone()  # fmt: skip
+        (body,) = conn.execute(
+            "select body from consent_log where ref_id = ?", (decision_id,)
+        ).fetchone()
         record = json.loads(body)
         record.update(outcome="allow", legal_basis="statute:hpl-25", fields=["care_needs"])
         new = json.dumps(record, sort_keys=True, separators=(",", ":"))
         conn.execute("update consent_log set body = ? where ref_id = ?", (new, decision_id))
-        conn.execute("update consent_decision set outcome = 'allow', legal_basis = "
-                     "'statute:hpl-25', fields = '[\"care_needs\"]' where id = ?",
-                     (decision_id,))  # fmt: skip
+        conn.execute(
+            "update consent_decision set outcome = 'allow', legal_basis = "
+            "'statute:hpl-25', fields = '[\"care_needs\"]' where id = ?",
+            (decision_id,),
+        )
 
     return run
 
@@ -209,8 +230,10 @@ def truncate(keep: int) -> Callable[[sqlite3.Connection], None]:
         frontier = merkle.Frontier()
         for (leaf,) in conn.execute("select leaf_hash from consent_log order by idx"):
             frontier.append(bytes.fromhex(leaf))
-        conn.execute("update consent_log_state set size = ?, frontier = ? where id = 1",
-                     (keep, json.dumps(frontier.to_json())))  # fmt: skip
+        conn.execute(
+            "update consent_log_state set size = ?, frontier = ? where id = 1",
+            (keep, json.dumps(frontier.to_json())),
+        )
 
     return run
 
@@ -246,14 +269,18 @@ class Live:
 
 
 @pytest.mark.timeout(900)  # ten manipulations, each verified by the CLI and the page
-async def test_tamper_suite(system: System, witness: WitnessProcess, officer: Officer,
-                            tmp_path: Path) -> None:  # fmt: skip
+async def test_tamper_suite(
+    system: System, witness: WitnessProcess, officer: Officer, tmp_path: Path
+) -> None:
     before = await history(system)
     rotate_log_key(system, witness)
     after = await history(system)
     await cosigned_all(system, witness)
-    keys = {line.split("+")[1] for line in (system.data_dir / "keys" / "consent-log.vkeys")
-            .read_text().splitlines() if not line.startswith("#")}  # fmt: skip
+    keys = {
+        line.split("+")[1]
+        for line in (system.data_dir / "keys" / "consent-log.vkeys").read_text().splitlines()
+        if not line.startswith("#")
+    }
     heads = {k for (k,) in query(db(system), "select distinct key_id from consent_tree_head")}
     assert len(keys) == 2 and len(heads) == 2  # heads under both keys, both verify by key id
 
@@ -275,53 +302,102 @@ async def test_tamper_suite(system: System, witness: WitnessProcess, officer: Of
 
     cases: list[tuple[str, Callable[[sqlite3.Connection], None], list[str], list[str]]] = [
         # (what, manipulation, the verifier and page must say, the witness must say)
-        ("a decision row deleted",
-         sql(f"delete from consent_decision where id = '{before['released']}'"),
-         [f"decision {before['released']}: its record {rec(before['released'])} has no row"],
-         []),
-        ("source_unit changed in the table",
-         sql("update consent_decision set source_unit = 'centre-x' "
-             f"where id = '{after['released']}'"),
-         [f"decision {after['released']}: table column(s) source_unit differ"], []),
-        ("purpose, category and reasons changed",
-         sql("update consent_decision set purpose = 'schooling', data_category = 'school', "
-             f"reasons = '[]' where id = '{before['withheld']}'"),
-         [f"decision {before['withheld']}: table column(s) data_category, purpose, reasons"], []),
-        ("policy_input changed",
-         sql("update consent_decision set policy_input = json_set(policy_input, "
-             f"'$.child.age', 17) where id = '{after['withheld']}'"),
-         [f"decision {after['withheld']}: table column(s) policy_input differ"], []),
-        ("an extra consent row",
-         sql("insert into consent_consent (consent_id, case_id, version, status, policy, "
-             "registered_by, log_index, updated_at) select 'forged-consent', case_id, 1, "
-             "'active', policy, registered_by, 0, updated_at from consent_consent limit 1"),
-         ["consent forged-consent: table row (log index 0) has no record in the log"], []),
-        ("the tail truncated with its tree heads",
-         truncate(idx[after["released"]]),
-         [f"{w} cosigned tree size {size}, but the log holds {idx[after['released']]} records: "
-          f"the record at index {idx[after['released']]} and every one after it were removed"],
-         ["truncated"]),
-        ("a record rewritten, heads re-signed with the data folder's svc-consent.pem",
-         resign(data_folder_key(system), allow_instead(before["withheld"])),
-         ["tree head(s)", "which is not one of the log's keys",
-          f"record {rec(before['withheld'])} differs from what was witnessed"],
-         ["disagrees"]),
-        ("a record rewritten, heads re-signed with the log's own key",
-         resign(log_key(system), allow_instead(after["withheld"])),
-         [f"record {rec(after['withheld'])} differs from what was witnessed"], ["disagrees"]),
-        ("two records swapped",
-         sql(f"update consent_log set idx = -1 where idx = {idx[before['released']]}",
-             f"update consent_log set idx = {idx[before['released']]} "
-             f"where idx = {idx[before['released2']]}",
-             f"update consent_log set idx = {idx[before['released2']]} where idx = -1"),
-         [f"belongs at index {idx[before['released']]}: the log was reordered",
-          f"at index {idx[before['released']]} differs from what was witnessed"], ["disagrees"]),
-        ("a forged head with a new key over a rewritten record",
-         resign(tlog.Signer(DEFAULT_ORIGIN, Ed25519PrivateKey.generate()),
-                allow_instead(before["withheld"])),
-         ["which is not one of the log's keys",
-          f"record {rec(before['withheld'])} differs from what was witnessed"], ["disagrees"]),
-    ]  # fmt: skip
+        (
+            "a decision row deleted",
+            sql(f"delete from consent_decision where id = '{before['released']}'"),
+            [f"decision {before['released']}: its record {rec(before['released'])} has no row"],
+            [],
+        ),
+        (
+            "source_unit changed in the table",
+            sql(
+                "update consent_decision set source_unit = 'centre-x' "
+                f"where id = '{after['released']}'"
+            ),
+            [f"decision {after['released']}: table column(s) source_unit differ"],
+            [],
+        ),
+        (
+            "purpose, category and reasons changed",
+            sql(
+                "update consent_decision set purpose = 'schooling', data_category = 'school', "
+                f"reasons = '[]' where id = '{before['withheld']}'"
+            ),
+            [f"decision {before['withheld']}: table column(s) data_category, purpose, reasons"],
+            [],
+        ),
+        (
+            "policy_input changed",
+            sql(
+                "update consent_decision set policy_input = json_set(policy_input, "
+                f"'$.child.age', 17) where id = '{after['withheld']}'"
+            ),
+            [f"decision {after['withheld']}: table column(s) policy_input differ"],
+            [],
+        ),
+        (
+            "an extra consent row",
+            sql(
+                "insert into consent_consent (consent_id, case_id, version, status, policy, "
+                "registered_by, log_index, updated_at) select 'forged-consent', case_id, 1, "
+                "'active', policy, registered_by, 0, updated_at from consent_consent limit 1"
+            ),
+            ["consent forged-consent: table row (log index 0) has no record in the log"],
+            [],
+        ),
+        (
+            "the tail truncated with its tree heads",
+            truncate(idx[after["released"]]),
+            [
+                f"{w} cosigned tree size {size}, but the log holds {idx[after['released']]} "
+                f"records: the record at index {idx[after['released']]} and every one after it "
+                "were removed"
+            ],
+            ["truncated"],
+        ),
+        (
+            "a record rewritten, heads re-signed with the data folder's svc-consent.pem",
+            resign(data_folder_key(system), allow_instead(before["withheld"])),
+            [
+                "tree head(s)",
+                "which is not one of the log's keys",
+                f"record {rec(before['withheld'])} differs from what was witnessed",
+            ],
+            ["disagrees"],
+        ),
+        (
+            "a record rewritten, heads re-signed with the log's own key",
+            resign(log_key(system), allow_instead(after["withheld"])),
+            [f"record {rec(after['withheld'])} differs from what was witnessed"],
+            ["disagrees"],
+        ),
+        (
+            "two records swapped",
+            sql(
+                f"update consent_log set idx = -1 where idx = {idx[before['released']]}",
+                f"update consent_log set idx = {idx[before['released']]} "
+                f"where idx = {idx[before['released2']]}",
+                f"update consent_log set idx = {idx[before['released2']]} where idx = -1",
+            ),
+            [
+                f"belongs at index {idx[before['released']]}: the log was reordered",
+                f"at index {idx[before['released']]} differs from what was witnessed",
+            ],
+            ["disagrees"],
+        ),
+        (
+            "a forged head with a new key over a rewritten record",
+            resign(
+                tlog.Signer(DEFAULT_ORIGIN, Ed25519PrivateKey.generate()),
+                allow_instead(before["withheld"]),
+            ),
+            [
+                "which is not one of the log's keys",
+                f"record {rec(before['withheld'])} differs from what was witnessed",
+            ],
+            ["disagrees"],
+        ),
+    ]
     for what, manipulate, expected, witness_says in cases:
         with Live(db(system), tmp_path / "backup.db") as conn:
             manipulate(conn)

@@ -57,19 +57,55 @@ async def test_partner_script_sees_case_and_arrival_talk_after_easter(
     Maundy Thursday and sees the case opened and the arrival talk on the Tuesday after Easter."""
     unit, key_file = centre_id(), tmp_path / "centre.pem"
     registered = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir), "unit",
-         "register", "--id", unit, "--name", "Testsenteret", "--kind", "care_centre",
-         "--generate-key", "--key-out", str(key_file)],
-        check=True, cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "deploy.cli",
+            "--data-dir",
+            str(system.data_dir),
+            "unit",
+            "register",
+            "--id",
+            unit,
+            "--name",
+            "Testsenteret",
+            "--kind",
+            "care_centre",
+            "--generate-key",
+            "--key-out",
+            str(key_file),
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     jwt = re.search(r"NATS user JWT: (\S+)", registered.stdout).group(1)
     number = duf()
     out = subprocess.run(
-        [sys.executable, "examples/partner_arrival.py", "--nats-url", system.nats_url,
-         "--unit", unit, "--key", str(key_file), "--jwt", jwt, "--duf", number,
-         "--arrived-at", "2026-04-02T10:00:00+02:00", "--wait", "60"],
-        check=True, cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "examples/partner_arrival.py",
+            "--nats-url",
+            system.nats_url,
+            "--unit",
+            unit,
+            "--key",
+            str(key_file),
+            "--jwt",
+            jwt,
+            "--duf",
+            number,
+            "--arrived-at",
+            "2026-04-02T10:00:00+02:00",
+            "--wait",
+            "60",
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(result["cases"]) == 1
     due = {d["task"]: d["due"] for d in result["deadlines"]}
@@ -82,8 +118,9 @@ async def test_partner_script_sees_case_and_arrival_talk_after_easter(
     assert {"task": "arrival_talk", "due": "2026-04-07"}.items() <= tasks[0].items()
 
     inbox_url = f"http://127.0.0.1:{system.http_ports['notify']}/inbox/{unit}"
-    inbox = await wait_for(lambda: [n for n in http_json(inbox_url)
-                                    if "Ankomstsamtale" in n["text_nb"]])  # fmt: skip
+    inbox = await wait_for(
+        lambda: [n for n in http_json(inbox_url) if "Ankomstsamtale" in n["text_nb"]]
+    )
     assert "07.04.2026" in inbox[0]["text_nb"]
     assert inbox[0]["case_ref"] == result["cases"][0]["case_ref"]
 
@@ -95,13 +132,15 @@ async def test_same_arrival_twice_opens_one_case(system: System, same_event_id: 
     number = duf()
     data = ArrivalV1(**{**ARRIVAL, "duf_number": number, "care_centre": partner.key.unit_id})
     first = await partner.send("no.ema.intake.arrival.v1", data)
-    await partner.send("no.ema.intake.arrival.v1", data,
-                       event_id=first if same_event_id else None)  # fmt: skip
+    await partner.send("no.ema.intake.arrival.v1", data, event_id=first if same_event_id else None)
     await wait_for(lambda: cases(system, number))
     health = f"http://127.0.0.1:{system.http_ports['intake']}/healthz"
     await wait_for(lambda: http_json(health)["outbox_pending"] == 0)
-    opened = [m for m in await stream_messages(partner.nc, "CASE", "ema.case.opened")
-              if json.loads(m.data)["correlationid"] == first]  # fmt: skip
+    opened = [
+        m
+        for m in await stream_messages(partner.nc, "CASE", "ema.case.opened")
+        if json.loads(m.data)["correlationid"] == first
+    ]
     assert len(cases(system, number)) == 1
     assert len(opened) == 1
     await partner.close()
@@ -124,8 +163,7 @@ async def test_unsigned_arrival_is_dead_lettered(system: System) -> None:
     partner = await centre(system)
     number = duf()
     body, headers = partner.raw_arrival(duf_number=number)
-    reason = await _rejected(system, partner, body, {"Nats-Msg-Id": headers["Nats-Msg-Id"]},
-                             number)  # fmt: skip
+    reason = await _rejected(system, partner, body, {"Nats-Msg-Id": headers["Nats-Msg-Id"]}, number)
     assert reason.startswith("unsigned")
 
 
@@ -140,13 +178,14 @@ async def test_forged_arrival_is_dead_lettered(system: System) -> None:
 
 async def test_arrival_signed_by_unregistered_key_is_dead_lettered(system: System) -> None:
     partner = await centre(system)
-    impostor = await Partner.register(system, "other-" + uuid.uuid4().hex[:6],
-                                      UnitKind.CARE_CENTRE)  # fmt: skip
+    impostor = await Partner.register(system, "other-" + uuid.uuid4().hex[:6], UnitKind.CARE_CENTRE)
     number = duf()
     body, _ = partner.raw_arrival(duf_number=number)
-    headers = {"Nats-Msg-Id": str(uuid.uuid4()),
-               "Ema-Key-Id": f"{partner.key.unit_id}/{impostor.key.kid}",
-               "Ema-Signature": impostor.key.sign(body)["Ema-Signature"]}  # fmt: skip
+    headers = {
+        "Nats-Msg-Id": str(uuid.uuid4()),
+        "Ema-Key-Id": f"{partner.key.unit_id}/{impostor.key.kid}",
+        "Ema-Signature": impostor.key.sign(body)["Ema-Signature"],
+    }
     reason = await _rejected(system, partner, body, headers, number)
     assert reason.startswith("unknown signing key")
 
@@ -179,12 +218,15 @@ async def test_arrival_for_another_centre_is_rejected(system: System) -> None:
 async def test_share_request_is_withheld_by_default_and_recorded(system: System) -> None:
     partner = await centre(system)
     number = duf()
-    await partner.send("no.ema.intake.arrival.v1", ArrivalV1(
-        **{**ARRIVAL, "duf_number": number, "care_centre": partner.key.unit_id}))  # fmt: skip
+    await partner.send(
+        "no.ema.intake.arrival.v1",
+        ArrivalV1(**{**ARRIVAL, "duf_number": number, "care_centre": partner.key.unit_id}),
+    )
     case_id = (await wait_for(lambda: cases(system, number)))[0][0]
     receipts = await partner.bus.subscribe(f"ema.share.receipt.{partner.key.unit_id}")
-    request = await partner.share_request(case_id, "kommune-0301", "kopp", "settlement",
-                                          {"kopp": "Part B: needs and resources"})  # fmt: skip
+    request = await partner.share_request(
+        case_id, "kommune-0301", "kopp", "settlement", {"kopp": "Part B: needs and resources"}
+    )
     consent_url = f"http://127.0.0.1:{system.http_ports['consent']}/cases/{case_id}/decisions"
     # The broker may not have seen the case yet: wait until it has, then ask.
     await wait_for(
@@ -206,9 +248,20 @@ async def test_share_request_is_withheld_by_default_and_recorded(system: System)
 
 def test_status_shows_streams_lag_dead_letters_and_health(system: System) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir), "status",
-         "--json"], check=True, cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "deploy.cli",
+            "--data-dir",
+            str(system.data_dir),
+            "status",
+            "--json",
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     report = json.loads(out.stdout)
     assert report["nats_url"] == system.nats_url
     assert report["streams"]["INTAKE"]["consumers"]["intake-inbound"]["ack_pending"] == 0
@@ -234,11 +287,27 @@ def test_status_shows_streams_lag_dead_letters_and_health(system: System) -> Non
 
 def test_unit_register_refuses_a_bad_public_key(system: System) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "--data-dir", str(system.data_dir), "unit",
-         "register", "--id", "centre-bad", "--name", "x", "--kind", "care_centre",
-         "--public-key", "abc"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "deploy.cli",
+            "--data-dir",
+            str(system.data_dir),
+            "unit",
+            "register",
+            "--id",
+            "centre-bad",
+            "--name",
+            "x",
+            "--kind",
+            "care_centre",
+            "--public-key",
+            "abc",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2
     assert "--public-key: not base64" in out.stderr
 

@@ -29,11 +29,21 @@ class WitnessProcess:
     proc: subprocess.Popen | None = None
 
     def launch(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "EMA_UNIT_ID": self.unit_id,
-               "EMA_DATA_DIR": str(self.data_dir), "EMA_NATS_URL": self.nats_url}  # fmt: skip
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "EMA_UNIT_ID": self.unit_id,
+            "EMA_DATA_DIR": str(self.data_dir),
+            "EMA_NATS_URL": self.nats_url,
+        }
         log = open(self.data_dir / "witness.log", "ab")  # noqa: SIM115 (lives with the process)
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.witness"], cwd=ROOT,
-                                     env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.witness"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def stop(self) -> None:
         assert self.proc is not None
@@ -55,8 +65,9 @@ async def start_witness(system: System, base: Path, name: str | None = None) -> 
     key = UnitKey.generate(unit_id)
     key.save(data_dir / "keys" / f"{unit_id}.pem")
     nc = await system.connect()
-    done = await units.register(nc, system.data_dir, system.trust(), unit_id, unit_id,
-                                UnitKind.WITNESS, key.public_b64)  # fmt: skip
+    done = await units.register(
+        nc, system.data_dir, system.trust(), unit_id, unit_id, UnitKind.WITNESS, key.public_b64
+    )
     await nc.close()
     if done.jwt_path is not None:  # its NATS user, beside its key (as the operator hands it)
         (data_dir / "keys" / f"{unit_id}.jwt").write_text(done.jwt_path.read_text())
@@ -79,9 +90,11 @@ def ask(system: System, witness: WitnessProcess, size: int | None = None) -> dic
         nc = await system.connect()
         try:
             origin = "emaflyt.local/consent-log"
-            reply = await nc.request(f"ema.rpc.witness.{witness.unit_id}",
-                                     json.dumps({"origin": origin, "size": size}).encode(),
-                                     timeout=2)  # fmt: skip
+            reply = await nc.request(
+                f"ema.rpc.witness.{witness.unit_id}",
+                json.dumps({"origin": origin, "size": size}).encode(),
+                timeout=2,
+            )
             return json.loads(reply.data)
         except Exception:  # noqa: BLE001 (not up yet)
             return None
@@ -164,11 +177,18 @@ async def test_a_delivery_carries_a_checkpoint_and_inclusion_proof_the_recipient
         centre, case_id = await open_case(system)
         from tests.support import Partner
 
-        barnevern = await Partner.register(system, uid("barnevern"), UnitKind.BARNEVERN,
-                                           sealing=True)  # fmt: skip
+        barnevern = await Partner.register(
+            system, uid("barnevern"), UnitKind.BARNEVERN, sealing=True
+        )
         inbox = await barnevern.nc.subscribe(f"ema.share.delivered.v2.{barnevern.key.unit_id}")
-        await share(centre, case_id, barnevern.key.unit_id, "barnevern", "anonymous_consultation",
-                    {"age_band": "10-12", "question": "hva gjør vi?"})  # fmt: skip
+        await share(
+            centre,
+            case_id,
+            barnevern.key.unit_id,
+            "barnevern",
+            "anonymous_consultation",
+            {"age_band": "10-12", "question": "hva gjør vi?"},
+        )
         delivered = ShareDeliveredV2(**json.loads((await inbox.next_msg(timeout=15)).data)["data"])
         # What the recipient checks with the log's public key alone: the checkpoint is the
         # log's, and the decision record (its leaf hash) is in the tree it names.
@@ -177,15 +197,23 @@ async def test_a_delivery_carries_a_checkpoint_and_inclusion_proof_the_recipient
         assert checkpoint.size == delivered.log_index + 1
         leaf = bytes.fromhex(delivered.record_hash.removeprefix("sha256:"))
         proof = [base64.b64decode(h) for h in delivered.inclusion_proof]
-        assert merkle.verify_inclusion(delivered.log_index, checkpoint.size, leaf, proof,
-                                       checkpoint.root)  # fmt: skip
+        assert merkle.verify_inclusion(
+            delivered.log_index, checkpoint.size, leaf, proof, checkpoint.root
+        )
         # And a witness cosigned that very checkpoint.
         await cosigned_all(system, witness)
         answer = await asyncio.to_thread(ask, system, witness, checkpoint.size)
-        cosigners = [tlog.Verifier(witness.unit_id, tlog.COSIGNATURE_V1,
-                                   base64.b64decode(UnitKey.load(witness.unit_id, witness.data_dir
-                                                    / "keys" / f"{witness.unit_id}.pem")
-                                                    .public_b64))]  # fmt: skip
+        cosigners = [
+            tlog.Verifier(
+                witness.unit_id,
+                tlog.COSIGNATURE_V1,
+                base64.b64decode(
+                    UnitKey.load(
+                        witness.unit_id, witness.data_dir / "keys" / f"{witness.unit_id}.pem"
+                    ).public_b64
+                ),
+            )
+        ]
         assert witness.unit_id in tlog.verify_cosignatures(answer["checkpoint"], cosigners)
         assert tlog.open_checkpoint(answer["checkpoint"], log_keys)[0] == checkpoint
         await centre.nc.close()

@@ -27,8 +27,9 @@ class Effect(Base):
     note: Mapped[str] = mapped_column(String(32))
 
 
-CAPACITY = CapacityPublishedV1(kommunenummer="0301", year=2026, children=10,
-                               measures=["bofellesskap"], free_places=3)  # fmt: skip
+CAPACITY = CapacityPublishedV1(
+    kommunenummer="0301", year=2026, children=10, measures=["bofellesskap"], free_places=3
+)
 
 
 @pytest.fixture
@@ -52,8 +53,14 @@ async def harness(
         if behaviour["mode"] == "reject" or ctx.data.free_places == 0:
             raise Rejected("free_places: not possible")
 
-    svc.settings = Settings(service="municipality", nats_url=nats_server.url, data_dir=tmp_path,
-                            http_port=free_port(), max_deliver=3, ack_wait=2)  # fmt: skip
+    svc.settings = Settings(
+        service="municipality",
+        nats_url=nats_server.url,
+        data_dir=tmp_path,
+        http_port=free_port(),
+        max_deliver=3,
+        ack_wait=2,
+    )
     tasks = []
 
     async def start() -> None:
@@ -117,8 +124,9 @@ async def test_one_bad_message_in_a_batch_leaves_the_others_applied_once(harness
     harness["behaviour"]["mode"] = "ok"
     partner = harness["partner"]
     for places in (1, 2, 0, 3, 4):
-        await partner.send("no.ema.municipality.capacity.v1",
-                           CAPACITY.model_copy(update={"free_places": places}))  # fmt: skip
+        await partner.send(
+            "no.ema.municipality.capacity.v1", CAPACITY.model_copy(update={"free_places": places})
+        )
     await harness["start"]()
     sub = harness["svc"].subscriptions[0]
     await wait_for(lambda: sub.handled == 4 and sub.dead_lettered == 1)

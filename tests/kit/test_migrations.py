@@ -59,8 +59,11 @@ async def test_migrated_schema_is_the_models_schema(service: str, empty_database
         assert done == [f"upgraded empty -> {migrations.head(service)}"]
         async with engine.connect() as conn:
             assert await conn.run_sync(differences, service) == []
-            wanted = {t.name for md in migrations.target_metadata(
-                migrations.service_metadata(service)) for t in md.tables.values()}  # fmt: skip
+            wanted = {
+                t.name
+                for md in migrations.target_metadata(migrations.service_metadata(service))
+                for t in md.tables.values()
+            }
             assert await conn.run_sync(tables) == wanted | {"alembic_version"}
         assert await migrations.upgrade(engine, service) == []  # a second start changes nothing
         async with engine.begin() as conn:
@@ -79,14 +82,27 @@ async def test_database_made_by_create_all_is_stamped_and_keeps_its_rows(
     try:
         await create_tables(engine, migrations.service_metadata("intake"))
         async with engine.begin() as conn:
-            await conn.execute(insert(OutboxRow).values(
-                msg_id="m-1", subject="ema.case.opened", headers={}, body=b"{}",
-                created_at=now))  # fmt: skip
-            await conn.execute(insert(Case).values(
-                id="c-1", case_ref="EMA-1", duf_number="202600000001", name="N",
-                birth_date=now.date(), birth_date_estimated=False, sex="female",
-                nationality="AFG", languages=["prs"], care_centre="centre-1", arrived_at=now,
-                opened_at=now))  # fmt: skip
+            await conn.execute(
+                insert(OutboxRow).values(
+                    msg_id="m-1", subject="ema.case.opened", headers={}, body=b"{}", created_at=now
+                )
+            )
+            await conn.execute(
+                insert(Case).values(
+                    id="c-1",
+                    case_ref="EMA-1",
+                    duf_number="202600000001",
+                    name="N",
+                    birth_date=now.date(),
+                    birth_date_estimated=False,
+                    sex="female",
+                    nationality="AFG",
+                    languages=["prs"],
+                    care_centre="centre-1",
+                    arrived_at=now,
+                    opened_at=now,
+                )
+            )
         assert await migrations.current(engine) is None
         done = await migrations.upgrade(engine, "intake")
         assert done[0].startswith("stamped 0001")
@@ -124,9 +140,15 @@ def test_postgres_backup_restores_with_its_revision_and_rows(postgres: PostgresC
         try:
             await migrations.upgrade(engine, "intake")
             async with engine.begin() as conn:
-                await conn.execute(insert(OutboxRow).values(
-                    msg_id="m-2", subject="ema.case.opened", headers={"a": "b"}, body=b"{}",
-                    created_at=datetime.now(UTC)))  # fmt: skip
+                await conn.execute(
+                    insert(OutboxRow).values(
+                        msg_id="m-2",
+                        subject="ema.case.opened",
+                        headers={"a": "b"},
+                        body=b"{}",
+                        created_at=datetime.now(UTC),
+                    )
+                )
         finally:
             await engine.dispose()
 
@@ -140,10 +162,28 @@ def test_postgres_backup_restores_with_its_revision_and_rows(postgres: PostgresC
             await engine.dispose()
 
     in_own_loop(fill())
-    subprocess.run([str(postgres.bin / "pg_dump"), *engine_args, "-Fc", "-f", str(dump),
-                    make_url(source).database], check=True)  # fmt: skip
-    subprocess.run([str(postgres.bin / "pg_restore"), *engine_args, "--no-owner", "-d",
-                    make_url(target).database, str(dump)], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            str(postgres.bin / "pg_dump"),
+            *engine_args,
+            "-Fc",
+            "-f",
+            str(dump),
+            make_url(source).database,
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            str(postgres.bin / "pg_restore"),
+            *engine_args,
+            "--no-owner",
+            "-d",
+            make_url(target).database,
+            str(dump),
+        ],
+        check=True,
+    )
     result: list = []
 
     async def run_check() -> None:
@@ -156,8 +196,7 @@ def test_postgres_backup_restores_with_its_revision_and_rows(postgres: PostgresC
 def test_one_url_template_gives_each_service_its_own_database(tmp_path: Path) -> None:
     template = "postgresql+asyncpg://u@127.0.0.1:5432/ema_{service}"
     assert Settings(service="consent", database_url=template).database_url.endswith("/ema_consent")
-    system = System(tmp_path, nats_port=0, monitor_port=0,
-                    env={"EMA_DATABASE_URL": template})  # fmt: skip
+    system = System(tmp_path, nats_port=0, monitor_port=0, env={"EMA_DATABASE_URL": template})
     assert system.database_url("notify") == template.replace("{service}", "notify")
     system.check_databases()  # five different databases
     one = "postgresql+asyncpg://u@127.0.0.1:5432/ema"
@@ -192,9 +231,13 @@ def test_db_commands_stamp_upgrade_and_report(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "EMA_DATABASE_URL"}
 
     def emaflyt(*args: str) -> list[str]:
-        out = subprocess.run([sys.executable, "-m", "deploy.cli", "--data-dir", str(tmp_path),
-                              "db", *args], capture_output=True, text=True, check=True,
-                             env=env)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-m", "deploy.cli", "--data-dir", str(tmp_path), "db", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
         return out.stdout.splitlines()
 
     before = emaflyt("current", "--service", "intake", "--service", "notify")

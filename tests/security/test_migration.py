@@ -30,8 +30,9 @@ async def test_an_old_data_folder_keeps_its_streams_and_units(tmp_path: Path) ->
         js = nc.jetstream()
         await ensure_streams(js)
         directory = Directory(await bucket(js))
-        await directory.add_key(centre.unit_id, "Gammelt senter", UnitKind.CARE_CENTRE,
-                                centre.kid, centre.public_b64)  # fmt: skip
+        await directory.add_key(
+            centre.unit_id, "Gammelt senter", UnitKind.CARE_CENTRE, centre.kid, centre.public_b64
+        )
         await js.publish("ema.intake.arrival", b'{"kept": true}', headers={"Nats-Msg-Id": "old-1"})
         await nc.close()
     finally:
@@ -46,9 +47,11 @@ async def test_an_old_data_folder_keeps_its_streams_and_units(tmp_path: Path) ->
         await nc.close()
         # The unit registered before gets its own user and logs in with it.
         jwt = unit_jwt_path(data, centre.unit_id, centre.kid).read_text().strip()
-        own = await nats.connect(servers=system.servers, allow_reconnect=False,
-                                 **connect_options(jwt, centre.private,
-                                                   f"_INBOX_{centre.unit_id}"))  # fmt: skip
+        own = await nats.connect(
+            servers=system.servers,
+            allow_reconnect=False,
+            **connect_options(jwt, centre.private, f"_INBOX_{centre.unit_id}"),
+        )
         await own.jetstream().publish("ema.intake.arrival", b"{}")  # refused later, for the DLQ
         await own.close()
         with pytest.raises(nats.errors.Error, match="Authorization Violation"):

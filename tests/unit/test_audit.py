@@ -128,9 +128,17 @@ def test_sign_in_leads_only_to_audit_pages_on_the_allow_list() -> None:
     assert safe_next("/audit/decisions?case_id=abc&outcome=allow") == (
         "/audit/decisions?case_id=abc&outcome=allow"
     )
-    for bad in ("//evil.example/audit", "https://evil.example/audit", "javascript:alert(1)",
-                '/audit/decisions"><script>x</script>', "/audit/../etc/passwd", "/other",
-                "/audit/static/x.css", None, ""):  # fmt: skip
+    for bad in (
+        "//evil.example/audit",
+        "https://evil.example/audit",
+        "javascript:alert(1)",
+        '/audit/decisions"><script>x</script>',
+        "/audit/../etc/passwd",
+        "/other",
+        "/audit/static/x.css",
+        None,
+        "",
+    ):
         assert safe_next(bad) == "/audit", bad
     # A query with markup keeps the page, drops the query.
     assert safe_next('/audit/decisions?case_id="><script>') == "/audit/decisions"

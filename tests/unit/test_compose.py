@@ -21,8 +21,11 @@ from services.planning.app import PlanningSettings
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)
-DOCKERFILE = "\n".join(line for line in (ROOT / "deploy/Dockerfile").read_text().splitlines()
-                       if not line.lstrip().startswith("#"))  # fmt: skip
+DOCKERFILE = "\n".join(
+    line
+    for line in (ROOT / "deploy/Dockerfile").read_text().splitlines()
+    if not line.lstrip().startswith("#")
+)
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
 FIELDS = {
     *Settings.model_fields,
@@ -108,8 +111,9 @@ def test_the_consent_service_on_opa_never_loads_regopy() -> None:
         "asyncio.run(app.engine.configure('opa', 'http://127.0.0.1:9'))\n"
         "print(app.engine.name, 'regopy' in sys.modules and sys.modules['regopy'] is not None)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert out.stdout.split() == ["opa", "False"], out.stderr[-2000:]
 
 
@@ -123,16 +127,20 @@ def test_infrastructure_has_health_checks_and_services_wait_for_provisioning() -
     assert COMPOSE["services"]["provision-bus"]["restart"] == "no"
     # provision (trust, server config) → nats → provision-bus (streams, identities) → services
     assert COMPOSE["services"]["nats"]["depends_on"]["provision"] == done
-    assert COMPOSE["services"]["provision-bus"]["depends_on"] == {"provision": done,
-                                                                  "nats": healthy}  # fmt: skip
+    assert COMPOSE["services"]["provision-bus"]["depends_on"] == {
+        "provision": done,
+        "nats": healthy,
+    }
     assert COMPOSE["services"]["provision"]["command"][-1] == "config"
     assert COMPOSE["services"]["provision-bus"]["command"][-1] == "bus"
     # provision-bus makes the consumers with the services' consumer settings.
     env = COMPOSE["services"]["provision-bus"]["environment"]
     for name in SERVICES:
-        assert {k: v for k, v in COMPOSE["services"][name]["environment"].items()
-                if k in ("EMA_ACK_WAIT", "EMA_NATS_URL")} == {
-            k: env[k] for k in ("EMA_ACK_WAIT", "EMA_NATS_URL")}  # fmt: skip
+        assert {
+            k: v
+            for k, v in COMPOSE["services"][name]["environment"].items()
+            if k in ("EMA_ACK_WAIT", "EMA_NATS_URL")
+        } == {k: env[k] for k in ("EMA_ACK_WAIT", "EMA_NATS_URL")}
     for name in SERVICES:
         deps = COMPOSE["services"][name]["depends_on"]
         assert deps["provision-bus"]["condition"] == "service_completed_successfully"

@@ -22,29 +22,50 @@ DOC = hashlib.sha256(b"signed pdf").hexdigest()
 
 def granted_record(consent_id: str = "consent-1", **overrides: Any) -> dict[str, Any]:
     """The log body the broker writes for a grant (as services/consent/handlers.py does)."""
-    data = ConsentGrantedV1(**{
-        "consent_id": consent_id,
-        "version": 2,
-        "case_id": "3f2b6d3c-0c55-4a8e-9d43-1f0e4a5b6c7d",
-        "grantor": {"role": "representative", "capacity": "representant oppnevnt"},
-        "form": {"kind": "written", "document_sha256": DOC},
-        "scope": [{"categories": ["kopp"], "source_sectors": ["care_centre"],
-                   "recipient_sectors": ["municipality"], "recipient_units": ["kommune-0301"],
-                   "purposes": ["settlement"]}],
-        "refusals": [{"categories": ["health"], "source_sectors": ["health"],
-                      "recipient_sectors": ["school"], "purposes": ["schooling"]}],
-        "granted_at": NOW - timedelta(days=2),
-        "valid_from": NOW - timedelta(days=1),
-        "valid_to": NOW + timedelta(days=30),
-        "child_heard": {"status": "heard", "method": "samtale med tolk"},
-        **overrides,
-    })  # fmt: skip
-    return {"kind": "consent.granted", "consent_id": data.consent_id, "version": data.version,
-            "case_id": data.case_id, "grantor": data.grantor.model_dump(mode="json"),
-            "form": data.form.model_dump(mode="json"), "policy": policy_form(data),
-            "child_heard": data.child_heard.model_dump(mode="json"),
-            "granted_at": data.granted_at.isoformat(), "registered_by": "centre-oslo",
-            "recorded_at": NOW.isoformat()}  # fmt: skip
+    data = ConsentGrantedV1(
+        **{
+            "consent_id": consent_id,
+            "version": 2,
+            "case_id": "3f2b6d3c-0c55-4a8e-9d43-1f0e4a5b6c7d",
+            "grantor": {"role": "representative", "capacity": "representant oppnevnt"},
+            "form": {"kind": "written", "document_sha256": DOC},
+            "scope": [
+                {
+                    "categories": ["kopp"],
+                    "source_sectors": ["care_centre"],
+                    "recipient_sectors": ["municipality"],
+                    "recipient_units": ["kommune-0301"],
+                    "purposes": ["settlement"],
+                }
+            ],
+            "refusals": [
+                {
+                    "categories": ["health"],
+                    "source_sectors": ["health"],
+                    "recipient_sectors": ["school"],
+                    "purposes": ["schooling"],
+                }
+            ],
+            "granted_at": NOW - timedelta(days=2),
+            "valid_from": NOW - timedelta(days=1),
+            "valid_to": NOW + timedelta(days=30),
+            "child_heard": {"status": "heard", "method": "samtale med tolk"},
+            **overrides,
+        }
+    )
+    return {
+        "kind": "consent.granted",
+        "consent_id": data.consent_id,
+        "version": data.version,
+        "case_id": data.case_id,
+        "grantor": data.grantor.model_dump(mode="json"),
+        "form": data.form.model_dump(mode="json"),
+        "policy": policy_form(data),
+        "child_heard": data.child_heard.model_dump(mode="json"),
+        "granted_at": data.granted_at.isoformat(),
+        "registered_by": "centre-oslo",
+        "recorded_at": NOW.isoformat(),
+    }
 
 
 def codes(provision: Any, attr: str) -> list[str]:
@@ -70,12 +91,19 @@ def test_a_written_consent_with_a_refusal_validates_as_fhir_with_a_nested_deny()
     assert root.period.end == NOW + timedelta(days=30)
     permit, deny = root.provision
     assert (permit.type, codes(permit, "class_fhir"), codes(permit, "purpose")) == (
-        "permit", ["kopp"], ["settlement"])  # fmt: skip
-    recipients = [a.reference.identifier.value for a in permit.actor
-                  if a.role.coding[0].code == "IRCP"]  # fmt: skip
+        "permit",
+        ["kopp"],
+        ["settlement"],
+    )
+    recipients = [
+        a.reference.identifier.value for a in permit.actor if a.role.coding[0].code == "IRCP"
+    ]
     assert recipients == ["kommune-0301", "municipality"]
     assert (deny.type, codes(deny, "class_fhir"), codes(deny, "purpose")) == (
-        "deny", ["health"], ["schooling"])  # fmt: skip
+        "deny",
+        ["health"],
+        ["schooling"],
+    )
 
 
 def test_withdrawn_and_expired_consents_are_inactive() -> None:
@@ -92,10 +120,16 @@ def test_a_young_person_performs_as_the_patient_and_an_oral_consent_has_no_attac
     record = granted_record(
         grantor={"role": "young_person", "capacity": "ungdommen selv"},
         form={"kind": "oral", "witness_unit": "centre-oslo"},
-        scope=[{"categories": ["school"], "source_sectors": ["school"],
-                "recipient_sectors": ["care_centre"], "purposes": ["schooling"]}],
+        scope=[
+            {
+                "categories": ["school"],
+                "source_sectors": ["school"],
+                "recipient_sectors": ["care_centre"],
+                "purposes": ["schooling"],
+            }
+        ],
         refusals=[],
-    )  # fmt: skip
+    )
     resource = to_fhir(consent_view("active", record, None, NOW))
     consent = Consent.model_validate(resource)
     assert consent.performer[0].type == "Patient"
@@ -113,12 +147,17 @@ def test_a_consent_id_that_is_no_fhir_id_keeps_its_identifier() -> None:
 
 
 def test_csv_has_a_permit_row_per_flow_and_a_deny_row_per_refusal() -> None:
-    rows = list(csv.DictReader(io.StringIO(to_csv([consent_view("active", granted_record(),
-                                                                None, NOW)]))))  # fmt: skip
+    rows = list(
+        csv.DictReader(io.StringIO(to_csv([consent_view("active", granted_record(), None, NOW)])))
+    )
     assert [(r["provision"], r["categories"], r["recipient_units"]) for r in rows] == [
         ("permit", "kopp", "kommune-0301"),
         ("deny", "health", ""),
     ]
     assert rows[0]["document_sha256"] == DOC
-    assert base64.b64decode(to_fhir(consent_view("active", granted_record(), None, NOW))[
-        "sourceAttachment"]["hash"]).hex() == DOC  # fmt: skip
+    assert (
+        base64.b64decode(
+            to_fhir(consent_view("active", granted_record(), None, NOW))["sourceAttachment"]["hash"]
+        ).hex()
+        == DOC
+    )

@@ -7,8 +7,11 @@ from contracts.registry import CONTRACTS, STREAMS, stream_for_subject
 
 
 def test_checked_in_schemas_and_asyncapi_match_the_models() -> None:
-    stale = [str(path) for path, text in generate.expected_files().items()
-             if not path.exists() or path.read_text(encoding="utf-8") != text]  # fmt: skip
+    stale = [
+        str(path)
+        for path, text in generate.expected_files().items()
+        if not path.exists() or path.read_text(encoding="utf-8") != text
+    ]
     assert stale == [], "run `make schemas` and commit the result"
     assert generate.main(["--check"]) == 0
 

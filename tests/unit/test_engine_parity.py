@@ -21,8 +21,15 @@ KNOWN_DIFFERENCES: dict[tuple[str, str, str, str, bool], str] = {}
 
 UNIT_KINDS = ("care_centre", "health", "school", "municipality", "barnevern", "representative")
 CATEGORIES = ("health", "school", "barnevern", "identity", "settlement", "kopp")
-PURPOSES = ("settlement", "schooling", "treatment", "concern_report", "emergency",
-            "anonymous_consultation", "handover")  # fmt: skip
+PURPOSES = (
+    "settlement",
+    "schooling",
+    "treatment",
+    "concern_report",
+    "emergency",
+    "anonymous_consultation",
+    "handover",
+)
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +95,13 @@ def test_both_engines_decide_alike_on_every_test_input_and_the_variations() -> N
         a, b = normalised(regopy.decide(given)), normalised(opa.decide(given))
         if a != b:
             r, u = given["request"], given["units"]
-            key = (r["data_category"], r["purpose"], u["source"]["kind"],
-                   u["recipient"]["kind"], r["break_the_glass"])  # fmt: skip
+            key = (
+                r["data_category"],
+                r["purpose"],
+                u["source"]["kind"],
+                u["recipient"]["kind"],
+                r["break_the_glass"],
+            )
             if key not in KNOWN_DIFFERENCES:
                 differ.append({"input": given, "regopy": a, "opa": b})
     opa.close()

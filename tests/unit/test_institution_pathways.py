@@ -73,12 +73,17 @@ def test_care_evaluation_meeting_and_report_then_every_three_months() -> None:
     assert meeting.recurrence is not None and meeting.recurrence.until == "moved_out"
     # From Sunday 31 May: 31 August, 30 November, then Sunday 28 February 2027 -> Friday.
     assert _occurrences(meeting, MOVE_IN, 4) == [
-        date(2026, 5, 29), date(2026, 8, 31), date(2026, 11, 30), date(2027, 2, 26),
-    ]  # fmt: skip
+        date(2026, 5, 29),
+        date(2026, 8, 31),
+        date(2026, 11, 30),
+        date(2027, 2, 26),
+    ]
     report = _step(care, "evaluation_report")
     assert _occurrences(report, MOVE_IN, 3) == [
-        date(2026, 5, 15), date(2026, 8, 17), date(2026, 11, 17),
-    ]  # fmt: skip
+        date(2026, 5, 15),
+        date(2026, 8, 17),
+        date(2026, 11, 17),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -123,12 +128,16 @@ def test_treatment_intake_phase_and_monthly_evaluation_meeting() -> None:
     assert _occurrences(_step(treatment, "mapping_report"), MOVE_IN, 1) == [date(2026, 3, 6)]
     meeting = _step(treatment, "evaluation_meeting")
     assert _occurrences(meeting, MOVE_IN, 3) == [
-        date(2026, 2, 12), date(2026, 3, 12), date(2026, 4, 10),
-    ]  # fmt: skip
+        date(2026, 2, 12),
+        date(2026, 3, 12),
+        date(2026, 4, 10),
+    ]
     weekly = _step(treatment, "treatment_meeting")
     assert _occurrences(weekly, MOVE_IN, 3) == [
-        date(2026, 1, 16), date(2026, 1, 23), date(2026, 1, 30),
-    ]  # fmt: skip
+        date(2026, 1, 16),
+        date(2026, 1, 23),
+        date(2026, 1, 30),
+    ]
 
 
 def test_emergency_clarification_meeting_within_three_working_days_over_easter() -> None:
@@ -163,8 +172,10 @@ def test_emergency_weekly_cooperation_meeting() -> None:
     assert (step.recurrence.every.unit, step.recurrence.every.value) == ("weeks", 1)
     # Week 1 from Wednesday 1 April ends Tuesday 7 April (Easter Monday is the 6th).
     assert _occurrences(step, date(2026, 4, 1), 3) == [
-        date(2026, 4, 7), date(2026, 4, 14), date(2026, 4, 21),
-    ]  # fmt: skip
+        date(2026, 4, 7),
+        date(2026, 4, 14),
+        date(2026, 4, 21),
+    ]
 
 
 def test_only_the_emergency_pathway_has_frames() -> None:

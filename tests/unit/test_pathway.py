@@ -35,8 +35,7 @@ def test_undeclared_milestone_and_backward_recurrence_are_refused(tmp_path) -> N
     with pytest.raises(PathwayError, match="milestone 'tea_served' is not declared"):
         load_pathway(_write(tmp_path, base))
     base = json.loads((PATHWAY_DIR / "ema-care-centre.json").read_text())
-    base["steps"][0]["recurrence"] = {"every": {"unit": "months", "value": -3},
-                                      "until": "settled"}  # fmt: skip
+    base["steps"][0]["recurrence"] = {"every": {"unit": "months", "value": -3}, "until": "settled"}
     with pytest.raises(PathwayError, match="must move forward"):
         load_pathway(_write(tmp_path, base))
     base = json.loads((PATHWAY_DIR / "ema-care-centre.json").read_text())

@@ -37,8 +37,13 @@ def test_a_unit_reads_only_its_own_subjects_and_its_own_inbox(kind: UnitKind) ->
             or subject.endswith(".unit-a")
             or any(c.subject == subject and kind in c.readers for c in CONTRACTS)
         ), subject
-    assert not any(p.startswith("$JS.API.STREAM.CREATE") or p.startswith("$JS.API.CONSUMER.CREATE")
-                   or p == ">" or p.startswith("_INBOX.") for p in perms["publish"])  # fmt: skip
+    assert not any(
+        p.startswith("$JS.API.STREAM.CREATE")
+        or p.startswith("$JS.API.CONSUMER.CREATE")
+        or p == ">"
+        or p.startswith("_INBOX.")
+        for p in perms["publish"]
+    )
     for p in perms["publish"]:
         if p.startswith(("$JS.API.CONSUMER.", "$JS.ACK.")):
             assert ".unit-unit-a" in p, p  # its own durables only
@@ -47,8 +52,9 @@ def test_a_unit_reads_only_its_own_subjects_and_its_own_inbox(kind: UnitKind) ->
 def test_services_create_nothing_on_the_bus() -> None:
     for service in permissions.SERVICES:
         perms = permissions.service_permissions(service)
-        assert not any(".CREATE." in p or ".UPDATE." in p or ".DELETE." in p
-                       for p in perms["publish"]), service  # fmt: skip
+        assert not any(
+            ".CREATE." in p or ".UPDATE." in p or ".DELETE." in p for p in perms["publish"]
+        ), service
         # Its own replies; the broker also answers witnesses' consistency-proof requests.
         extra = ["ema.rpc.consent.consistency"] if service == "consent" else []
         assert sorted(perms["subscribe"]) == sorted([f"_INBOX_svc-{service}.>", *extra])

@@ -49,9 +49,14 @@ def interpreter() -> Interpreter:
     ids=[f"{t[0]}::{t[1]}" for t in rego_tests()],
 )
 def test_rego_policy_test_passes(
-    interpreter: Interpreter, file: str, name: str, negated: bool, rule: str, literal: str,
+    interpreter: Interpreter,
+    file: str,
+    name: str,
+    negated: bool,
+    rule: str,
+    literal: str,
     package: str,
-) -> None:  # fmt: skip
+) -> None:
     interpreter.set_input(json.loads(literal))
     head, _, rest = rule.partition(".")
     # `share.allow` refers to the imported package data.ema.share; a bare name to the test's own.

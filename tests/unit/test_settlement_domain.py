@@ -41,8 +41,10 @@ def child(cid: str, **kw) -> Child:  # noqa: ANN003
 
 def test_hard_constraints_measure_age_and_free_place() -> None:
     assert explain(child("a", measure="fosterhjem"), place("0301")).score == INFEASIBLE
-    assert "does not offer fosterhjem" in explain(child("a", measure="fosterhjem"),
-                                                  place("0301")).lines[0]  # fmt: skip
+    assert (
+        "does not offer fosterhjem"
+        in explain(child("a", measure="fosterhjem"), place("0301")).lines[0]
+    )
     assert explain(child("a", age=11), place("0301")).score == INFEASIBLE
     assert "no free place" in explain(child("a"), place("0301", free=0)).lines[0]
     result = assign([child("a", age=11), child("b")], [place("0301", free=5)])
@@ -51,14 +53,24 @@ def test_hard_constraints_measure_age_and_free_place() -> None:
 
 
 def test_explanation_lines_name_every_criterion() -> None:
-    c = child("a", family=frozenset({"4601"}), network=frozenset({"4601"}),
-              care_needs=frozenset({"trauma", "school_support"}), days_left=10)  # fmt: skip
+    c = child(
+        "a",
+        family=frozenset({"4601"}),
+        network=frozenset({"4601"}),
+        care_needs=frozenset({"trauma", "school_support"}),
+        days_left=10,
+    )
     s = explain(c, place("4601", competences={"trauma"}))
     text = "\n".join(s.lines)
-    for expected in ("hard constraints met", "family ties: relatives live in K4601",
-                     "network", "care needs met: trauma",
-                     "care needs not covered: school_support (traded off)", "age fit",
-                     "10 days left"):  # fmt: skip
+    for expected in (
+        "hard constraints met",
+        "family ties: relatives live in K4601",
+        "network",
+        "care needs met: trauma",
+        "care needs not covered: school_support (traded off)",
+        "age fit",
+        "10 days left",
+    ):
         assert expected in text
 
 
@@ -77,12 +89,18 @@ def test_vectorised_matrix_equals_explained_scores() -> None:
         )
         for k in range(30)
     ]
-    kids = [child(str(i), age=rng.randint(5, 17), measure=rng.choice(measures),
-                  days_left=rng.randint(-30, 90),
-                  care_needs=frozenset(rng.sample(needs, rng.randint(0, 2))),
-                  family=frozenset({f"{rng.randint(0, 29):04d}"}),
-                  declined_by=frozenset({f"{rng.randint(0, 29):04d}"}))
-            for i in range(40)]  # fmt: skip
+    kids = [
+        child(
+            str(i),
+            age=rng.randint(5, 17),
+            measure=rng.choice(measures),
+            days_left=rng.randint(-30, 90),
+            care_needs=frozenset(rng.sample(needs, rng.randint(0, 2))),
+            family=frozenset({f"{rng.randint(0, 29):04d}"}),
+            declined_by=frozenset({f"{rng.randint(0, 29):04d}"}),
+        )
+        for i in range(40)
+    ]
     matrix = score_matrix(kids, places)
     for i, c in enumerate(kids):
         for j, p in enumerate(places):
@@ -109,8 +127,10 @@ def test_siblings_are_settled_together_or_not_at_all() -> None:
     groups = {tuple(sorted(p.case_ids)): p.kommunenummer for p in result.proposals}
     assert groups[("a", "b")] == "4601"
     assert groups[("c",)] == "0301"
-    assert "siblings settled together" in next(p for p in result.proposals
-                                               if len(p.case_ids) == 2).lines[0]  # fmt: skip
+    assert (
+        "siblings settled together"
+        in next(p for p in result.proposals if len(p.case_ids) == 2).lines[0]
+    )
     # No municipality has two places: neither sibling is proposed alone.
     result = assign([a, b], [place("0301", free=1), place("4601", free=1)])
     assert result.proposals == []
@@ -184,8 +204,10 @@ def test_refund_rules_and_grant_rates_are_data() -> None:
 
 
 def test_grant_estimate_five_integration_years_and_special_until_the_year_of_20() -> None:
-    grants = {"verify": True, "rates": {"2026": {"integration": [5, 4, 3, 2, 1],
-                                                 "special_minor": 10}}}  # fmt: skip
+    grants = {
+        "verify": True,
+        "rates": {"2026": {"integration": [5, 4, 3, 2, 1], "special_minor": 10}},
+    }
     est = grant_estimate(date(2010, 12, 31), date(2026, 3, 1), grants)
     assert [y["year"] for y in est["years"] if y["grant"] == "integration"] == list(
         range(2026, 2031)

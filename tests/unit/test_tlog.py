@@ -10,10 +10,14 @@ from services.kit import tlog
 # The example key and note of golang.org/x/mod/sumdb/note's documentation.
 SEED = base64.b64decode("AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz")[1:]
 VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
-TEXT = "If you think cryptography is the answer to your problem,\n" \
-       "then you don't know what your problem is.\n"  # fmt: skip
-SIGNED = TEXT + "\n— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2p" \
-                "ZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"  # fmt: skip
+TEXT = (
+    "If you think cryptography is the answer to your problem,\n"
+    "then you don't know what your problem is.\n"
+)
+SIGNED = (
+    TEXT + "\n— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2p"
+    "ZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+)
 
 
 def test_notes_match_the_go_note_package() -> None:

@@ -191,8 +191,10 @@ def main(argv: list[str]) -> int:
                 addr = arg.split("=", 1)[1]
         serve(addr)
         return 0
-    print(f"usage: opa run --server [--addr HOST:PORT] | opa eval true | opa version\n{VERSION}",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"usage: opa run --server [--addr HOST:PORT] | opa eval true | opa version\n{VERSION}",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -118,8 +118,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             print("the passwords differ; nothing changed", file=sys.stderr)
             return 2
     if args.subject and not args.issuer:
-        print("--subject needs --issuer: a subject is unique only at its provider",
-              file=sys.stderr)  # fmt: skip
+        print("--subject needs --issuer: a subject is unique only at its provider", file=sys.stderr)
         return 2
     if password is not None and len(password) < 12:
         print("password: at least 12 characters, please", file=sys.stderr)

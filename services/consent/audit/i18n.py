@@ -123,11 +123,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "glass.justification": (
         "Begrunnelse (forseglet, hash i loggen)",
         "Justification (sealed, hash in the log)",
-    ),  # fmt: skip
+    ),
     "glass.unreadable": (
         "Kan ikke leses eller stemmer ikke med hashen i loggen.",
         "Cannot be read, or does not match its hash in the log.",
-    ),  # fmt: skip
+    ),
     "glass.escalated": ("Sendt til personvernombudet", "Escalated to the privacy officer"),
     "witnesses.title": ("Vitner utenfor databasen", "Witnesses outside the database"),
     "witnesses.none": (

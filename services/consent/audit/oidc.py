@@ -159,8 +159,7 @@ class Client:
         }
         return f"{config['authorization_endpoint']}?{urllib.parse.urlencode(query)}", state
 
-    async def finish(self, code: str, state: str,
-                     redirect_uri: str) -> tuple[dict[str, Any], str]:  # fmt: skip
+    async def finish(self, code: str, state: str, redirect_uri: str) -> tuple[dict[str, Any], str]:
         """Exchange the code and verify the ID token: (its claims, next path). The account is
         the token's issuer and subject (`sub`); the username claim only names it."""
         pending = self.pending.pop(state, None)

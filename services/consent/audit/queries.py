@@ -179,9 +179,16 @@ async def verify_and_record(
     problems = report.problems + [w.summary for w in report.witnesses if w.disagrees]
     views = [w.as_json() for w in report.witnesses]
     async with sessions() as session, session.begin():
-        session.add(AuditVerification(by=by, ok=report.ok, size=report.size,
-                                      signed_size=report.signed_size, problems=problems,
-                                      witnesses=views))  # fmt: skip
+        session.add(
+            AuditVerification(
+                by=by,
+                ok=report.ok,
+                size=report.size,
+                signed_size=report.signed_size,
+                problems=problems,
+                witnesses=views,
+            )
+        )
     return report
 
 

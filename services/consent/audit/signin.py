@@ -38,8 +38,9 @@ def safe_next(target: str | None) -> str:
     return parts.path + (f"?{query}" if query else "")
 
 
-async def wait_needed(session: AsyncSession, settings: Any, username: str, address: str,
-                      now: datetime) -> float:  # fmt: skip
+async def wait_needed(
+    session: AsyncSession, settings: Any, username: str, address: str, now: datetime
+) -> float:
     """Seconds before this account, or this address, may try again (0: now). After
     `audit_throttle_after` failures (per address: `audit_throttle_after_address`) since the
     last success, each failure doubles the wait, from `audit_throttle_base` seconds up to
@@ -50,10 +51,13 @@ async def wait_needed(session: AsyncSession, settings: Any, username: str, addre
         (AuditSignIn.address, address, settings.audit_throttle_after_address),
     ):
         since = now - timedelta(seconds=settings.audit_throttle_window)
-        rows = list(await session.execute(
-            select(AuditSignIn.at, AuditSignIn.ok, AuditSignIn.reason)
-            .where(column == value, AuditSignIn.at >= since).order_by(AuditSignIn.id)
-        ))  # fmt: skip
+        rows = list(
+            await session.execute(
+                select(AuditSignIn.at, AuditSignIn.ok, AuditSignIn.reason)
+                .where(column == value, AuditSignIn.at >= since)
+                .order_by(AuditSignIn.id)
+            )
+        )
         failures: list[datetime] = []
         for at, ok, reason in rows:
             if ok:
@@ -61,13 +65,16 @@ async def wait_needed(session: AsyncSession, settings: Any, username: str, addre
             elif reason != "throttled":
                 failures.append(at)
         if len(failures) >= after:
-            wait = min(settings.audit_throttle_base * 2 ** (len(failures) - after),
-                       settings.audit_throttle_max)  # fmt: skip
+            wait = min(
+                settings.audit_throttle_base * 2 ** (len(failures) - after),
+                settings.audit_throttle_max,
+            )
             waits.append((failures[-1] + timedelta(seconds=wait) - now).total_seconds())
     return max(waits)
 
 
 def attempt(username: str, address: str, method: str, ok: bool, reason: str) -> AuditSignIn:
     """A row for every sign-in attempt, refused ones with why (never the password)."""
-    return AuditSignIn(username=username[:64], address=address[:64], method=method, ok=ok,
-                       reason=reason[:200])  # fmt: skip
+    return AuditSignIn(
+        username=username[:64], address=address[:64], method=method, ok=ok, reason=reason[:200]
+    )

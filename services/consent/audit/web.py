@@ -64,10 +64,10 @@ _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-
 def redirect(location: str, status: int = 303) -> web.Response:
     """A redirect to return with cookies set on it (aiohttp wants HTTP exceptions raised)."""
     return web.Response(status=status, headers={"Location": location})
+
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -178,8 +178,9 @@ class Audit:
 
     # -- sign in and out -------------------------------------------------------------------
 
-    async def login_form(self, request: web.Request, failed: bool = False,
-                         wait: float = 0.0) -> web.Response:  # fmt: skip
+    async def login_form(
+        self, request: web.Request, failed: bool = False, wait: float = 0.0
+    ) -> web.Response:
         token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
         resp = self.render(
             request,
@@ -203,8 +204,9 @@ class Audit:
         )
         return resp
 
-    async def _record_attempt(self, username: str, address: str, method: str, ok: bool,
-                              reason: str) -> None:  # fmt: skip
+    async def _record_attempt(
+        self, username: str, address: str, method: str, ok: bool, reason: str
+    ) -> None:
         async with self.service.sessions() as session, session.begin():
             session.add(signin.attempt(username, address, method, ok, reason))
         if not ok:
@@ -218,8 +220,9 @@ class Audit:
         username, password = str(form.get("username", "")), str(form.get("password", ""))
         address = request.remote or "unknown"
         async with self.service.sessions() as session:
-            wait = await signin.wait_needed(session, self.settings, username, address,
-                                            datetime.now(UTC))  # fmt: skip
+            wait = await signin.wait_needed(
+                session, self.settings, username, address, datetime.now(UTC)
+            )
             user = await session.get(AuditUser, username)
         if wait > 0:
             # Refused before the password is looked at: right or wrong, it waits.
@@ -229,12 +232,14 @@ class Audit:
         stored = (user.password_hash if user and not user.disabled else None) or _DUMMY_HASH
         ok = await asyncio.to_thread(check_password, password, stored)
         if not ok or user is None or not user.password_hash:
-            await self._record_attempt(username, address, "password", False,
-                                       "wrong username or password")  # fmt: skip
+            await self._record_attempt(
+                username, address, "password", False, "wrong username or password"
+            )
             return await self.login_form(request, failed=True)
         await self._record_attempt(username, address, "password", True, "")
-        return self._signed_in(request, await self._start_session(user),
-                               str(form.get("next") or ""))  # fmt: skip
+        return self._signed_in(
+            request, await self._start_session(user), str(form.get("next") or "")
+        )
 
     async def _start_session(self, user: AuditUser) -> str:
         token = secrets.token_urlsafe(32)
@@ -253,8 +258,9 @@ class Audit:
             )
         return token
 
-    def _signed_in(self, request: web.Request, token: str, target: str,
-                   via_page: bool = False) -> web.StreamResponse:  # fmt: skip
+    def _signed_in(
+        self, request: web.Request, token: str, target: str, via_page: bool = False
+    ) -> web.StreamResponse:
         target = signin.safe_next(target)
         if via_page:
             # After a cross-site redirect from the provider a SameSite=Strict cookie is not
@@ -346,8 +352,11 @@ class Audit:
         issuer, subject = str(claims["iss"]), str(claims["sub"])
         name = claims.get(self._oidc().username_claim)
         async with self.service.sessions() as session, session.begin():
-            user = await session.scalar(select(AuditUser).where(
-                AuditUser.oidc_issuer == issuer, AuditUser.oidc_subject == subject))  # fmt: skip
+            user = await session.scalar(
+                select(AuditUser).where(
+                    AuditUser.oidc_issuer == issuer, AuditUser.oidc_subject == subject
+                )
+            )
             if user is None and name:
                 named = await session.get(AuditUser, str(name))
                 if named is not None and named.origin == "oidc":
@@ -468,30 +477,40 @@ class Audit:
             last = await session.scalar(
                 select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1)
             )
-            cosignatures = list(await session.scalars(
-                select(WitnessCosignature).order_by(WitnessCosignature.witness)
-            ))  # fmt: skip
-            alarms = list(await session.scalars(
-                select(WitnessAlarm).order_by(WitnessAlarm.id.desc()).limit(20)
-            ))  # fmt: skip
-        return self.render(request, "status.html", head=head, last=last,
-                           cosignatures=cosignatures, alarms=alarms)  # fmt: skip
+            cosignatures = list(
+                await session.scalars(
+                    select(WitnessCosignature).order_by(WitnessCosignature.witness)
+                )
+            )
+            alarms = list(
+                await session.scalars(
+                    select(WitnessAlarm).order_by(WitnessAlarm.id.desc()).limit(20)
+                )
+            )
+        return self.render(
+            request, "status.html", head=head, last=last, cosignatures=cosignatures, alarms=alarms
+        )
 
     async def _ask_witnesses(self, report: verification.Report) -> None:
         """Add what each witness cosigned (pinned ones, or those that cosigned this log)."""
         from services.consent import witnesses
 
         path = self.settings.witness_keys_file
-        cosigners = (witnesses.read_cosigners(path) if path else
-                     await witnesses.known_cosigners(self.service.sessions,
-                                                     self.service.directory))  # fmt: skip
+        cosigners = (
+            witnesses.read_cosigners(path)
+            if path
+            else await witnesses.known_cosigners(self.service.sessions, self.service.directory)
+        )
         await witnesses.check_witnesses(self.service.nc, report, self._verifiers(), cosigners)
 
     async def verify_now(self, request: web.Request) -> web.StreamResponse:
         await queries.verify_and_record(
-            self.service.sessions, self._db(), self._verifiers(), request["user"].username,
+            self.service.sessions,
+            self._db(),
+            self._verifiers(),
+            request["user"].username,
             witnesses=self._ask_witnesses,
-        )  # fmt: skip
+        )
         raise web.HTTPSeeOther("/audit/status")
 
     async def consents(self, request: web.Request) -> web.Response:
@@ -568,8 +587,9 @@ class Audit:
                 "reviewer": request["user"].username,
                 "reviewed_at": now.isoformat(),
             }
-            logged = await svc.state["log"].append(session, svc.outbox, "btg.review", review_id,
-                                                   body)  # fmt: skip
+            logged = await svc.state["log"].append(
+                session, svc.outbox, "btg.review", review_id, body
+            )
             index = logged.index
             session.add(
                 AuditReview(

@@ -171,7 +171,7 @@ def followed_figures(rows: Iterable[Followed], rules: Rules, day: date) -> dict[
             }
             for band in order
             if band in by_band
-        ],  # fmt: skip
+        ],
         "terminations": {
             "total": sum(outcomes.values()),
             "by_outcome": dict(sorted(outcomes.items())),

@@ -81,13 +81,19 @@ def grant_access(
         session,
         "no.ema.municipality.case-access.v1",
         m.CaseAccessV1(
-            case_id=fu.case_id, case_ref=fu.case_ref, kommunenummer=fu.kommunenummer,
-            access="granted", reason=reason, measure=fu.measure, from_on=on,
-            residence=fu.residence, residence_decided_on=fu.residence_decided_on,
+            case_id=fu.case_id,
+            case_ref=fu.case_ref,
+            kommunenummer=fu.kommunenummer,
+            access="granted",
+            reason=reason,
+            measure=fu.measure,
+            from_on=on,
+            residence=fu.residence,
+            residence_decided_on=fu.residence_decided_on,
         ),
         case_id=fu.case_id,
         unit=unit,
-    )  # fmt: skip
+    )
 
 
 async def add_service(
@@ -135,13 +141,20 @@ async def start_handover(
         "health_station": recipients.health_station if recipients else municipality,
     }
     fu = FollowUp(
-        case_id=child.case_id, case_ref=child.case_ref or "", kommunenummer=offer.kommunenummer,
-        municipality_unit=municipality, barnevern_unit=units["barnevern"], settle_on=settle_on,
-        status="planned", residence=child.residence,
-        residence_decided_on=child.residence_decided_on, birth_date=child.birth_date,
-        birth_date_estimated=bool(child.birth_date_estimated), measure=measure,
+        case_id=child.case_id,
+        case_ref=child.case_ref or "",
+        kommunenummer=offer.kommunenummer,
+        municipality_unit=municipality,
+        barnevern_unit=units["barnevern"],
+        settle_on=settle_on,
+        status="planned",
+        residence=child.residence,
+        residence_decided_on=child.residence_decided_on,
+        birth_date=child.birth_date,
+        birth_date_estimated=bool(child.birth_date_estimated),
+        measure=measure,
         coordination_needed=False,
-    )  # fmt: skip
+    )
     ctx.session.add(fu)
     grant_access(ctx.session, ctx.outbox, fu, municipality, "municipality", today())
     if units["barnevern"] != municipality:
@@ -159,44 +172,83 @@ async def start_handover(
     by = d.acknowledge_by(settle_on)
     age = age_on(child.birth_date, today()) if child.birth_date else None
     contents = {
-        "kopp_summary": d.kopp_summary(child.measure, child.care_needs, child.family,
-                                       child.network, child.siblings, offer.kommunenummer),
-        "residence_status": d.residence_summary(child.residence, child.residence_decided_on,
-                                                child.languages, age),
-    }  # fmt: skip
+        "kopp_summary": d.kopp_summary(
+            child.measure,
+            child.care_needs,
+            child.family,
+            child.network,
+            child.siblings,
+            offer.kommunenummer,
+        ),
+        "residence_status": d.residence_summary(
+            child.residence, child.residence_decided_on, child.languages, age
+        ),
+    }
     for part in rules.parts:
         request_id = d.handover_request_id(child.case_id, part.part)
         recipient = units[part.recipient]
         source = child.profile_from if part.sent_by == "bufetat_region" else child.care_centre
         if not source:
-            log.warning("handover part has no known sender",
-                        extra={"case": child.case_id, "part": part.part})  # fmt: skip
+            log.warning(
+                "handover part has no known sender",
+                extra={"case": child.case_id, "part": part.part},
+            )
             continue
-        ctx.session.add(HandoverPart(
-            request_id=request_id, case_id=child.case_id, part=part.part,
-            data_category=part.category, source_unit=source, recipient_unit=recipient,
-            acknowledge_by=by, status="requested",
-        ))  # fmt: skip
-        if part.part in contents:  # held by emaflyt: sent for the Bufetat region (ADR 0011)
-            info = request_context(child.case_id, request_id, source, recipient, part.category,
-                                   rules.purpose)  # fmt: skip
-            sealed = seal(json.dumps(contents[part.part]).encode(), suite, broker_key.public_key,
-                          info)  # fmt: skip
-            ctx.emit("no.ema.share.request.v2", m.ShareRequestV2(
-                request_id=request_id, case_id=child.case_id, source_unit=source,
-                recipient_unit=recipient, data_category=part.category, purpose=rules.purpose,
-                payload=sealed,
-            ), case_id=child.case_id)  # fmt: skip
-        roles = [("receive", recipient)] + ([("send", source)] if part.sent_by == "care_centre"
-                                            else [])  # fmt: skip
-        for role, unit in roles:
-            ctx.emit("no.ema.municipality.handover-notice.v1", m.HandoverNoticeV1(
-                case_id=child.case_id, case_ref=child.case_ref or "",
-                kommunenummer=offer.kommunenummer, part=part.part, request_id=request_id,
-                data_category=part.category, purpose=rules.purpose, source_unit=source,
-                recipient_unit=recipient, your_role=role, settle_on=settle_on,
+        ctx.session.add(
+            HandoverPart(
+                request_id=request_id,
+                case_id=child.case_id,
+                part=part.part,
+                data_category=part.category,
+                source_unit=source,
+                recipient_unit=recipient,
                 acknowledge_by=by,
-            ), case_id=child.case_id, unit=unit)  # fmt: skip
+                status="requested",
+            )
+        )
+        if part.part in contents:  # held by emaflyt: sent for the Bufetat region (ADR 0011)
+            info = request_context(
+                child.case_id, request_id, source, recipient, part.category, rules.purpose
+            )
+            sealed = seal(
+                json.dumps(contents[part.part]).encode(), suite, broker_key.public_key, info
+            )
+            ctx.emit(
+                "no.ema.share.request.v2",
+                m.ShareRequestV2(
+                    request_id=request_id,
+                    case_id=child.case_id,
+                    source_unit=source,
+                    recipient_unit=recipient,
+                    data_category=part.category,
+                    purpose=rules.purpose,
+                    payload=sealed,
+                ),
+                case_id=child.case_id,
+            )
+        roles = [("receive", recipient)] + (
+            [("send", source)] if part.sent_by == "care_centre" else []
+        )
+        for role, unit in roles:
+            ctx.emit(
+                "no.ema.municipality.handover-notice.v1",
+                m.HandoverNoticeV1(
+                    case_id=child.case_id,
+                    case_ref=child.case_ref or "",
+                    kommunenummer=offer.kommunenummer,
+                    part=part.part,
+                    request_id=request_id,
+                    data_category=part.category,
+                    purpose=rules.purpose,
+                    source_unit=source,
+                    recipient_unit=recipient,
+                    your_role=role,
+                    settle_on=settle_on,
+                    acknowledge_by=by,
+                ),
+                case_id=child.case_id,
+                unit=unit,
+            )
     roles = {"municipality": municipality} | {
         d.RECIPIENT_ROLES[service]: unit for service, unit in units.items()
     }
@@ -231,15 +283,24 @@ def make_followup_handlers(rules: d.Rules, catalogue: Catalogue) -> dict[str, Ha
     def child_welfare(ctx: Context, fu: FollowUp) -> None:
         """Barnevern of the child's municipality (or the municipality itself) speaks here."""
         if ctx.sender.id not in (fu.barnevern_unit, fu.municipality_unit):
-            raise Rejected(f"source: {ctx.sender.id!r} is not the child-welfare service or "
-                           f"the municipality of case {fu.case_ref}")  # fmt: skip
+            raise Rejected(
+                f"source: {ctx.sender.id!r} is not the child-welfare service or "
+                f"the municipality of case {fu.case_ref}"
+            )
 
     async def case_opened(ctx: Context) -> None:
         data: m.CaseOpenedV2 = ctx.data
         child = await ctx.session.get(Child, data.case_id)
         if child is None:
-            child = Child(case_id=data.case_id, status="open", languages=[], care_needs=[],
-                          family=[], network=[], siblings=[])  # fmt: skip
+            child = Child(
+                case_id=data.case_id,
+                status="open",
+                languages=[],
+                care_needs=[],
+                family=[],
+                network=[],
+                siblings=[],
+            )
             ctx.session.add(child)
         child.case_ref = child.case_ref or data.case_ref
         child.care_centre = data.care_centre
@@ -263,16 +324,27 @@ def make_followup_handlers(rules: d.Rules, catalogue: Catalogue) -> dict[str, Ha
             if part.status == "requested":
                 part.status, part.legal_basis = outcome, data.legal_basis
                 if outcome == "withheld":  # nothing reached the recipient: nothing to confirm
-                    reach(ctx.session, ctx.outbox, part.case_id, f"{part.part}_withheld",
-                          min(ctx.event.time.date(), today()))  # fmt: skip
+                    reach(
+                        ctx.session,
+                        ctx.outbox,
+                        part.case_id,
+                        f"{part.part}_withheld",
+                        min(ctx.event.time.date(), today()),
+                    )
             return
-        referral = await ctx.session.scalar(select(Referral).where(
-            (Referral.share_request_id == data.request_id)
-            | (Referral.feedback_request_id == data.request_id)))  # fmt: skip
+        referral = await ctx.session.scalar(
+            select(Referral).where(
+                (Referral.share_request_id == data.request_id)
+                | (Referral.feedback_request_id == data.request_id)
+            )
+        )
         if referral is None:
             if await ctx.session.get(ShareOutcome, data.request_id) is None:
-                ctx.session.add(ShareOutcome(request_id=data.request_id, outcome=outcome,
-                                             legal_basis=data.legal_basis))  # fmt: skip
+                ctx.session.add(
+                    ShareOutcome(
+                        request_id=data.request_id, outcome=outcome, legal_basis=data.legal_basis
+                    )
+                )
             return
         if referral.share_request_id == data.request_id:
             referral.content_outcome = outcome
@@ -298,8 +370,9 @@ def make_followup_handlers(rules: d.Rules, catalogue: Catalogue) -> dict[str, Ha
         if part.status == "withheld":
             raise Rejected(f"request_id: part {part.part} was withheld; nothing to acknowledge")
         part.status, part.acknowledged_on = "acknowledged", data.acknowledged_on
-        reach(ctx.session, ctx.outbox, part.case_id, f"{part.part}_acknowledged",
-              data.acknowledged_on)  # fmt: skip
+        reach(
+            ctx.session, ctx.outbox, part.case_id, f"{part.part}_acknowledged", data.acknowledged_on
+        )
         log.info("handover part acknowledged", extra={"case": part.case_id, "part": part.part})
 
     async def measure_decided(ctx: Context) -> None:
@@ -315,29 +388,46 @@ def make_followup_handlers(rules: d.Rules, catalogue: Catalogue) -> dict[str, Ha
         if not first and (data.measure, data.provider_unit) == (fu.measure, fu.provider_unit):
             return
         previous = fu.provider_unit
-        ctx.session.add(MeasureRecord(
-            case_id=fu.case_id, measure=data.measure, provider_unit=data.provider_unit,
-            decided_on=data.decided_on, decision_ref=data.decision_ref,
-            legal_basis=data.legal_basis,
-        ))  # fmt: skip
+        ctx.session.add(
+            MeasureRecord(
+                case_id=fu.case_id,
+                measure=data.measure,
+                provider_unit=data.provider_unit,
+                decided_on=data.decided_on,
+                decision_ref=data.decision_ref,
+                legal_basis=data.legal_basis,
+            )
+        )
         fu.measure, fu.provider_unit, fu.measure_decided_on = (
             data.measure,
             data.provider_unit,
             data.decided_on,
         )
         held = await ctx.session.get(Access, (fu.case_id, data.provider_unit, "measure"))
-        grant_access(ctx.session, ctx.outbox, fu, data.provider_unit, "measure",
-                     data.decided_on, held)  # fmt: skip
+        grant_access(
+            ctx.session, ctx.outbox, fu, data.provider_unit, "measure", data.decided_on, held
+        )
         if previous and previous != data.provider_unit:
             old = await ctx.session.get(Access, (fu.case_id, previous, "measure"))
             if old is not None:
                 old.until = d.access_until(data.decided_on, rules.access_overlap_days)
-                ctx.emit("no.ema.municipality.case-access.v1", m.CaseAccessV1(
-                    case_id=fu.case_id, case_ref=fu.case_ref, kommunenummer=fu.kommunenummer,
-                    access="ends", reason="measure", measure=fu.measure,
-                    from_on=old.from_on, until=old.until, residence=fu.residence,
-                    residence_decided_on=fu.residence_decided_on,
-                ), case_id=fu.case_id, unit=previous)  # fmt: skip
+                ctx.emit(
+                    "no.ema.municipality.case-access.v1",
+                    m.CaseAccessV1(
+                        case_id=fu.case_id,
+                        case_ref=fu.case_ref,
+                        kommunenummer=fu.kommunenummer,
+                        access="ends",
+                        reason="measure",
+                        measure=fu.measure,
+                        from_on=old.from_on,
+                        until=old.until,
+                        residence=fu.residence,
+                        residence_decided_on=fu.residence_decided_on,
+                    ),
+                    case_id=fu.case_id,
+                    unit=previous,
+                )
         milestone = "measure_decided" if first else "measure_changed"
         reach(ctx.session, ctx.outbox, fu.case_id, milestone, data.decided_on)
         log.info("measure recorded", extra={"case": fu.case_id, "change": not first})
@@ -367,25 +457,52 @@ def make_followup_handlers(rules: d.Rules, catalogue: Catalogue) -> dict[str, Ha
         data: m.CoordinatorAssignedV1 = ctx.data
         fu = await followup_of(ctx, data.case_id)
         if ctx.sender.id != fu.municipality_unit:
-            raise Rejected(f"source: only the municipality {fu.municipality_unit!r} names "
-                           "the coordinating service")  # fmt: skip
+            raise Rejected(
+                f"source: only the municipality {fu.municipality_unit!r} names "
+                "the coordinating service"
+            )
         not_future(data.assigned_on, "assigned_on")
         unit = await ctx.directory.get(data.coordinator_unit)
         if unit is None or unit.kind.value != rules.services[data.service]:
             raise Rejected(f"coordinator_unit: not a registered {data.service} unit")
         fu.coordinator_unit, fu.coordinator_service = data.coordinator_unit, data.service
         held = await ctx.session.get(Access, (fu.case_id, data.coordinator_unit, "coordinator"))
-        grant_access(ctx.session, ctx.outbox, fu, data.coordinator_unit, "coordinator",
-                     data.assigned_on, held)  # fmt: skip
-        reach(ctx.session, ctx.outbox, fu.case_id, "coordinator_assigned", data.assigned_on,
-              {"coordinator": data.coordinator_unit})  # fmt: skip
+        grant_access(
+            ctx.session,
+            ctx.outbox,
+            fu,
+            data.coordinator_unit,
+            "coordinator",
+            data.assigned_on,
+            held,
+        )
+        reach(
+            ctx.session,
+            ctx.outbox,
+            fu.case_id,
+            "coordinator_assigned",
+            data.assigned_on,
+            {"coordinator": data.coordinator_unit},
+        )
 
     def notice(ctx: Context, r: Referral, status: str, on: date, unit: str, ref: str) -> None:
-        ctx.emit("no.ema.municipality.referral-notice.v1", m.ReferralNoticeV1(
-            referral_id=r.referral_id, case_id=r.case_id, case_ref=ref,
-            from_service=r.from_service, to_service=r.to_service, from_unit=r.from_unit,
-            to_unit=r.to_unit, status=status, on=on, feedback_consent=r.feedback_consent,
-        ), case_id=r.case_id, unit=unit)  # fmt: skip
+        ctx.emit(
+            "no.ema.municipality.referral-notice.v1",
+            m.ReferralNoticeV1(
+                referral_id=r.referral_id,
+                case_id=r.case_id,
+                case_ref=ref,
+                from_service=r.from_service,
+                to_service=r.to_service,
+                from_unit=r.from_unit,
+                to_unit=r.to_unit,
+                status=status,
+                on=on,
+                feedback_consent=r.feedback_consent,
+            ),
+            case_id=r.case_id,
+            unit=unit,
+        )
 
     async def referral_sent(ctx: Context) -> None:
         data: m.ReferralSentV1 = ctx.data
@@ -396,32 +513,52 @@ def make_followup_handlers(rules: d.Rules, catalogue: Catalogue) -> dict[str, Ha
         if data.from_service == data.to_service:
             raise Rejected("to_service: a service does not refer to itself")
         if ctx.sender.kind.value != rules.services[data.from_service]:
-            raise Rejected(f"from_service: a {ctx.sender.kind.value} unit is not a "
-                           f"{data.from_service} service")  # fmt: skip
+            raise Rejected(
+                f"from_service: a {ctx.sender.kind.value} unit is not a {data.from_service} service"
+            )
         to = await ctx.directory.get(data.to_unit)
         if to is None or to.kind.value != rules.services[data.to_service]:
             raise Rejected(f"to_unit: not a registered {data.to_service} unit")
         if data.feedback_consent == "given" and not data.feedback_consent_id:
-            raise Rejected("feedback_consent_id: name the consent to feedback registered "
-                           "with the broker")  # fmt: skip
+            raise Rejected(
+                "feedback_consent_id: name the consent to feedback registered with the broker"
+            )
         pathway = rules.referral_pathway(data.to_service)
         r = Referral(
-            referral_id=data.referral_id, case_id=fu.case_id, from_service=data.from_service,
-            from_unit=ctx.sender.id, to_service=data.to_service, to_unit=data.to_unit,
-            pathway=pathway, share_request_id=data.share_request_id, sent_on=data.sent_on,
+            referral_id=data.referral_id,
+            case_id=fu.case_id,
+            from_service=data.from_service,
+            from_unit=ctx.sender.id,
+            to_service=data.to_service,
+            to_unit=data.to_unit,
+            pathway=pathway,
+            share_request_id=data.share_request_id,
+            sent_on=data.sent_on,
             feedback_consent=data.feedback_consent,
             feedback_consent_id=data.feedback_consent_id,
-            content_outcome=await outcome_of(ctx, data.share_request_id), status="sent",
-        )  # fmt: skip
+            content_outcome=await outcome_of(ctx, data.share_request_id),
+            status="sent",
+        )
         ctx.session.add(r)
         roles = {"referring_service": ctx.sender.id, "receiving_service": data.to_unit}
-        reach(ctx.session, ctx.outbox, fu.case_id, "sent", data.sent_on, roles, pathway,
-              data.referral_id)  # fmt: skip
+        reach(
+            ctx.session,
+            ctx.outbox,
+            fu.case_id,
+            "sent",
+            data.sent_on,
+            roles,
+            pathway,
+            data.referral_id,
+        )
         notice(ctx, r, "sent", data.sent_on, data.to_unit, fu.case_ref)
-        await add_service(ctx.session, ctx.outbox, fu, data.from_service, ctx.sender.id,
-                          data.sent_on)  # fmt: skip
-        log.info("referral sent", extra={"referral": r.referral_id, "route":
-                                         f"{r.from_service}->{r.to_service}"})  # fmt: skip
+        await add_service(
+            ctx.session, ctx.outbox, fu, data.from_service, ctx.sender.id, data.sent_on
+        )
+        log.info(
+            "referral sent",
+            extra={"referral": r.referral_id, "route": f"{r.from_service}->{r.to_service}"},
+        )
 
     async def referral_of(ctx: Context, referral_id: str) -> tuple[Referral, FollowUp]:
         r = await ctx.session.get(Referral, referral_id)
@@ -433,8 +570,9 @@ def make_followup_handlers(rules: d.Rules, catalogue: Catalogue) -> dict[str, Ha
 
     async def acknowledge(ctx: Context, r: Referral, fu: FollowUp, on: date) -> None:
         r.status, r.acknowledged_on = "acknowledged", on
-        reach(ctx.session, ctx.outbox, r.case_id, "acknowledged", on, None, r.pathway,
-              r.referral_id)  # fmt: skip
+        reach(
+            ctx.session, ctx.outbox, r.case_id, "acknowledged", on, None, r.pathway, r.referral_id
+        )
         notice(ctx, r, "acknowledged", on, r.from_unit, fu.case_ref)
         await add_service(ctx.session, ctx.outbox, fu, r.to_service, r.to_unit, on)
 
@@ -458,8 +596,16 @@ def make_followup_handlers(rules: d.Rules, catalogue: Catalogue) -> dict[str, Ha
         r.status, r.feedback_on = "feedback_given", data.given_on
         r.feedback_request_id = data.share_request_id
         r.feedback_outcome = await outcome_of(ctx, data.share_request_id)
-        reach(ctx.session, ctx.outbox, r.case_id, "feedback_given", data.given_on, None,
-              r.pathway, r.referral_id)  # fmt: skip
+        reach(
+            ctx.session,
+            ctx.outbox,
+            r.case_id,
+            "feedback_given",
+            data.given_on,
+            None,
+            r.pathway,
+            r.referral_id,
+        )
         notice(ctx, r, "feedback_given", data.given_on, r.from_unit, fu.case_ref)
 
     return {

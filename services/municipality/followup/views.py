@@ -32,15 +32,26 @@ def _json(body: object, status: int = 200) -> web.Response:
 
 def case_json(fu: FollowUp) -> dict[str, Any]:
     return {
-        "case_id": fu.case_id, "case_ref": fu.case_ref, "kommunenummer": fu.kommunenummer,
-        "status": fu.status, "settle_on": fu.settle_on, "residence": fu.residence,
-        "residence_decided_on": fu.residence_decided_on, "measure": fu.measure,
-        "measure_decided_on": fu.measure_decided_on, "provider_unit": fu.provider_unit,
-        "barnevern_unit": fu.barnevern_unit, "coordinator_unit": fu.coordinator_unit,
-        "coordinator_service": fu.coordinator_service, "aftercare": fu.aftercare,
-        "nav_on": fu.nav_on, "closed_on": fu.closed_on, "outcome": fu.outcome,
-        "day_activity": fu.day_activity, "birth_date_estimated": fu.birth_date_estimated,
-    }  # fmt: skip
+        "case_id": fu.case_id,
+        "case_ref": fu.case_ref,
+        "kommunenummer": fu.kommunenummer,
+        "status": fu.status,
+        "settle_on": fu.settle_on,
+        "residence": fu.residence,
+        "residence_decided_on": fu.residence_decided_on,
+        "measure": fu.measure,
+        "measure_decided_on": fu.measure_decided_on,
+        "provider_unit": fu.provider_unit,
+        "barnevern_unit": fu.barnevern_unit,
+        "coordinator_unit": fu.coordinator_unit,
+        "coordinator_service": fu.coordinator_service,
+        "aftercare": fu.aftercare,
+        "nav_on": fu.nav_on,
+        "closed_on": fu.closed_on,
+        "outcome": fu.outcome,
+        "day_activity": fu.day_activity,
+        "birth_date_estimated": fu.birth_date_estimated,
+    }
 
 
 async def follow_up_figures(service: Service, rules: d.Rules) -> dict[str, Any]:
@@ -63,17 +74,29 @@ async def follow_up_figures(service: Service, rules: d.Rules) -> dict[str, Any]:
         ).all()
         referrals = (
             await session.execute(
-                select(Referral.from_service, Referral.to_service, Referral.status,
-                       Referral.feedback_outcome, Referral.feedback_consent)
+                select(
+                    Referral.from_service,
+                    Referral.to_service,
+                    Referral.status,
+                    Referral.feedback_outcome,
+                    Referral.feedback_consent,
+                )
             )
-        ).all()  # fmt: skip
+        ).all()
     rows = [
-        d.Followed(status=c.status, birth_date=c.birth_date, estimated=c.birth_date_estimated,
-                   measure=c.measure, outcome=c.outcome, day_activity=c.day_activity,
-                   closed_on=c.closed_on, services=services.get(c.case_id, 0),
-                   coordinator=c.coordinator_unit is not None)
+        d.Followed(
+            status=c.status,
+            birth_date=c.birth_date,
+            estimated=c.birth_date_estimated,
+            measure=c.measure,
+            outcome=c.outcome,
+            day_activity=c.day_activity,
+            closed_on=c.closed_on,
+            services=services.get(c.case_id, 0),
+            coordinator=c.coordinator_unit is not None,
+        )
         for c in cases
-    ]  # fmt: skip
+    ]
     return {
         **d.followed_figures(rows, rules, day),
         "handover": d.handover_figures(parts, day),
@@ -93,40 +116,87 @@ def install(service: Service, rules: d.Rules) -> None:
             fu = await session.get(FollowUp, case_id)
             if fu is None:
                 return _json({"error": "no follow-up for this case"}, 404)
-            measures = (await session.scalars(select(MeasureRecord).where(
-                MeasureRecord.case_id == case_id).order_by(MeasureRecord.id))).all()  # fmt: skip
+            measures = (
+                await session.scalars(
+                    select(MeasureRecord)
+                    .where(MeasureRecord.case_id == case_id)
+                    .order_by(MeasureRecord.id)
+                )
+            ).all()
             access = (await session.scalars(select(Access).where(Access.case_id == case_id))).all()
-            parts = (await session.scalars(select(HandoverPart).where(
-                HandoverPart.case_id == case_id).order_by(HandoverPart.part))).all()  # fmt: skip
-            services = (await session.scalars(select(ChildService).where(
-                ChildService.case_id == case_id))).all()  # fmt: skip
-            referrals = (await session.scalars(select(Referral).where(
-                Referral.case_id == case_id).order_by(Referral.sent_on))).all()  # fmt: skip
+            parts = (
+                await session.scalars(
+                    select(HandoverPart)
+                    .where(HandoverPart.case_id == case_id)
+                    .order_by(HandoverPart.part)
+                )
+            ).all()
+            services = (
+                await session.scalars(select(ChildService).where(ChildService.case_id == case_id))
+            ).all()
+            referrals = (
+                await session.scalars(
+                    select(Referral).where(Referral.case_id == case_id).order_by(Referral.sent_on)
+                )
+            ).all()
         day = today()
-        return _json({
-            **case_json(fu),
-            "measures": [{"measure": x.measure, "provider_unit": x.provider_unit,
-                          "decided_on": x.decided_on, "decision_ref": x.decision_ref,
-                          "legal_basis": x.legal_basis} for x in measures],
-            "access": [{"unit": a.unit, "reason": a.reason, "from_on": a.from_on,
-                        "until": a.until, "now": d.has_access(a.from_on, a.until, day)}
-                       for a in access],
-            "handover": [{"part": p.part, "request_id": p.request_id,
-                          "data_category": p.data_category, "source_unit": p.source_unit,
-                          "recipient_unit": p.recipient_unit, "status": p.status,
-                          "legal_basis": p.legal_basis, "acknowledge_by": p.acknowledge_by,
-                          "acknowledged_on": p.acknowledged_on,
-                          "overdue": p.status in ("requested", "released")
-                          and p.acknowledge_by < day} for p in parts],
-            "services": sorted({s.service for s in services}),
-            "referrals": [{"referral_id": r.referral_id, "from_service": r.from_service,
-                           "to_service": r.to_service, "to_unit": r.to_unit,
-                           "status": r.status, "sent_on": r.sent_on,
-                           "acknowledged_on": r.acknowledged_on, "feedback_on": r.feedback_on,
-                           "content_outcome": r.content_outcome,
-                           "feedback_outcome": r.feedback_outcome,
-                           "feedback_consent": r.feedback_consent} for r in referrals],
-        })  # fmt: skip
+        return _json(
+            {
+                **case_json(fu),
+                "measures": [
+                    {
+                        "measure": x.measure,
+                        "provider_unit": x.provider_unit,
+                        "decided_on": x.decided_on,
+                        "decision_ref": x.decision_ref,
+                        "legal_basis": x.legal_basis,
+                    }
+                    for x in measures
+                ],
+                "access": [
+                    {
+                        "unit": a.unit,
+                        "reason": a.reason,
+                        "from_on": a.from_on,
+                        "until": a.until,
+                        "now": d.has_access(a.from_on, a.until, day),
+                    }
+                    for a in access
+                ],
+                "handover": [
+                    {
+                        "part": p.part,
+                        "request_id": p.request_id,
+                        "data_category": p.data_category,
+                        "source_unit": p.source_unit,
+                        "recipient_unit": p.recipient_unit,
+                        "status": p.status,
+                        "legal_basis": p.legal_basis,
+                        "acknowledge_by": p.acknowledge_by,
+                        "acknowledged_on": p.acknowledged_on,
+                        "overdue": p.status in ("requested", "released") and p.acknowledge_by < day,
+                    }
+                    for p in parts
+                ],
+                "services": sorted({s.service for s in services}),
+                "referrals": [
+                    {
+                        "referral_id": r.referral_id,
+                        "from_service": r.from_service,
+                        "to_service": r.to_service,
+                        "to_unit": r.to_unit,
+                        "status": r.status,
+                        "sent_on": r.sent_on,
+                        "acknowledged_on": r.acknowledged_on,
+                        "feedback_on": r.feedback_on,
+                        "content_outcome": r.content_outcome,
+                        "feedback_outcome": r.feedback_outcome,
+                        "feedback_consent": r.feedback_consent,
+                    }
+                    for r in referrals
+                ],
+            }
+        )
 
     async def unit_cases(request: web.Request) -> web.Response:
         """GET /units/{unit}/followup: the settled children whose case the unit may see today,

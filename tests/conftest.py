@@ -8,13 +8,18 @@ EMA_REQUIRE_POSTGRES=1 (CI), where they fail."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import nats
 import pytest
+from nats.aio.client import Client
 
 from deploy.launcher import SERVICES, NatsServer, System, free_port
 from tests.postgres import PostgresCluster, bindir
@@ -24,6 +29,34 @@ DATABASES = ("sqlite", "postgresql")
 
 # Files, sockets, connections and subprocesses a test leaves open: the run fails with the list.
 LEAKS: list[str] = []
+
+
+# Every NATS connection a test opens (tests/support.Partner, System.connect, or directly):
+# closed when the test ends, on the test's own event loop, if the test did not close it.
+OPENED: list[tuple[Client, asyncio.AbstractEventLoop]] = []
+_nats_connect = nats.connect
+
+
+async def _tracked_connect(*args: Any, **kw: Any) -> Client:
+    nc = await _nats_connect(*args, **kw)
+    OPENED.append((nc, asyncio.get_running_loop()))
+    return nc
+
+
+nats.connect = _tracked_connect
+
+
+@pytest.fixture(autouse=True)
+async def _close_connections(_collect_garbage: None) -> AsyncIterator[None]:
+    """The test's connections closed on its own loop, before that loop closes."""
+    yield
+    loop = asyncio.get_running_loop()
+    mine = [nc for nc, at in OPENED if at is loop]
+    OPENED[:] = [(nc, at) for nc, at in OPENED if at is not loop and not at.is_closed()]
+    for nc in mine:
+        if not nc.is_closed:
+            with contextlib.suppress(Exception):
+                await nc.close()
 
 
 @pytest.fixture(autouse=True)

@@ -354,7 +354,10 @@ def http_json(url: str, timeout: float = 2.0, role: str | None = None, **kw: Any
     from deploy.launcher import http_json as plain
 
     parts = urlsplit(url)
-    system = next((s for s in SYSTEMS if parts.port in s.http_ports.values() and s.auth), None)
+    # The newest system first: a port of a system stopped earlier may have been given again.
+    system = next(
+        (s for s in reversed(SYSTEMS) if parts.port in s.http_ports.values() and s.auth), None
+    )
     if system is None:
         return plain(url, timeout=timeout, **kw)
     method = kw.get("method") or ("POST" if kw.get("data") is not None else "GET")

@@ -43,6 +43,10 @@ class Principal:
     unit: str | None = None
 
 
+# Who called: set on the request once its token is checked.
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
 @dataclass(frozen=True)
 class Access:
     """Who may call a route: these roles, and a unit's own token where the route is about
@@ -189,7 +193,7 @@ def middleware(
                 extra={"path": pattern, "role": who.role, "subject": who.subject},
             )
             return _refuse(403, f"a {who.role} token may not call {pattern}")
-        request["principal"] = who
+        request[PRINCIPAL] = who
         return await handler(request)
 
     return sign_in

@@ -568,16 +568,29 @@ async def raw_publish(system: System, subject: str, body: bytes) -> str:
             }
             s.sendall(f"CONNECT {json.dumps(connect)}\r\nPING\r\n".encode())
             s.recv(4096)
-            s.sendall(f"PUB {subject} {len(body)}\r\n".encode() + body + b"\r\n")
-            answer = b""
-            try:
-                while b"-ERR" not in answer:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    answer += chunk
-            except OSError:
-                pass
+            # The header first: the server judges the size from it and answers at once, then
+            # closes; the body only if it did not (sending it into a closed socket would lose
+            # the answer to the reset).
+            s.sendall(f"PUB {subject} {len(body)}\r\n".encode())
+            answer = read_error(s)
+            if b"-ERR" not in answer:
+                s.sendall(body + b"\r\n")
+                answer += read_error(s)
             return answer.decode(errors="replace")
 
     return await asyncio.to_thread(go)
+
+
+def read_error(s: socket.socket) -> bytes:
+    """What the server says until its -ERR, the connection's end, or a second of silence."""
+    answer = b""
+    s.settimeout(1.0)
+    try:
+        while b"-ERR" not in answer:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    except OSError:
+        pass
+    return answer

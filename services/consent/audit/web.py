@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 import jinja2
 from aiohttp import web
+from multidict import MultiDictProxy
 from sqlalchemy import delete, select
 
 from services.consent import glass, verification
@@ -63,6 +64,11 @@ templates = jinja2.Environment(
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# What a signed-in request carries: its user, its session's CSRF token, the checked form.
+USER = web.RequestKey("user", AuditUser)
+CSRF = web.RequestKey("csrf", str)
+FORM = web.RequestKey("form", MultiDictProxy)
+
 
 def redirect(location: str, status: int = 303) -> web.Response:
     """A redirect to return with cookies set on it (aiohttp wants HTTP exceptions raised)."""
@@ -100,8 +106,8 @@ class Audit:
         body = templates.get_template(name).render(
             t=translator(lang),
             lang=lang,
-            user=request.get("user"),
-            csrf=request.get("csrf", ""),
+            user=request.get(USER),
+            csrf=request.get(CSRF, ""),
             path=request.path,
             other_lang_url=f"{request.path}?{urllib.parse.urlencode(query)}",
             category=lambda c: category(c, lang),
@@ -160,14 +166,14 @@ class Audit:
                         raise web.HTTPSeeOther(f"/audit/login?next={target}")
                     raise web.HTTPForbidden(text="sign in first")
                 user, sess = found
-                request["user"], request["csrf"] = user, sess.csrf
+                request[USER], request[CSRF] = user, sess.csrf
                 allowed = user.role in roles
                 await self._record(request, user, allowed)
                 if not allowed:
                     return self.render(request, "refused.html", status=403)
                 if request.method == "POST":
                     form = await request.post()
-                    request["form"] = form
+                    request[FORM] = form
                     if not hmac.compare_digest(str(form.get("csrf", "")), sess.csrf):
                         return self.render(request, "refused.html", status=403, csrf_failed=True)
                 return await handler(request)
@@ -508,7 +514,7 @@ class Audit:
             self.service.sessions,
             self._db(),
             self._verifiers(),
-            request["user"].username,
+            request[USER].username,
             witnesses=self._ask_witnesses,
         )
         raise web.HTTPSeeOther("/audit/status")
@@ -558,7 +564,7 @@ class Audit:
         )
 
     async def review(self, request: web.Request) -> web.StreamResponse:
-        form = request["form"]
+        form = request[FORM]
         decision_id = request.match_info["id"]
         verdict = {"approve": "approved", "reject": "rejected"}.get(str(form.get("verdict")))
         note = str(form.get("note", "")).strip()
@@ -584,7 +590,7 @@ class Audit:
                 "decision_log_index": row.log_index,
                 "verdict": verdict,
                 "note_hash": "sha256:" + hashlib.sha256(note.encode()).hexdigest(),
-                "reviewer": request["user"].username,
+                "reviewer": request[USER].username,
                 "reviewed_at": now.isoformat(),
             }
             logged = await svc.state["log"].append(
@@ -597,7 +603,7 @@ class Audit:
                     decision_id=decision_id,
                     verdict=verdict,
                     note=note,
-                    reviewer=request["user"].username,
+                    reviewer=request[USER].username,
                     reviewed_at=now,
                     log_index=index,
                 )
@@ -616,7 +622,7 @@ class Audit:
         )
 
     async def what_if(self, request: web.Request) -> web.Response:
-        form = request["form"]
+        form = request[FORM]
         modules = [p.name for p in policy_files(POLICY_DIR)]
         values = {
             k: str(form.get(k, "")) for k in ("module", "rego", "directory", "since", "until")

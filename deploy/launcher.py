@@ -121,6 +121,8 @@ class NatsServer:
     def launch(self) -> None:
         store = self.data_dir / "nats"
         private_dir(store)
+        if self.proc is not None:
+            self.proc.poll()  # reap the server this one replaces (killed from outside)
         with open_log(self.data_dir / "nats.log") as log:
             self.proc = subprocess.Popen(
                 [
@@ -216,6 +218,8 @@ class ServiceProcess:
     proc: subprocess.Popen | None = None
 
     def start(self) -> None:
+        if self.proc is not None:
+            self.proc.poll()  # reap the process this one replaces (killed from outside)
         with open_log(self.log_path) as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", f"services.{self.name}"],

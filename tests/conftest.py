@@ -55,8 +55,10 @@ async def _close_connections(_collect_garbage: None) -> AsyncIterator[None]:
     OPENED[:] = [(nc, at) for nc, at in OPENED if at is not loop and not at.is_closed()]
     for nc in mine:
         if not nc.is_closed:
-            with contextlib.suppress(Exception):
-                await nc.close()
+            # A connection to a server the test stopped may end in a cancelled wait: it is
+            # closed all the same.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(nc.close(), 10)
 
 
 @pytest.fixture(autouse=True)
@@ -71,8 +73,13 @@ def pytest_warning_recorded(
     warning_message: warnings.WarningMessage, when: str, nodeid: str, location: object
 ) -> None:
     text = str(warning_message.message)
-    if issubclass(warning_message.category, ResourceWarning) or "ResourceWarning" in text:
-        LEAKS.append(f"{nodeid or when}: {text.splitlines()[0][:300]}")
+    if not issubclass(warning_message.category, ResourceWarning):
+        return
+    # A socket or transport already closed or closing when collected was not forgotten: its
+    # connection was dropped mid-close (a server the test stopped). Everything else counts.
+    if text.startswith("unclosed") and (" closing " in text or " [closed] " in text):
+        return
+    LEAKS.append(f"{nodeid or when}: {text.splitlines()[0][:300]}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

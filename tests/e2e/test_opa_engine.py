@@ -41,12 +41,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_opa(port: int, log: Path, delay: float = 0.0) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_opa", "--port", str(port), "--delay", str(delay)],
-        cwd=ROOT,
-        stdout=open(log, "ab"),
-        stderr=subprocess.STDOUT,
-    )
+    with open(log, "ab") as out:  # the process keeps its own copy
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.fake_opa", "--port", str(port), "--delay", str(delay)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     wait_until(lambda: http_json(f"http://127.0.0.1:{port}/health") == {}, 15, "OPA stand-in")
     return proc
 
@@ -58,6 +59,7 @@ def opa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     state["proc"] = start_opa(port, state["log"])
     yield state
     state["proc"].terminate()
+    state["proc"].wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -36,14 +36,14 @@ class WitnessProcess:
             "EMA_DATA_DIR": str(self.data_dir),
             "EMA_NATS_URL": self.nats_url,
         }
-        log = open(self.data_dir / "witness.log", "ab")  # noqa: SIM115 (lives with the process)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.witness"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with open(self.data_dir / "witness.log", "ab") as log:  # the process keeps its copy
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "services.witness"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def stop(self) -> None:
         assert self.proc is not None

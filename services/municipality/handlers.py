@@ -21,7 +21,15 @@ from services.municipality import domain
 from services.municipality.followup import domain as followup
 from services.municipality.followup.handlers import moved_in, start_handover
 from services.municipality.reference import Register
-from services.municipality.store import Capacity, Child, FollowUp, Offer, Placement, RefundClaim
+from services.municipality.store import (
+    Capacity,
+    Child,
+    FollowUp,
+    Offer,
+    Placement,
+    RefundClaim,
+    child_row,
+)
 
 log = logging.getLogger("municipality")
 CONSENT_UNIT = "svc-consent"
@@ -109,27 +117,12 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
             data.free_places,
         )
 
-    async def child_row(ctx: Context, case_id: str) -> Child:
-        child = await ctx.session.get(Child, case_id)
-        if child is None:
-            child = Child(
-                case_id=case_id,
-                status="open",
-                languages=[],
-                care_needs=[],
-                family=[],
-                network=[],
-                siblings=[],
-            )
-            ctx.session.add(child)
-        return child
-
     async def residence(ctx: Context) -> None:
         """A refusal closes nothing: the case may be appealed and granted by UNE, and only
         settlement or departure ends the stay (case.closed). Only a grant makes the child
         ready; a limited permit does not lead to settlement (ADR 0011, verify)."""
         data: m.CaseResidenceDecidedV2 = ctx.data
-        child = await child_row(ctx, data.case_id)
+        child = await child_row(ctx.session, data.case_id)
         child.case_ref, child.residence = data.case_ref, data.outcome
         child.residence_decided_on = data.decided_on
         child.deadline = domain.deadline_for(data.decided_on)
@@ -157,7 +150,7 @@ def make_handlers(deps: Deps) -> dict[str, HandlerFunc]:
                 raise Rejected(f"{name}: every entry must be a municipality in the register")
         if data.case_id in data.siblings:
             raise Rejected("siblings: a child is not its own sibling")
-        child = await child_row(ctx, data.case_id)
+        child = await child_row(ctx.session, data.case_id)
         if child.status != "open":
             raise Rejected(f"case_id: the child is {child.status}; a profile changes nothing")
         child.bufetat_region, child.profile_from = data.bufetat_region, ctx.sender.id

@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit.db import UtcDateTime, utcnow
@@ -266,3 +267,20 @@ class ShareOutcome(Base):
     request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(16))
     legal_basis: Mapped[str | None] = mapped_column(String(200))
+
+
+async def child_row(session: AsyncSession, case_id: str) -> Child:
+    """The child's row, made (open, nothing known yet) at the first event about the case."""
+    child = await session.get(Child, case_id)
+    if child is None:
+        child = Child(
+            case_id=case_id,
+            status="open",
+            languages=[],
+            care_needs=[],
+            family=[],
+            network=[],
+            siblings=[],
+        )
+        session.add(child)
+    return child

@@ -29,6 +29,7 @@ from services.municipality.store import (
     Offer,
     Referral,
     ShareOutcome,
+    child_row,
 )
 
 log = logging.getLogger("municipality.followup")
@@ -290,18 +291,7 @@ def make_followup_handlers(rules: d.Rules, catalogue: Catalogue) -> dict[str, Ha
 
     async def case_opened(ctx: Context) -> None:
         data: m.CaseOpenedV2 = ctx.data
-        child = await ctx.session.get(Child, data.case_id)
-        if child is None:
-            child = Child(
-                case_id=data.case_id,
-                status="open",
-                languages=[],
-                care_needs=[],
-                family=[],
-                network=[],
-                siblings=[],
-            )
-            ctx.session.add(child)
+        child = await child_row(ctx.session, data.case_id)
         child.case_ref = child.case_ref or data.case_ref
         child.care_centre = data.care_centre
         child.birth_date = child.birth_date or data.birth_date

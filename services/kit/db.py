@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from services.kit.private import private_dir
+from services.kit.sqlite_inline import connect as sqlite_inline_connect
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -64,16 +66,33 @@ class InboxRow(KitBase):
     processed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-def make_engine(url: str) -> AsyncEngine:
+# SQL statements (an executemany counts once) this process has sent, for /healthz and bench/.
+statements = {"n": 0}
+
+
+def _count_statement(*_args: Any) -> None:
+    statements["n"] += 1
+
+
+def sqlite_inline_default() -> bool:
+    """SQLite calls run on the event loop (services/kit/sqlite_inline.py) unless
+    EMA_SQLITE_THREAD=1 asks for aiosqlite's own thread (docs/decisions/0016)."""
+    return os.environ.get("EMA_SQLITE_THREAD", "").lower() not in ("1", "true", "yes")
+
+
+def make_engine(url: str, *, sqlite_inline: bool | None = None) -> AsyncEngine:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             private_dir(Path(path).parent)
         kwargs["connect_args"] = {"timeout": 30}
+        if sqlite_inline_default() if sqlite_inline is None else sqlite_inline:
+            kwargs["connect_args"]["async_creator_fn"] = sqlite_inline_connect
     # Parameters may be personal data (a sibling's DUF number in a unique-key error): errors
     # and logs say which statement failed, never with which values.
     engine = create_async_engine(url, hide_parameters=True, **kwargs)
+    event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
     if url.startswith("sqlite"):
 
         @event.listens_for(engine.sync_engine, "connect")

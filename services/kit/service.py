@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.envelope import CloudEvent
 from contracts.messages import UnitKind
 from contracts.registry import Contract, contract_for_type, stream_for_subject
-from services.kit import api_auth, bus, migrations
+from services.kit import api_auth, bus, db, migrations
 from services.kit.db import InboxRow, create_tables, make_engine, sessionmaker
 from services.kit.directory import BUCKET, Directory, Unit
 from services.kit.logs import safe_error, setup_logging
@@ -530,6 +530,7 @@ class Service:
             "database": "ok" if db_ok else "error",
             "outbox_pending": pending,
             "outbox_published": self.outbox.published,
+            "sql_statements": db.statements["n"],
             "consumers": {
                 s.durable: {"handled": s.handled, "dead_lettered": s.dead_lettered}
                 for s in self.subscriptions

@@ -110,8 +110,7 @@ async def measure(system: System, n: int, warm_up: int = 50) -> dict[str, Any]:
         ):
             marks["deadlines"] = time.perf_counter() - t0
         if "deadlines" in marks and (
-            count(notify_db, "select count(*) from notify_notification")
-            >= expected_notifications
+            count(notify_db, "select count(*) from notify_notification") >= expected_notifications
         ):
             marks["notified"] = time.perf_counter() - t0
             break

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, LargeBinary, MetaData, String, event
+from sqlalchemy import JSON, DateTime, Integer, LargeBinary, MetaData, String, event, insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from services.kit.private import private_dir
@@ -68,10 +74,14 @@ class InboxRow(KitBase):
 
 # SQL statements (an executemany counts once) this process has sent, for /healthz and bench/.
 statements = {"n": 0}
+# EMA_SQL_PROFILE=1: also count them by statement text (bench/ reads it from /healthz).
+by_text: Counter[str] | None = Counter() if os.environ.get("EMA_SQL_PROFILE") else None
 
 
-def _count_statement(*_args: Any) -> None:
+def _count_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
     statements["n"] += 1
+    if by_text is not None:
+        by_text[" ".join(statement.split())[:90]] += 1
 
 
 def sqlite_inline_default() -> bool:
@@ -112,5 +122,35 @@ async def create_tables(engine: AsyncEngine, *metadatas: MetaData) -> None:
             await conn.run_sync(md.create_all)
 
 
+QUEUED = "kit_queued_rows"
+
+
+class KitSession(Session):
+    """A session that writes rows queued with `queue_rows` as one executemany per table when
+    its transaction commits (before the commit's own flush), in the order they were queued,
+    and forgets them when it rolls back."""
+
+
+def queue_rows(session: AsyncSession | Session, model: type, row: dict[str, Any]) -> None:
+    """Queue one row of `model` for an executemany at commit (see KitSession)."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    queued: dict[type, list[dict[str, Any]]] = sync.info.setdefault(QUEUED, {})
+    queued.setdefault(model, []).append(row)
+
+
+@event.listens_for(KitSession, "before_commit")
+def _write_queued(session: Session) -> None:
+    queued = session.info.pop(QUEUED, None)
+    if queued:
+        for model, rows in queued.items():
+            session.execute(insert(model), rows)
+
+
+@event.listens_for(KitSession, "after_rollback")
+@event.listens_for(KitSession, "after_soft_rollback")
+def _forget_queued(session: Session, *_args: Any) -> None:
+    session.info.pop(QUEUED, None)
+
+
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=KitSession)

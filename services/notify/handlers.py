@@ -6,14 +6,19 @@ import logging
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.messages import NotificationRecordedV1, TaskNoticeV1
+from services.kit.db import queue_rows, utcnow
 from services.kit.service import Context
 from services.notify.routing import emergency_recipients, event_key, hears, recipients
 from services.notify.store import Delivery, Notification, Recipient
 from services.notify.templates import render
 
 log = logging.getLogger("notify")
+RECIPIENTS = "notify_recipients"
 
 
 def task_notice(ctx: Context) -> None:
@@ -59,17 +64,32 @@ async def on_emergency_event(ctx: Context) -> None:
         await notify(ctx, unit, role, key, f"{key}:{ctx.data.decision_id}")
 
 
+def insert_for(session: AsyncSession):  # noqa: ANN201 (the dialect's own Insert)
+    """INSERT with ON CONFLICT for the session's database (SQLite and PostgreSQL)."""
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
+async def recipient_of(session: AsyncSession, unit: str, role: str) -> Recipient | None:
+    """The recipient of a role at a unit, read once per transaction."""
+    sync = session.sync_session
+    transaction = sync.get_transaction()
+    cached = sync.info.get(RECIPIENTS)
+    if cached is None or cached[0] is not transaction:
+        cached = sync.info[RECIPIENTS] = (transaction, {})
+    found = cached[1]
+    if (unit, role) not in found:
+        found[unit, role] = await session.scalar(
+            select(Recipient).where(Recipient.unit == unit, Recipient.role == role)
+        )
+    return found[unit, role]
+
+
 async def notify(ctx: Context, unit: str, role: str, key: str, dedupe: str) -> None:
     """Record one notification for a role at a unit, once per dedupe key, with deliveries on
     the channels the recipient hears it on."""
     data = ctx.data
-    seen = await ctx.session.scalar(
-        select(Notification.id).where(
-            Notification.unit == unit, Notification.role == role, Notification.dedupe_key == dedupe
-        )
-    )
-    if seen:
-        return
+    # Once per (unit, role, dedupe key): the unique constraint decides, in one statement
+    # (redelivered, sent again under a new id, or recorded by a replica at the same moment).
     note = Notification(
         id=str(uuid.uuid4()),
         unit=unit,
@@ -80,24 +100,34 @@ async def notify(ctx: Context, unit: str, role: str, key: str, dedupe: str) -> N
         source_event_id=ctx.event.id,
         text_nb=render(key, data, "nb"),
         text_en=render(key, data, "en"),
+        channel="inbox",
+        created_at=utcnow(),
     )
-    ctx.session.add(note)
-    recipient = await ctx.session.scalar(
-        select(Recipient).where(Recipient.unit == note.unit, Recipient.role == role)
+    values = {c.key: getattr(note, c.key) for c in Notification.__table__.columns}
+    statement = (
+        insert_for(ctx.session)(Notification)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["unit", "role", "dedupe_key"])
+        .returning(Notification.id)
     )
+    if (await ctx.session.execute(statement)).scalar() is None:
+        return
+    recipient = await recipient_of(ctx.session, note.unit, role)
     channels = []
     if recipient and hears(role, recipient.events, key):
         channels = [
             c for c, on in (("email", recipient.email), ("webhook", recipient.webhook_url)) if on
         ]
         for channel in channels:
-            ctx.session.add(
-                Delivery(
-                    id=str(uuid.uuid4()),
-                    notification_id=note.id,
-                    recipient_id=recipient.id,
-                    channel=channel,
-                )
+            queue_rows(
+                ctx.session,
+                Delivery,
+                {
+                    "id": str(uuid.uuid4()),
+                    "notification_id": note.id,
+                    "recipient_id": recipient.id,
+                    "channel": channel,
+                },
             )
     ctx.emit(
         "no.ema.notify.notification-recorded.v1",

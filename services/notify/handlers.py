@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -64,9 +66,21 @@ async def on_emergency_event(ctx: Context) -> None:
         await notify(ctx, unit, role, key, f"{key}:{ctx.data.decision_id}")
 
 
-def insert_for(session: AsyncSession):  # noqa: ANN201 (the dialect's own Insert)
-    """INSERT with ON CONFLICT for the session's database (SQLite and PostgreSQL)."""
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+_RECORD: dict[str, Any] = {}
+
+
+def record_once(session: AsyncSession) -> Any:
+    """INSERT … ON CONFLICT (unit, role, dedupe_key) DO NOTHING RETURNING id, for the
+    session's database (SQLite or PostgreSQL); built once, executed with parameters."""
+    dialect = session.bind.dialect.name
+    if dialect not in _RECORD:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        _RECORD[dialect] = (
+            insert(Notification)
+            .on_conflict_do_nothing(index_elements=["unit", "role", "dedupe_key"])
+            .returning(Notification.id)
+        )
+    return _RECORD[dialect]
 
 
 async def recipient_of(session: AsyncSession, unit: str, role: str) -> Recipient | None:
@@ -90,7 +104,7 @@ async def notify(ctx: Context, unit: str, role: str, key: str, dedupe: str) -> N
     data = ctx.data
     # Once per (unit, role, dedupe key): the unique constraint decides, in one statement
     # (redelivered, sent again under a new id, or recorded by a replica at the same moment).
-    note = Notification(
+    note = SimpleNamespace(
         id=str(uuid.uuid4()),
         unit=unit,
         role=role,
@@ -103,14 +117,8 @@ async def notify(ctx: Context, unit: str, role: str, key: str, dedupe: str) -> N
         channel="inbox",
         created_at=utcnow(),
     )
-    values = {c.key: getattr(note, c.key) for c in Notification.__table__.columns}
-    statement = (
-        insert_for(ctx.session)(Notification)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["unit", "role", "dedupe_key"])
-        .returning(Notification.id)
-    )
-    if (await ctx.session.execute(statement)).scalar() is None:
+    connection = await ctx.session.connection()
+    if (await connection.execute(record_once(ctx.session), vars(note))).scalar() is None:
         return
     recipient = await recipient_of(ctx.session, note.unit, role)
     channels = []

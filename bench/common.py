@@ -171,3 +171,16 @@ def per_unit(after: dict[str, float], before: dict[str, float], n: int, scale: f
 
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def flow_snapshot(system: Any) -> dict[str, int]:
+    """Messages the services have published (outbox) and consumed (handled), summed."""
+    published = consumed = 0
+    for proc in system.procs.values():
+        try:
+            health = proc.health()
+        except Exception:  # noqa: BLE001
+            continue
+        published += int(health.get("outbox_published", 0))
+        consumed += sum(int(c.get("handled", 0)) for c in health.get("consumers", {}).values())
+    return {"published": published, "consumed": consumed}

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
     cpu_snapshot,
+    flow_snapshot,
     jetstream_baseline,
     latency_ms,
     load_average,
@@ -32,6 +33,7 @@ from bench.common import (  # noqa: E402
     read_stream,
     sql_snapshot,
 )
+from bench.floor import measure_floor  # noqa: E402
 from contracts.messages import ArrivalV1, UnitKind  # noqa: E402
 from deploy.launcher import SERVICES, System  # noqa: E402
 from services.kit.outbox import build_event  # noqa: E402
@@ -99,6 +101,7 @@ async def measure(system: System, n: int, warm_up: int = 50) -> dict[str, Any]:
     expected_deadlines = TASKS_ON_ARRIVAL * (warm_up + n)
     messages = arrivals(partner, n, 0)
     cpu0, sql0, load0 = cpu_snapshot(system), sql_snapshot(system), load_average()
+    flow0 = flow_snapshot(system)
     t0 = time.perf_counter()
     futures = [await js.publish_async(s, b, headers=h) for s, b, h in messages]
     await asyncio.gather(*futures)
@@ -116,6 +119,8 @@ async def measure(system: System, n: int, warm_up: int = 50) -> dict[str, Any]:
             break
         await asyncio.sleep(0.1)
     cpu1, sql1, load1 = cpu_snapshot(system), sql_snapshot(system), load_average()
+    await quiet(ojs, system)  # the last acks and outbox rows, for the message counts
+    flow1 = flow_snapshot(system)
     dlq = (await js.stream_info("DLQ")).state.messages
     # Latency per arrival from the server's own timestamps.
     stored = {
@@ -151,6 +156,13 @@ async def measure(system: System, n: int, warm_up: int = 50) -> dict[str, Any]:
             "dead_letters": dlq,
         },
     }
+    # Published per arrival: the services' outbox rows plus the arrival itself.
+    published = (flow1["published"] - flow0["published"]) / n + 1
+    consumed = (flow1["consumed"] - flow0["consumed"]) / n
+    floor = await measure_floor(system, n, published, consumed)
+    figures["floor"] = floor
+    total = figures["cpu_ms_per_arrival"]["total"]
+    figures["floor_over_actual"] = floor["cpu_ms_per_arrival"]["total"] / total if total else None
     figures["baseline"] = await jetstream_baseline(system, n)
     return figures
 

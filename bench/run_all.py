@@ -7,8 +7,8 @@ deadlines (bench/thin_path.py), share request → decision → record → delive
 in the same run. The arrival path is then run again with planning and notify under cProfile
 to show what bounds it.
 
-    .venv/bin/python bench/run_all.py [--arrivals 2000] [--notify 1000] [--matching 1000]
-                                      [--consent 2000] [--profile 500] [--out bench/RESULTS.md]
+    .venv/bin/python bench/run_all.py [--arrivals 1000] [--notify 500] [--matching 1000]
+                                      [--consent 1000] [--profile 200] [--out bench/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -431,11 +431,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--arrivals", type=int, default=2000)
-    ap.add_argument("--notify", type=int, default=1000)
+    ap.add_argument("--arrivals", type=int, default=1000)
+    ap.add_argument("--notify", type=int, default=500)
     ap.add_argument("--matching", type=int, default=1000)
-    ap.add_argument("--consent", type=int, default=2000)
-    ap.add_argument("--profile", type=int, default=300, help="arrivals to profile; 0: none")
+    ap.add_argument("--consent", type=int, default=1000)
+    ap.add_argument("--profile", type=int, default=200, help="arrivals to profile; 0: none")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = ap.parse_args()
     started, t0 = datetime.now(UTC), time.perf_counter()

@@ -146,6 +146,12 @@ def _write_queued(session: Session) -> None:
             session.execute(insert(model), rows)
 
 
+async def write_queued(session: AsyncSession) -> None:
+    """Write the rows queued so far now, not at commit: on SQLite this takes the database's
+    write lock at this point (services/consent/handlers.py::lock_case)."""
+    await session.run_sync(_write_queued)
+
+
 @event.listens_for(KitSession, "after_rollback")
 @event.listens_for(KitSession, "after_soft_rollback")
 def _forget_queued(session: Session, *_args: Any) -> None:

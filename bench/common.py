@@ -131,3 +131,56 @@ def machine() -> dict[str, str]:
         "os": platform.platform(),
         "load_average_at_start": load,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far (from /proc, as the OS counts)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_ids(system: Any) -> dict[str, int]:
+    """The pid of every service process of a launcher System, and of its nats-server."""
+    pids = {name: p.proc.pid for name, p in system.procs.items() if p.proc is not None}
+    if getattr(system, "nats", None) is not None and system.nats.proc is not None:
+        pids["nats-server"] = system.nats.proc.pid
+    return pids
+
+
+def cpu_snapshot(system: Any) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in process_ids(system).items()}
+
+
+def sql_snapshot(system: Any) -> dict[str, int]:
+    """SQL statements each service has sent so far (its /healthz)."""
+    out = {}
+    for name, proc in system.procs.items():
+        try:
+            out[name] = int(proc.health().get("sql_statements", 0))
+        except Exception:  # noqa: BLE001 (a service without the counter)
+            continue
+    return out
+
+
+def per_unit(after: dict[str, float], before: dict[str, float], n: int, scale: float) -> dict:
+    """(after - before) / n * scale per process, and the sum."""
+    out = {k: (after[k] - before.get(k, 0)) / n * scale for k in after}
+    out["total"] = sum(out.values())
+    return out
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def flow_snapshot(system: Any) -> dict[str, int]:
+    """Messages the services have published (outbox) and consumed (handled), summed."""
+    published = consumed = 0
+    for proc in system.procs.values():
+        try:
+            health = proc.health()
+        except Exception:  # noqa: BLE001
+            continue
+        published += int(health.get("outbox_published", 0))
+        consumed += sum(int(c.get("handled", 0)) for c in health.get("consumers", {}).values())
+    return {"published": published, "consumed": consumed}

@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-from bench.common import latency_ms  # noqa: E402
+from bench.common import cpu_snapshot, latency_ms, load_average, per_unit  # noqa: E402
 from contracts.messages import (  # noqa: E402
     ArrivalV1,
     ConsentGrantedV1,
@@ -186,6 +186,7 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
     burst_ids = {rid for rid, _ in built_all}
     expected["count"] = before + n
     done.clear()
+    cpu0, load0 = cpu_snapshot(system), load_average()
     t_start = time.perf_counter()
     futures = []
     for rid, (subject, _, body, headers) in built_all:
@@ -198,6 +199,8 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
         await asyncio.wait_for(done.wait(), TIME_LIMIT_S)
     except TimeoutError:
         finished = False
+    cpu_per_request = per_unit(cpu_snapshot(system), cpu0, n, 1000)
+    load1 = load_average()
     burst = [(at, d) for rid, (at, d) in arrived.items() if rid in burst_ids]
     last = max((at for at, _ in burst), default=time.perf_counter())
     latencies = [at - sent[d.request_id] for at, d in burst]
@@ -214,6 +217,8 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
     seconds = last - t_start
     return {
         "sequential": {"n": sequential, **latency_ms(single)},
+        "cpu_ms_per_request": cpu_per_request,
+        "load_average": {"before": load0, "after": load1},
         "burst": {
             "n": n,
             "finished": finished,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import json
 import os
 import platform
 import re
@@ -19,7 +18,6 @@ import smtplib
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
@@ -77,13 +75,8 @@ async def measure(system: System, n: int, box: Counter, smtp_port: int) -> dict[
         "email": "kp@bench.no",
         "digest": False,
     }
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{system.http_ports['notify']}/recipients",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.urlopen(req, timeout=5).read()  # noqa: S310
+    # The API takes the operator's token (services/kit/api_auth.py) since the identity issue.
+    system.api("notify", "/recipients", data=body, method="POST")
     planner = await Partner.register(system, "svc-bench-planning", UnitKind.SERVICE)
     js = planner.nc.jetstream()
     events = []

@@ -4,11 +4,11 @@ Each bench module has `run(n) -> dict` and starts what it needs itself. The path
 deadlines (bench/thin_path.py), share request → decision → record → delivery
 (bench/consent.py when present, else "not measured"), settlement matching
 (bench/matching.py), notification (bench/notify.py). Beside each, the raw baseline measured
-in the same run. The arrival path is then run again with intake and planning under cProfile
+in the same run. The arrival path is then run again with planning and notify under cProfile
 to show what bounds it.
 
-    .venv/bin/python bench/run_all.py [--arrivals 2000] [--notify 1000] [--matching 1000]
-                                      [--consent 2000] [--profile 500] [--out bench/RESULTS.md]
+    .venv/bin/python bench/run_all.py [--arrivals 1000] [--notify 500] [--matching 1000]
+                                      [--consent 1000] [--profile 200] [--out bench/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -182,6 +182,7 @@ GROUPS = (
 
 
 IDLE = "idle (waiting in epoll for work)"
+PROFILED = ("planning", "notify")  # the two largest in the CPU table
 
 
 def group_of(filename: str, func: str) -> str:
@@ -233,14 +234,14 @@ def summarise(path: Path, top: int = 15) -> dict[str, Any]:
 
 
 def profile_arrivals(n: int, workdir: Path) -> dict[str, Any]:
-    """The arrival burst again with intake and planning each under cProfile."""
+    """The arrival burst again with planning and notify each under cProfile."""
     from bench.thin_path import measure, start
     from deploy.launcher import ServiceProcess
 
     system = start(str(workdir / "system"))
     profiles = {}
     try:
-        for name in ("intake", "planning"):
+        for name in PROFILED:
             system.procs[name].stop()
             out = workdir / f"{name}.prof"
             env = system.service_env(name, EMA_HTTP_PORT=str(system.http_ports[name]))
@@ -260,7 +261,7 @@ def profile_arrivals(n: int, workdir: Path) -> dict[str, Any]:
             profiles[name] = out
         figures = asyncio.run(measure(system, n))
     finally:
-        for name in ("intake", "planning"):
+        for name in PROFILED:
             system.procs[name].stop(signal.SIGTERM, timeout=60)
         system.down()
     return {"figures": figures, **{k: summarise(v) for k, v in profiles.items() if v.exists()}}
@@ -304,6 +305,7 @@ def write(
         "evaluations per second (regopy), as `bench/consent.py` reports it; for matching, "
         "scipy's `linear_sum_assignment` alone on the same expanded score matrix.",
         "",
+        *cpu_section(results),
         "## Details per path",
         "",
     ]
@@ -321,6 +323,48 @@ def write(
     if prof:
         lines += profile_section(prof)
     out.write_text("\n".join(lines) + "\n")
+
+
+def cpu_section(results: dict[str, Any]) -> list[str]:
+    """CPU time per message per process, as the OS counts it (/proc utime + stime), from
+    just before the burst was published to the moment its last effect was recorded."""
+    lines = [
+        "## CPU per message, per process (from the OS)",
+        "",
+        "User + system CPU of each process over the burst (read from `/proc/<pid>/stat` "
+        "before it was published and when its last effect was recorded), divided by the "
+        "burst's size; SQL statements per message from each service's own counter "
+        "(`sql_statements` in `/healthz`, an executemany counting once).",
+        "",
+    ]
+    arr = results.get("arrivals") or {}
+    if arr.get("cpu_ms_per_arrival"):
+        cpu, sql = arr["cpu_ms_per_arrival"], arr.get("sql_statements_per_arrival") or {}
+        names = [k for k in cpu if k != "total"]
+        lines += [
+            f"Arrivals ({fmt(arr.get('n'))}; load average before/after "
+            f"{arr['load_average']['before']} / {arr['load_average']['after']}; "
+            f"{fmt(arr.get('notifications_per_arrival'), 0)} notifications per arrival "
+            f"awaited, {fmt(arr.get('notified_per_s'), 1)} arrivals/s fully notified):",
+            "",
+            "| process | CPU ms per arrival | SQL statements per arrival |",
+            "|---|---:|---:|",
+        ]
+        lines += [f"| {k} | {fmt(cpu[k], 2)} | {fmt(sql.get(k), 1)} |" for k in names]
+        lines += [f"| **all** | **{fmt(cpu['total'], 2)}** | **{fmt(sql.get('total'), 1)}** |", ""]
+    con = results.get("consent") or {}
+    if con.get("cpu_ms_per_request"):
+        cpu = con["cpu_ms_per_request"]
+        lines += [
+            f"Share requests (burst of {fmt((con.get('burst') or {}).get('n'))}; load average "
+            f"before/after {con['load_average']['before']} / {con['load_average']['after']}):",
+            "",
+            "| process | CPU ms per share request |",
+            "|---|---:|",
+        ]
+        lines += [f"| {k} | {fmt(v, 2)} |" for k, v in cpu.items() if k != "total"]
+        lines += [f"| **all** | **{fmt(cpu['total'], 2)}** |", ""]
+    return lines
 
 
 def load_note(host: dict[str, Any]) -> str:
@@ -342,14 +386,15 @@ def profile_section(prof: dict[str, Any]) -> list[str]:
     lines = [
         "## What bounds the arrival path (profile)",
         "",
-        f"The arrival burst again ({f['n']} arrivals) with intake and planning each under "
+        f"The arrival burst again ({f['n']} arrivals) with planning and notify each under "
         f"cProfile ({fmt(f.get('per_s'), 1)} arrivals/s while profiled). Own time per "
         "package as a share of the busy time of the main thread over the process's life "
-        "(start-up included; aiosqlite runs SQLite on a thread of its own, which cProfile "
-        "does not see: what is seen of it is the hand-over):",
+        "(start-up included). SQLite runs on the main thread by default (docs/decisions/"
+        "0016), so cProfile sees it; with EMA_SQLITE_THREAD=1 it would run on aiosqlite's "
+        "thread, which cProfile does not see (then only the hand-over shows):",
         "",
     ]
-    for name in ("intake", "planning"):
+    for name in PROFILED:
         p = prof.get(name)
         if not p:
             continue
@@ -377,35 +422,20 @@ def profile_section(prof: dict[str, Any]) -> list[str]:
     return lines
 
 
-ANALYSIS = """**Reading.** The bus is not the limit: raw JetStream on the same server moves
-thousands of messages per second, the arrival path tens to a hundred. Each arrival is about a
-dozen signed messages across five Python processes on two cores (arrival, case opened,
-representative requested, five deadlines scheduled, task statuses, notifications). The
-profile puts the cost in the database layer, not in the crypto or the bus: SQLAlchemy
-building and running statements is the largest share in both services, and every statement
-is a call handed to aiosqlite's worker thread (a queue put that wakes the thread and passes
-the GIL back and forth; the count per arrival is above, planning's is the largest because
-recording a milestone queries the open tasks and the last sequence number per pathway step).
-Ed25519 verification and signing, pydantic and nats-py are each a few per cent. So the path
-is bound by the number of SQL statements per message, each paying SQLAlchemy's Python
-overhead and a thread hop, multiplied by the fan-out of one arrival, on two shared cores.
-What would move it: fewer statements per milestone (load a case's open tasks once per
-message instead of once per step), Core bulk inserts on the hot tables, a synchronous SQLite
-connection per service instead of aiosqlite's thread, and more cores (each service is one
-process). The notification path is bound by the SMTP round trip per mail (its ratio to raw
-smtplib is near 1); matching is bound by scipy's solver itself (ratio near 1), with the score
-matrix and the explanations around it."""
+ANALYSIS = """Own time per package in the two profiled processes, as in the tables above;
+what they do not show (other processes, aiosqlite's thread when it is used) is in the CPU
+table per process further up."""
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--arrivals", type=int, default=2000)
-    ap.add_argument("--notify", type=int, default=1000)
+    ap.add_argument("--arrivals", type=int, default=1000)
+    ap.add_argument("--notify", type=int, default=500)
     ap.add_argument("--matching", type=int, default=1000)
-    ap.add_argument("--consent", type=int, default=2000)
-    ap.add_argument("--profile", type=int, default=500, help="arrivals to profile; 0: none")
+    ap.add_argument("--consent", type=int, default=1000)
+    ap.add_argument("--profile", type=int, default=200, help="arrivals to profile; 0: none")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = ap.parse_args()
     started, t0 = datetime.now(UTC), time.perf_counter()

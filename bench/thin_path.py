@@ -23,7 +23,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import jetstream_baseline, latency_ms, read_stream  # noqa: E402
+from bench.common import (  # noqa: E402
+    cpu_snapshot,
+    flow_snapshot,
+    jetstream_baseline,
+    latency_ms,
+    load_average,
+    per_unit,
+    read_stream,
+    sql_snapshot,
+)
+from bench.floor import measure_floor  # noqa: E402
 from contracts.messages import ArrivalV1, UnitKind  # noqa: E402
 from deploy.launcher import SERVICES, System  # noqa: E402
 from services.kit.outbox import build_event  # noqa: E402
@@ -42,11 +52,10 @@ async def drained(js, stream: str, consumer: str) -> bool:  # noqa: ANN001
     return info.num_pending == 0 and info.num_ack_pending == 0
 
 
-async def measure(system: System, n: int) -> dict[str, Any]:
-    partner = await Partner.register(system, "centre-bench", UnitKind.CARE_CENTRE)
+def arrivals(partner: Partner, n: int, offset: int) -> list[tuple[str, bytes, dict]]:
     now = datetime.now(UTC).isoformat()
     messages = []
-    for i in range(n):
+    for i in range(offset, offset + n):
         data = ArrivalV1(
             **{
                 **ARRIVAL,
@@ -57,23 +66,61 @@ async def measure(system: System, n: int) -> dict[str, Any]:
         )
         subject, _, body, headers = build_event(partner.key, "no.ema.intake.arrival.v1", data)
         messages.append((subject, body, headers))
+    return messages
+
+
+async def quiet(js, system: System, timeout: float = 120) -> None:  # noqa: ANN001
+    """Wait until every durable consumer of every service has nothing pending."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        busy = False
+        for stream in await js.streams_info():
+            consumers = await js.consumers_info(stream.config.name)
+            busy |= any(c.num_pending or c.num_ack_pending for c in consumers)
+        if not busy:
+            return
+        await asyncio.sleep(0.25)
+
+
+async def measure(system: System, n: int, warm_up: int = 50) -> dict[str, Any]:
+    partner = await Partner.register(system, "centre-bench", UnitKind.CARE_CENTRE)
     js = partner.nc.jetstream()
+    operator = await system.connect()
+    ojs = operator.jetstream()
+    planning_db = system.data_dir / "planning.db"
+    notify_db = system.data_dir / "notify.db"
+    # A warm-up burst, awaited until every consumer is quiet: it tells how many notifications
+    # one arrival causes, so "fully notified" below waits for that many.
+    for s, b, h in arrivals(partner, warm_up, 10**6):
+        await js.publish(s, b, headers=h)
+    await quiet(ojs, system)
+    await asyncio.sleep(1.5)
+    await quiet(ojs, system)
+    per_arrival = count(notify_db, "select count(*) from notify_notification") / warm_up
+    expected_notifications = round(per_arrival * (warm_up + n))
+    expected_deadlines = TASKS_ON_ARRIVAL * (warm_up + n)
+    messages = arrivals(partner, n, 0)
+    cpu0, sql0, load0 = cpu_snapshot(system), sql_snapshot(system), load_average()
+    flow0 = flow_snapshot(system)
     t0 = time.perf_counter()
     futures = [await js.publish_async(s, b, headers=h) for s, b, h in messages]
     await asyncio.gather(*futures)
     published = time.perf_counter() - t0
-    planning_db = system.data_dir / "planning.db"
     marks: dict[str, float] = {}
     while time.perf_counter() - t0 < TIME_LIMIT_S:
-        if (
-            "deadlines" not in marks
-            and count(planning_db, "select count(*) from planning_task") >= TASKS_ON_ARRIVAL * n
+        if "deadlines" not in marks and (
+            count(planning_db, "select count(*) from planning_task") >= expected_deadlines
         ):
             marks["deadlines"] = time.perf_counter() - t0
-        if "deadlines" in marks and await drained(js, "PLANNING", "notify-deadlines"):
+        if "deadlines" in marks and (
+            count(notify_db, "select count(*) from notify_notification") >= expected_notifications
+        ):
             marks["notified"] = time.perf_counter() - t0
             break
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(0.1)
+    cpu1, sql1, load1 = cpu_snapshot(system), sql_snapshot(system), load_average()
+    await quiet(ojs, system)  # the last acks and outbox rows, for the message counts
+    flow1 = flow_snapshot(system)
     dlq = (await js.stream_info("DLQ")).state.messages
     # Latency per arrival from the server's own timestamps.
     stored = {
@@ -87,23 +134,35 @@ async def measure(system: System, n: int) -> dict[str, Any]:
             last[corr] = ts
     latencies = [(last[k] - stored[k]).total_seconds() for k in last]
     await partner.close()
+    await operator.close()
     figures: dict[str, Any] = {
-        "path": f"arrival → case → {TASKS_ON_ARRIVAL} deadlines",
+        "path": f"arrival → case → {TASKS_ON_ARRIVAL} deadlines → notifications",
         "n": n,
+        "load_average": {"before": load0, "after": load1},
         "published_per_s": n / published,
         "seconds": marks.get("deadlines"),
         "per_s": n / marks["deadlines"] if "deadlines" in marks else None,
         "notified_seconds": marks.get("notified"),
+        "notified_per_s": n / marks["notified"] if "notified" in marks else None,
+        "notifications_per_arrival": per_arrival,
+        "cpu_ms_per_arrival": per_unit(cpu1, cpu0, n, 1000),
+        "sql_statements_per_arrival": per_unit(sql1, sql0, n, 1),
         **latency_ms(latencies),
         "counts": {
             "cases": count(system.data_dir / "intake.db", "select count(*) from intake_case"),
             "deadlines": count(planning_db, "select count(*) from planning_task"),
-            "notifications": count(
-                system.data_dir / "notify.db", "select count(*) from notify_notification"
-            ),
+            "notifications": count(notify_db, "select count(*) from notify_notification"),
+            "expected_notifications": expected_notifications,
             "dead_letters": dlq,
         },
     }
+    # Published per arrival: the services' outbox rows plus the arrival itself.
+    published = (flow1["published"] - flow0["published"]) / n + 1
+    consumed = (flow1["consumed"] - flow0["consumed"]) / n
+    floor = await measure_floor(system, n, published, consumed)
+    figures["floor"] = floor
+    total = figures["cpu_ms_per_arrival"]["total"]
+    figures["floor_over_actual"] = floor["cpu_ms_per_arrival"]["total"] / total if total else None
     figures["baseline"] = await jetstream_baseline(system, n)
     return figures
 

@@ -35,6 +35,7 @@ from services.consent.domain import canonical, policy_input, redact, sha256_json
 from services.consent.engine import Engine
 from services.consent.log import DecisionLog
 from services.consent.store import ConsentRow, DecisionRecord, KnownCase
+from services.kit.db import write_queued
 from services.kit.sealing import (
     HYBRID,
     CannotOpen,
@@ -84,10 +85,12 @@ async def on_case_changed(ctx: Context) -> None:
 
 async def lock_case(ctx: Context, case_id: str) -> KnownCase | None:
     """Take the case's lock for the rest of the transaction: a row lock on PostgreSQL; on
-    SQLite the database's write lock, held since the inbox row was written (flushed here).
-    A share decision takes it before it reads consents and a consent change before it writes,
-    so a withdrawal and a decision on the same case never interleave."""
+    SQLite the database's write lock, held since the inbox row was written (written here,
+    not at commit: services/kit/db.py::write_queued). A share decision takes it before it
+    reads consents and a consent change before it writes, so a withdrawal and a decision on
+    the same case never interleave."""
     await ctx.session.flush()
+    await write_queued(ctx.session)
     return await ctx.session.scalar(
         select(KnownCase).where(KnownCase.case_id == case_id).with_for_update()
     )

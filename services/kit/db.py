@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, LargeBinary, MetaData, String, event
+from sqlalchemy import JSON, DateTime, Integer, LargeBinary, MetaData, String, event, insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from services.kit.private import private_dir
+from services.kit.sqlite_inline import connect as sqlite_inline_connect
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -64,16 +72,37 @@ class InboxRow(KitBase):
     processed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-def make_engine(url: str) -> AsyncEngine:
+# SQL statements (an executemany counts once) this process has sent, for /healthz and bench/.
+statements = {"n": 0}
+# EMA_SQL_PROFILE=1: also count them by statement text (bench/ reads it from /healthz).
+by_text: Counter[str] | None = Counter() if os.environ.get("EMA_SQL_PROFILE") else None
+
+
+def _count_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    statements["n"] += 1
+    if by_text is not None:
+        by_text[" ".join(statement.split())[:90]] += 1
+
+
+def sqlite_inline_default() -> bool:
+    """SQLite calls run on the event loop (services/kit/sqlite_inline.py) unless
+    EMA_SQLITE_THREAD=1 asks for aiosqlite's own thread (docs/decisions/0016)."""
+    return os.environ.get("EMA_SQLITE_THREAD", "").lower() not in ("1", "true", "yes")
+
+
+def make_engine(url: str, *, sqlite_inline: bool | None = None) -> AsyncEngine:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             private_dir(Path(path).parent)
         kwargs["connect_args"] = {"timeout": 30}
+        if sqlite_inline_default() if sqlite_inline is None else sqlite_inline:
+            kwargs["connect_args"]["async_creator_fn"] = sqlite_inline_connect
     # Parameters may be personal data (a sibling's DUF number in a unique-key error): errors
     # and logs say which statement failed, never with which values.
     engine = create_async_engine(url, hide_parameters=True, **kwargs)
+    event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
     if url.startswith("sqlite"):
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -93,5 +122,41 @@ async def create_tables(engine: AsyncEngine, *metadatas: MetaData) -> None:
             await conn.run_sync(md.create_all)
 
 
+QUEUED = "kit_queued_rows"
+
+
+class KitSession(Session):
+    """A session that writes rows queued with `queue_rows` as one executemany per table when
+    its transaction commits (before the commit's own flush), in the order they were queued,
+    and forgets them when it rolls back."""
+
+
+def queue_rows(session: AsyncSession | Session, model: type, row: dict[str, Any]) -> None:
+    """Queue one row of `model` for an executemany at commit (see KitSession)."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    queued: dict[type, list[dict[str, Any]]] = sync.info.setdefault(QUEUED, {})
+    queued.setdefault(model, []).append(row)
+
+
+@event.listens_for(KitSession, "before_commit")
+def _write_queued(session: Session) -> None:
+    queued = session.info.pop(QUEUED, None)
+    if queued:
+        for model, rows in queued.items():
+            session.execute(insert(model), rows)
+
+
+async def write_queued(session: AsyncSession) -> None:
+    """Write the rows queued so far now, not at commit: on SQLite this takes the database's
+    write lock at this point (services/consent/handlers.py::lock_case)."""
+    await session.run_sync(_write_queued)
+
+
+@event.listens_for(KitSession, "after_rollback")
+@event.listens_for(KitSession, "after_soft_rollback")
+def _forget_queued(session: Session, *_args: Any) -> None:
+    session.info.pop(QUEUED, None)
+
+
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=KitSession)

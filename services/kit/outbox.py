@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.envelope import HEADER_CORRELATION, HEADER_MSG_ID, CloudEvent
 from contracts.registry import contract_for_type
-from services.kit.db import OutboxRow, utcnow
+from services.kit.db import OutboxRow, queue_rows, utcnow
 from services.kit.signing import UnitKey
 
 log = logging.getLogger("kit.outbox")
@@ -66,9 +66,22 @@ class Outbox:
         self.write_lock = asyncio.Lock()
 
     def add(self, session: AsyncSession, type_: str, data: BaseModel, **kw: Any) -> CloudEvent:
+        """Sign the message and queue its row in the session's transaction: the rows of a
+        transaction are written, in the order they were added, with one executemany when it
+        commits (services.kit.db.KitSession; docs/decisions/0017)."""
         kw.setdefault("correlation_id", current_correlation.get())
         subject, event, body, headers = build_event(self.key, type_, data, **kw)
-        session.add(OutboxRow(msg_id=event.id, subject=subject, headers=headers, body=body))
+        queue_rows(
+            session,
+            OutboxRow,
+            {
+                "msg_id": event.id,
+                "subject": subject,
+                "headers": headers,
+                "body": body,
+                "created_at": utcnow(),
+            },
+        )
         return event
 
     def wake(self) -> None:

@@ -26,8 +26,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.envelope import CloudEvent
 from contracts.messages import UnitKind
 from contracts.registry import Contract, contract_for_type, stream_for_subject
-from services.kit import api_auth, bus, migrations
-from services.kit.db import InboxRow, create_tables, make_engine, sessionmaker
+from services.kit import api_auth, bus, db, migrations
+from services.kit.db import (
+    InboxRow,
+    create_tables,
+    make_engine,
+    queue_rows,
+    sessionmaker,
+    utcnow,
+)
 from services.kit.directory import BUCKET, Directory, Unit
 from services.kit.logs import safe_error, setup_logging
 from services.kit.metrics import Metrics
@@ -408,12 +415,17 @@ class Service:
                     )
                 )
                 applied = []
+                now = utcnow()
                 for v in items:
                     if v.event.id in seen:
                         applied.append(False)
                         continue
                     seen.add(v.event.id)
-                    session.add(InboxRow(consumer=sub.durable, msg_id=v.event.id))
+                    queue_rows(
+                        session,
+                        InboxRow,
+                        {"consumer": sub.durable, "msg_id": v.event.id, "processed_at": now},
+                    )
                     ctx = Context(
                         v.event,
                         v.data,
@@ -530,6 +542,8 @@ class Service:
             "database": "ok" if db_ok else "error",
             "outbox_pending": pending,
             "outbox_published": self.outbox.published,
+            "sql_statements": db.statements["n"],
+            **({"sql_by_text": db.by_text.most_common(25)} if db.by_text is not None else {}),
             "consumers": {
                 s.durable: {"handled": s.handled, "dead_lettered": s.dead_lettered}
                 for s in self.subscriptions

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import logging
 import uuid
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.messages import NotificationRecordedV1, TaskNoticeV1
+from services.kit.db import queue_rows, utcnow
 from services.kit.service import Context
 from services.notify.routing import emergency_recipients, event_key, hears, recipients
 from services.notify.store import Delivery, Notification, Recipient
 from services.notify.templates import render
 
 log = logging.getLogger("notify")
+RECIPIENTS = "notify_recipients"
 
 
 def task_notice(ctx: Context) -> None:
@@ -59,18 +66,45 @@ async def on_emergency_event(ctx: Context) -> None:
         await notify(ctx, unit, role, key, f"{key}:{ctx.data.decision_id}")
 
 
+_RECORD: dict[str, Any] = {}
+
+
+def record_once(session: AsyncSession) -> Any:
+    """INSERT … ON CONFLICT (unit, role, dedupe_key) DO NOTHING RETURNING id, for the
+    session's database (SQLite or PostgreSQL); built once, executed with parameters."""
+    dialect = session.bind.dialect.name
+    if dialect not in _RECORD:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        _RECORD[dialect] = (
+            insert(Notification)
+            .on_conflict_do_nothing(index_elements=["unit", "role", "dedupe_key"])
+            .returning(Notification.id)
+        )
+    return _RECORD[dialect]
+
+
+async def recipient_of(session: AsyncSession, unit: str, role: str) -> Recipient | None:
+    """The recipient of a role at a unit, read once per transaction."""
+    sync = session.sync_session
+    transaction = sync.get_transaction()
+    cached = sync.info.get(RECIPIENTS)
+    if cached is None or cached[0] is not transaction:
+        cached = sync.info[RECIPIENTS] = (transaction, {})
+    found = cached[1]
+    if (unit, role) not in found:
+        found[unit, role] = await session.scalar(
+            select(Recipient).where(Recipient.unit == unit, Recipient.role == role)
+        )
+    return found[unit, role]
+
+
 async def notify(ctx: Context, unit: str, role: str, key: str, dedupe: str) -> None:
     """Record one notification for a role at a unit, once per dedupe key, with deliveries on
     the channels the recipient hears it on."""
     data = ctx.data
-    seen = await ctx.session.scalar(
-        select(Notification.id).where(
-            Notification.unit == unit, Notification.role == role, Notification.dedupe_key == dedupe
-        )
-    )
-    if seen:
-        return
-    note = Notification(
+    # Once per (unit, role, dedupe key): the unique constraint decides, in one statement
+    # (redelivered, sent again under a new id, or recorded by a replica at the same moment).
+    note = SimpleNamespace(
         id=str(uuid.uuid4()),
         unit=unit,
         role=role,
@@ -80,24 +114,28 @@ async def notify(ctx: Context, unit: str, role: str, key: str, dedupe: str) -> N
         source_event_id=ctx.event.id,
         text_nb=render(key, data, "nb"),
         text_en=render(key, data, "en"),
+        channel="inbox",
+        created_at=utcnow(),
     )
-    ctx.session.add(note)
-    recipient = await ctx.session.scalar(
-        select(Recipient).where(Recipient.unit == note.unit, Recipient.role == role)
-    )
+    connection = await ctx.session.connection()
+    if (await connection.execute(record_once(ctx.session), vars(note))).scalar() is None:
+        return
+    recipient = await recipient_of(ctx.session, note.unit, role)
     channels = []
     if recipient and hears(role, recipient.events, key):
         channels = [
             c for c, on in (("email", recipient.email), ("webhook", recipient.webhook_url)) if on
         ]
         for channel in channels:
-            ctx.session.add(
-                Delivery(
-                    id=str(uuid.uuid4()),
-                    notification_id=note.id,
-                    recipient_id=recipient.id,
-                    channel=channel,
-                )
+            queue_rows(
+                ctx.session,
+                Delivery,
+                {
+                    "id": str(uuid.uuid4()),
+                    "notification_id": note.id,
+                    "recipient_id": recipient.id,
+                    "channel": channel,
+                },
             )
     ctx.emit(
         "no.ema.notify.notification-recorded.v1",

@@ -36,6 +36,7 @@ HANDLERS = make_handlers(planner)
 
 async def configure(svc: Service) -> None:
     planner.bufetat_unit = svc.settings.bufetat_unit  # type: ignore[attr-defined]
+    planner.due_soon_working_days = svc.settings.due_soon_working_days  # type: ignore[attr-defined]
     set_today(svc.settings.today)  # type: ignore[attr-defined]
     overdue = Gauge(
         "ema_deadlines_overdue",

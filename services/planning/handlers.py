@@ -24,6 +24,8 @@ from services.planning.domain import (
     load_list,
     load_places,
     missing_before,
+    next_check,
+    status_on,
 )
 from services.planning.pathway import Pathway, Step
 from services.planning.store import Milestone, PathwayUnit, PlanningCase, Task, TimelineEntry
@@ -120,6 +122,7 @@ class Planner:
     ) -> None:
         self.pathways = pathways
         self.bufetat_unit = bufetat_unit
+        self.due_soon_working_days = 2  # the service's setting (services/planning/app.py)
         self.places = places or load_places()
         self.lists = lists or {
             c.nationality_in: load_list(c.nationality_in)
@@ -353,11 +356,32 @@ class Planner:
             copies=copies,
             strength=step.strength,
             legal_ref=legal_ref,
-            status="scheduled",
-            next_check=min(due, today()),  # the timer settles the status right away
         )
+        # Its first status is settled here, in the transaction that schedules it, as the
+        # timer would settle it (services/planning/timers.py): the same messages, in the same
+        # order, without the timer reading and updating every new task again (issue 17).
+        day, soon = today(), self.due_soon_working_days
+        status = status_on(due, day, soon)
+        task.status, task.next_check = status, next_check(due, status, soon)
+        task.days_late = (day - due).days if status == "overdue" else 0
         session.add(task)
-        emit_deadline(session, outbox, task, pathway)
+        if status == "scheduled":
+            emit_deadline(session, outbox, task, pathway)
+        else:
+            # The deadline as scheduled, then its status change, as before.
+            task.status = "scheduled"
+            emit_deadline(session, outbox, task, pathway)
+            task.status = status
+            emit_status(session, outbox, task, status=status, days_late=task.days_late)
+            if status == "overdue":
+                session.add(
+                    TimelineEntry(
+                        case_id=task.case_id,
+                        on=day,
+                        kind="task_overdue",
+                        detail={"task": task.task, "due": str(task.due)},
+                    )
+                )
         log.info(
             "deadline scheduled",
             extra={"case_ref": case.case_ref, "task": step.task, "due": str(due), "seq": seq},

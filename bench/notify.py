@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiosmtpd.controller import Controller  # noqa: E402
 
 from bench.common import jetstream_baseline, latency_ms  # noqa: E402
-from contracts.messages import TaskStatusV1, UnitKind  # noqa: E402
+from contracts.messages import TaskStatusV2, UnitKind  # noqa: E402
 from deploy.launcher import System, free_port  # noqa: E402
 from services.kit.outbox import build_event  # noqa: E402
 from tests.support import Partner  # noqa: E402
@@ -75,13 +75,13 @@ async def measure(system: System, n: int, box: Counter, smtp_port: int) -> dict[
         "email": "kp@bench.no",
         "digest": False,
     }
-    # The API takes the operator's token (services/kit/api_auth.py) since the identity issue.
-    system.api("notify", "/recipients", data=body, method="POST")
+    # Recipients are an administrator's to manage (services/notify/app.py, issue 12).
+    system.api("notify", "/recipients", role="administrator", data=body, method="POST")
     planner = await Partner.register(system, "svc-bench-planning", UnitKind.SERVICE)
     js = planner.nc.jetstream()
     events = []
     for i in range(n):
-        data = TaskStatusV1(
+        data = TaskStatusV2(
             task_id=str(uuid.uuid4()),
             case_id=str(uuid.uuid4()),
             case_ref=f"EMA-B{i:06d}",
@@ -92,9 +92,13 @@ async def measure(system: System, n: int, box: Counter, smtp_port: int) -> dict[
             due=date(2026, 5, 13),
             status="due_soon",
             responsible_unit="centre-bench",
+            role="contact_person",
+            strength="skal",
+            legal_ref="Bufdir, Retningslinjer for omsorgssentre",
             pathway="ema-care-centre",
         )
-        subject, _, raw, headers = build_event(planner.key, "no.ema.planning.task-status.v1", data)
+        # v2 since issue 14: notify hears task statuses with their role and copies only.
+        subject, _, raw, headers = build_event(planner.key, "no.ema.planning.task-status.v2", data)
         events.append((subject, raw, headers))
     t0 = time.perf_counter()
     sent: dict[str, float] = {}

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import random
@@ -619,8 +620,9 @@ class Check:
         async def on_error(exc: Exception) -> None:
             self.errors.append(str(exc))
 
+        nc = nats.NATS()
         try:
-            self.nc = await nats.connect(
+            await nc.connect(
                 servers=[u.strip() for u in self.opts.nats_url.split(",")],
                 connect_timeout=5,
                 allow_reconnect=False,
@@ -631,6 +633,9 @@ class Check:
                 ),
             )
         except Exception as exc:
+            # A refused login leaves the client's socket open: close it.
+            with contextlib.suppress(Exception):
+                await nc.close()
             text = str(exc) or type(exc).__name__
             refused = "authorization" in (text + " ".join(self.errors)).lower()
             self.note(
@@ -644,6 +649,7 @@ class Check:
                 ),
             )
             return False
+        self.nc = nc
         self.js = self.nc.jetstream(timeout=10)
         self.note(OK, "login", f"logged in at {self.opts.nats_url} as {self.opts.unit}")
         return True

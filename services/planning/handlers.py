@@ -699,6 +699,15 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
     async def settlement_planned(ctx: Context) -> None:
         """An accepted offer: the move-in day is agreed; the stay goes on until then."""
         data: m.CaseSettlementPlannedV1 = ctx.data
+        known = await ctx.session.get(PlanningCase, data.case_id)
+        if known is not None and known.closed == "settled":
+            # Redelivered after the settlement it planned (a consumer killed mid-batch gets
+            # its message again after later ones): the move-in has happened, nothing to plan.
+            log.info(
+                "settlement plan after the settlement: nothing left to plan",
+                extra={"case_ref": known.case_ref},
+            )
+            return
         case = await case_of(ctx, data.case_id)
         await milestone(ctx, case, "settlement_planned", data.settle_on)
         note(ctx, case, data.settle_on, "move_in_agreed", {"kommunenummer": data.kommunenummer})

@@ -1,6 +1,7 @@
-"""Notifications per second through the whole path: N signed task-status events on the bus →
-notify (inbox, delivery) → email on a real SMTP server (aiosmtpd) on loopback. Beside it, in
-the same run: raw nats-py JetStream publish and raw smtplib sends to the same SMTP server.
+"""Notifications per second through the whole path: N signed task-status changes on the bus
+(one case message each) → notify (inbox, delivery) → email on a real SMTP server (aiosmtpd)
+on loopback. Beside it, in the same run: raw nats-py JetStream publish and raw smtplib sends
+to the same SMTP server.
 Prints figures; asserts nothing about time.
 
     .venv/bin/python bench/notify.py [N]      (default 2000)
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiosmtpd.controller import Controller  # noqa: E402
 
 from bench.common import jetstream_baseline, latency_ms  # noqa: E402
-from contracts.messages import TaskStatusV2, UnitKind  # noqa: E402
+from contracts.messages import CaseTasksV1, TaskStatusV2, UnitKind  # noqa: E402
 from deploy.launcher import System, free_port  # noqa: E402
 from services.kit.outbox import build_event  # noqa: E402
 from tests.support import Partner  # noqa: E402
@@ -97,8 +98,9 @@ async def measure(system: System, n: int, box: Counter, smtp_port: int) -> dict[
             legal_ref="Bufdir, Retningslinjer for omsorgssentre",
             pathway="ema-care-centre",
         )
-        # v2 since issue 14: notify hears task statuses with their role and copies only.
-        subject, _, raw, headers = build_event(planner.key, "no.ema.planning.task-status.v2", data)
+        # As planning sends it (docs/decisions/0018): a case's status changes in one message.
+        tasks = CaseTasksV1(case_id=data.case_id, case_ref=data.case_ref, statuses=[data])
+        subject, _, raw, headers = build_event(planner.key, "no.ema.planning.case-tasks.v1", tasks)
         events.append((subject, raw, headers))
     t0 = time.perf_counter()
     sent: dict[str, float] = {}

@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.fields import UNIT_ID_PATTERN, confidential, unit_id
 
@@ -775,6 +775,31 @@ class TaskStatusV2(Message):
     strength: Strength
     legal_ref: str
     pathway: str
+
+
+class CaseTasksV1(Message):
+    """What one step of planning did to a case's tasks, in one message: the tasks and frames
+    it scheduled and the statuses that changed. Replaces one deadline-scheduled.v2 and one
+    task-status.v2 message per task (docs/decisions/0018); each item is exactly the message it
+    replaces. A task scheduled here comes before any status of it in the same message."""
+
+    case_id: str
+    case_ref: str
+    scheduled: list[DeadlineScheduledV2] = Field(
+        default_factory=list, max_length=1000, description="Tasks and frames scheduled."
+    )
+    statuses: list[TaskStatusV2] = Field(
+        default_factory=list, max_length=1000, description="Status changes, in order."
+    )
+
+    @model_validator(mode="after")
+    def _one_case(self) -> CaseTasksV1:
+        if not self.scheduled and not self.statuses:
+            raise ValueError("scheduled and statuses are both empty")
+        for item in (*self.scheduled, *self.statuses):
+            if item.case_id != self.case_id or item.case_ref != self.case_ref:
+                raise ValueError(f"task {item.task_id} belongs to another case")
+        return self
 
 
 class CaseClosedV1(Message):

@@ -22,6 +22,9 @@ class Contract:
     # that may read every message of the type, so it must carry ids, codes and dates only
     # (a test checks it holds no confidential field). Services read what they consume.
     readers: frozenset[UnitKind] = frozenset()
+    # Why the services no longer send it and what replaced it (docs/decisions/0018). Only a
+    # type no unit may read and no service reads any more is retired; its schema stays.
+    retired: str = ""
 
     def subject_for(self, unit: str | None = None) -> str:
         if "{unit}" in self.subject:
@@ -76,6 +79,7 @@ CONTRACTS: tuple[Contract, ...] = (
         m.CaseOpenedV1,
         SERVICE,
         "Intake opened the child's case.",
+        retired="2026-12-02: every reader takes no.ema.case.opened.v2",
     ),
     Contract(
         "no.ema.case.opened.v2",
@@ -90,6 +94,7 @@ CONTRACTS: tuple[Contract, ...] = (
         m.DeadlineScheduledV1,
         SERVICE,
         "A task with a legal deadline was scheduled.",
+        retired="2026-12-02: no.ema.planning.case-tasks.v1 carries a case's deadlines together",
     ),
     Contract(
         "no.ema.planning.deadline-scheduled.v2",
@@ -97,6 +102,7 @@ CONTRACTS: tuple[Contract, ...] = (
         m.DeadlineScheduledV2,
         SERVICE,
         "A task or frame was scheduled, with its role, copies, force and legal reference.",
+        retired="2026-12-02: no.ema.planning.case-tasks.v1 carries a case's deadlines together",
     ),
     Contract(
         "no.ema.notify.notification-recorded.v1",
@@ -104,6 +110,7 @@ CONTRACTS: tuple[Contract, ...] = (
         m.NotificationRecordedV1,
         SERVICE,
         "A notification was recorded for a recipient.",
+        retired="2026-12-02: no reader; notify's inbox and each unit's task notices tell it",
     ),
     Contract(
         "no.ema.share.request.v1",
@@ -190,6 +197,7 @@ CONTRACTS: tuple[Contract, ...] = (
         m.CaseResidenceDecidedV1,
         SERVICE,
         "The case's residence decision.",
+        retired="2026-12-02: every reader takes no.ema.case.residence-decided.v2",
     ),
     Contract(
         "no.ema.case.residence-decided.v2",
@@ -302,6 +310,7 @@ CONTRACTS: tuple[Contract, ...] = (
         m.TaskStatusV1,
         SERVICE,
         "A task became due soon, due, overdue, done or cancelled.",
+        retired="2026-12-02: no.ema.planning.case-tasks.v1 carries a case's statuses together",
     ),
     Contract(
         "no.ema.planning.task-status.v2",
@@ -309,6 +318,14 @@ CONTRACTS: tuple[Contract, ...] = (
         m.TaskStatusV2,
         SERVICE,
         "A task's status changed, with its role, copies, force and reference.",
+        retired="2026-12-02: no.ema.planning.case-tasks.v1 carries a case's statuses together",
+    ),
+    Contract(
+        "no.ema.planning.case-tasks.v1",
+        "ema.planning.case.tasks",
+        m.CaseTasksV1,
+        SERVICE,
+        "What one step of planning did to a case's tasks: scheduled, and statuses changed.",
     ),
     Contract(
         "no.ema.share.delivered.v1",

@@ -40,10 +40,8 @@ EMITS: dict[str, tuple[str, ...]] = {
     "intake": (
         "no.ema.case.appealed.v1",
         "no.ema.case.departed.v1",
-        "no.ema.case.opened.v1",
         "no.ema.case.opened.v2",
         "no.ema.case.representative.v1",
-        "no.ema.case.residence-decided.v1",
         "no.ema.case.residence-decided.v2",
         "no.ema.case.transferred.v1",
         "no.ema.intake.arrival-registered.v1",
@@ -51,10 +49,7 @@ EMITS: dict[str, tuple[str, ...]] = {
     ),
     "planning": (
         "no.ema.case.closed.v1",
-        "no.ema.planning.deadline-scheduled.v1",
-        "no.ema.planning.deadline-scheduled.v2",
-        "no.ema.planning.task-status.v1",
-        "no.ema.planning.task-status.v2",
+        "no.ema.planning.case-tasks.v1",
     ),
     "consent": (
         "no.ema.consent.recorded.v1",
@@ -65,7 +60,7 @@ EMITS: dict[str, tuple[str, ...]] = {
         "no.ema.share.emergency-released.v1",
         "no.ema.share.receipt.v1",
     ),
-    "notify": ("no.ema.notify.notification-recorded.v1", "no.ema.notify.task-notice.v1"),
+    "notify": ("no.ema.notify.task-notice.v1",),
     "municipality": (
         "no.ema.case.settled.v1",
         "no.ema.case.settlement-planned.v1",

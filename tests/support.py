@@ -286,6 +286,13 @@ async def read_subject(nc: Client, stream: str, subject: str) -> list[Any]:
     return out
 
 
+async def case_task_items(nc: Client, part: str) -> list[dict[str, Any]]:
+    """Every task `part` ("scheduled" or "statuses") planning sent in its per-case messages
+    (no.ema.planning.case-tasks.v1), in order."""
+    messages = await stream_messages(nc, "PLANNING", "ema.planning.case.tasks")
+    return [item for m in messages for item in json.loads(m.data)["data"].get(part, [])]
+
+
 async def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1) -> Any:  # noqa: ANN001
     """Poll an async or sync predicate until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + timeout

@@ -91,14 +91,14 @@ engine = SelectedEngine()
 decision_log = DecisionLog()
 service.state["log"] = decision_log
 service.handles(
-    "no.ema.case.opened.v1",
+    "no.ema.case.opened.v2",
     "no.ema.case.representative.v1",
     "no.ema.case.transferred.v1",
     durable="consent-cases",
 )(
     route(
         {
-            "no.ema.case.opened.v1": handlers.on_case_opened,
+            "no.ema.case.opened.v2": handlers.on_case_opened,
             "no.ema.case.representative.v1": handlers.on_case_changed,
             "no.ema.case.transferred.v1": handlers.on_case_changed,
         }

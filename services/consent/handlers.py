@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from contracts.messages import (
-    CaseOpenedV1,
+    CaseOpenedV2,
     CaseRepresentativeV1,
     CaseTransferredV1,
     ConsentGrantedV1,
@@ -56,7 +56,7 @@ RELEASED_EN = "The information was sent to the recipient."
 
 
 async def on_case_opened(ctx: Context) -> None:
-    data: CaseOpenedV1 = ctx.data
+    data: CaseOpenedV2 = ctx.data
     if await ctx.session.get(KnownCase, data.case_id) is None:
         ctx.session.add(
             KnownCase(

@@ -15,10 +15,8 @@ from contracts.messages import (
     CaseAppealedV1,
     CaseClosedV1,
     CaseDepartedV1,
-    CaseOpenedV1,
     CaseOpenedV2,
     CaseRepresentativeV1,
-    CaseResidenceDecidedV1,
     CaseResidenceDecidedV2,
     CaseTransferredV1,
     DepartedV1,
@@ -145,7 +143,6 @@ async def on_arrival(ctx: Context) -> None:
         birth_date=data.birth_date,
         birth_date_estimated=data.birth_date_estimated,
     )
-    ctx.emit("no.ema.case.opened.v1", CaseOpenedV1(**opened), case_id=case.id)
     ctx.emit(
         "no.ema.case.opened.v2",
         CaseOpenedV2(**opened, nationality=data.nationality),
@@ -317,17 +314,6 @@ async def _decided(
         ),
         case_id=case.id,
     )
-    if new.outcome in ("granted", "refused"):  # what v1's readers can hold
-        ctx.emit(
-            "no.ema.case.residence-decided.v1",
-            CaseResidenceDecidedV1(
-                case_id=case.id,
-                case_ref=case.case_ref,
-                outcome=new.outcome,
-                decided_on=decided_on,
-            ),
-            case_id=case.id,
-        )
 
 
 async def on_appeal_lodged(ctx: Context) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, Integer, LargeBinary, MetaData, String, event, insert
 from sqlalchemy.engine import Dialect
@@ -123,6 +124,8 @@ async def create_tables(engine: AsyncEngine, *metadatas: MetaData) -> None:
 
 
 QUEUED = "kit_queued_rows"
+AT_COMMIT = "kit_at_commit"
+T = TypeVar("T")
 
 
 class KitSession(Session):
@@ -138,8 +141,29 @@ def queue_rows(session: AsyncSession | Session, model: type, row: dict[str, Any]
     queued.setdefault(model, []).append(row)
 
 
+def at_commit(
+    session: AsyncSession | Session,
+    key: str,
+    make: Callable[[], T],
+    write: Callable[[Session, T], None],
+) -> T:
+    """State of this transaction under `key`, made on first use. When the transaction commits,
+    `write(session, state)` runs before the queued rows are written, so the rows it queues go
+    into the same executemany; a rollback forgets the state with the queued rows. Used to
+    gather what a transaction causes into fewer messages (docs/decisions/0018)."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    hooks: dict[str, tuple[Any, Callable[[Session, Any], None]]] = sync.info.setdefault(
+        AT_COMMIT, {}
+    )
+    if key not in hooks:
+        hooks[key] = (make(), write)
+    return hooks[key][0]
+
+
 @event.listens_for(KitSession, "before_commit")
 def _write_queued(session: Session) -> None:
+    for state, write in session.info.pop(AT_COMMIT, {}).values():
+        write(session, state)
     queued = session.info.pop(QUEUED, None)
     if queued:
         for model, rows in queued.items():
@@ -156,6 +180,7 @@ async def write_queued(session: AsyncSession) -> None:
 @event.listens_for(KitSession, "after_soft_rollback")
 def _forget_queued(session: Session, *_args: Any) -> None:
     session.info.pop(QUEUED, None)
+    session.info.pop(AT_COMMIT, None)
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

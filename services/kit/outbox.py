@@ -69,6 +69,9 @@ class Outbox:
         """Sign the message and queue its row in the session's transaction: the rows of a
         transaction are written, in the order they were added, with one executemany when it
         commits (services.kit.db.KitSession; docs/decisions/0017)."""
+        contract = contract_for_type(type_)
+        if contract is not None and contract.retired:
+            raise LookupError(f"{type_} is retired ({contract.retired})")
         kw.setdefault("correlation_id", current_correlation.get())
         subject, event, body, headers = build_event(self.key, type_, data, **kw)
         queue_rows(

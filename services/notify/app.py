@@ -46,6 +46,8 @@ class NotifySettings(Settings):
 
 service = Service("notify", Base.metadata, NotifySettings, migrate=True)
 service.handles(
+    "no.ema.planning.case-tasks.v1",
+    # Retired (docs/decisions/0018), read while a planning service of before it may send them.
     "no.ema.planning.deadline-scheduled.v2",
     "no.ema.planning.task-status.v2",
     durable="notify-deadlines",

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.messages import NotificationRecordedV1, TaskNoticeV1
+from contracts.messages import CaseTasksV1, TaskNoticeV1
 from services.kit.db import queue_rows, utcnow
 from services.kit.service import Context
 from services.notify.routing import emergency_recipients, event_key, hears, recipients
@@ -23,10 +23,13 @@ log = logging.getLogger("notify")
 RECIPIENTS = "notify_recipients"
 
 
-def task_notice(ctx: Context) -> None:
+DEADLINE = "no.ema.planning.deadline-scheduled.v2"
+STATUS = "no.ema.planning.task-status.v2"
+
+
+def task_notice(ctx: Context, data: Any) -> None:
     """The responsible unit, and each unit told of the task, hear of it on the bus, each
     addressed alone."""
-    data = ctx.data
     notice = TaskNoticeV1(
         task_id=data.task_id,
         case_id=data.case_id,
@@ -46,24 +49,38 @@ def task_notice(ctx: Context) -> None:
         ctx.emit("no.ema.notify.task-notice.v1", notice, case_id=data.case_id, unit=unit)
 
 
-async def on_planning_event(ctx: Context) -> None:
-    data = ctx.data
-    task_notice(ctx)
-    key = event_key(ctx.event.type, getattr(data, "status", None), data.kind)
+async def on_task(ctx: Context, event_type: str, data: Any) -> None:
+    """One scheduled task or one status change: notices to its units, notifications to its
+    roles."""
+    task_notice(ctx, data)
+    key = event_key(event_type, getattr(data, "status", None), data.kind)
     if key is None:
         return
     # One notice per task and state, however often the event arrives (redelivered, or sent
     # again under a new id).
     copies = [(c.unit, c.role) for c in data.copies]
     for unit, role in recipients(key, data.responsible_unit, data.role, copies):
-        await notify(ctx, unit, role, key, f"{key}:{data.task_id}")
+        await notify(ctx, data, unit, role, key, f"{key}:{data.task_id}")
+
+
+async def on_planning_event(ctx: Context) -> None:
+    """A case's tasks scheduled and statuses changed (no.ema.planning.case-tasks.v1), or, from
+    a planning service of before 0018, one task's deadline or status (v2)."""
+    data = ctx.data
+    if isinstance(data, CaseTasksV1):
+        for item in data.scheduled:
+            await on_task(ctx, DEADLINE, item)
+        for item in data.statuses:
+            await on_task(ctx, STATUS, item)
+    else:
+        await on_task(ctx, ctx.event.type, data)
 
 
 async def on_emergency_event(ctx: Context) -> None:
     """A break-the-glass release (the representative is told) or its overdue review (the
     privacy officer is)."""
     for unit, role, key in emergency_recipients(ctx.event.type, ctx.data):
-        await notify(ctx, unit, role, key, f"{key}:{ctx.data.decision_id}")
+        await notify(ctx, ctx.data, unit, role, key, f"{key}:{ctx.data.decision_id}")
 
 
 _RECORD: dict[str, Any] = {}
@@ -98,10 +115,9 @@ async def recipient_of(session: AsyncSession, unit: str, role: str) -> Recipient
     return found[unit, role]
 
 
-async def notify(ctx: Context, unit: str, role: str, key: str, dedupe: str) -> None:
-    """Record one notification for a role at a unit, once per dedupe key, with deliveries on
-    the channels the recipient hears it on."""
-    data = ctx.data
+async def notify(ctx: Context, data: Any, unit: str, role: str, key: str, dedupe: str) -> None:
+    """Record one notification of `data` for a role at a unit, once per dedupe key, with
+    deliveries on the channels the recipient hears it on."""
     # Once per (unit, role, dedupe key): the unique constraint decides, in one statement
     # (redelivered, sent again under a new id, or recorded by a replica at the same moment).
     note = SimpleNamespace(
@@ -137,18 +153,6 @@ async def notify(ctx: Context, unit: str, role: str, key: str, dedupe: str) -> N
                     "channel": channel,
                 },
             )
-    ctx.emit(
-        "no.ema.notify.notification-recorded.v1",
-        NotificationRecordedV1(
-            notification_id=note.id,
-            case_ref=note.case_ref,
-            unit=note.unit,
-            role=role,
-            event_type=key,
-            channel="inbox",
-        ),
-        case_id=data.case_id,
-    )
     log.info(
         "notification recorded",
         extra={

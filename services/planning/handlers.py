@@ -8,11 +8,13 @@ from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from contracts import messages as m
 from services.kit.clock import OSLO, set_today, today
+from services.kit.db import at_commit
 from services.kit.directory import Directory
-from services.kit.outbox import Outbox
+from services.kit.outbox import Outbox, current_correlation
 from services.kit.service import Context, HandlerFunc, NotYet, Rejected
 from services.planning.calendar import Born, NoBirthDate, raw_due, recurs_past, step_due
 from services.planning.domain import (
@@ -55,58 +57,82 @@ def pathway_key(pathway: str, instance: str | None) -> str:
     return f"{pathway}#{instance}" if instance else pathway
 
 
+CASE_TASKS = "planning_case_tasks"
+
+
+def case_tasks(session: AsyncSession, outbox: Outbox, task: Task) -> m.CaseTasksV1:
+    """The message gathering what this transaction does to the task's case, for the message
+    being handled (its correlation): written to the outbox once, when the transaction commits
+    (services.kit.db.at_commit; docs/decisions/0018)."""
+    pending: dict[tuple[str | None, str], m.CaseTasksV1] = at_commit(
+        session, CASE_TASKS, dict, lambda sync, found: _write_case_tasks(sync, outbox, found)
+    )
+    key = (current_correlation.get(), task.case_id)
+    if key not in pending:
+        pending[key] = m.CaseTasksV1.model_construct(
+            case_id=task.case_id, case_ref=task.case_ref, scheduled=[], statuses=[]
+        )
+    return pending[key]
+
+
+def _write_case_tasks(
+    session: Session, outbox: Outbox, pending: dict[tuple[str | None, str], m.CaseTasksV1]
+) -> None:
+    for (correlation, case_id), gathered in pending.items():
+        message = m.CaseTasksV1.model_validate(dict(gathered))
+        outbox.add(
+            session,  # type: ignore[arg-type]
+            "no.ema.planning.case-tasks.v1",
+            message,
+            case_id=case_id,
+            correlation_id=correlation,
+        )
+
+
 def emit_status(session: AsyncSession, outbox: Outbox, task: Task, **changes: object) -> None:
-    """A status change as v1 (for its readers) and v2 (with force, reference, role, copies)."""
+    """A status change (with force, reference, role and copies), in the case's message."""
     values = {"status": task.status, "days_late": task.days_late, **changes}
-    common = dict(
-        task_id=task.id,
-        case_id=task.case_id,
-        case_ref=task.case_ref,
-        task=task.task,
-        title_nb=task.title_nb,
-        title_en=task.title_en,
-        kind=task.kind,
-        due=task.due,
-        responsible_unit=task.responsible_unit,
-        pathway=task.pathway,
-        **values,
+    case_tasks(session, outbox, task).statuses.append(
+        m.TaskStatusV2(
+            task_id=task.id,
+            case_id=task.case_id,
+            case_ref=task.case_ref,
+            task=task.task,
+            title_nb=task.title_nb,
+            title_en=task.title_en,
+            kind=task.kind,
+            due=task.due,
+            responsible_unit=task.responsible_unit,
+            pathway=task.pathway,
+            role=task.role,
+            copies=task.copies or [],
+            strength=task.strength,
+            legal_ref=task.legal_ref,
+            **values,
+        )
     )
-    v2 = m.TaskStatusV2(
-        **common,
-        role=task.role,
-        copies=task.copies or [],
-        strength=task.strength,
-        legal_ref=task.legal_ref,
-    )
-    outbox.add(
-        session, "no.ema.planning.task-status.v1", m.TaskStatusV1(**common), case_id=task.case_id
-    )
-    outbox.add(session, "no.ema.planning.task-status.v2", v2, case_id=task.case_id)
 
 
 def emit_deadline(session: AsyncSession, outbox: Outbox, task: Task, pathway: Pathway) -> None:
-    """A scheduled task as v1 (for its readers) and v2 (kind, role, copies)."""
-    common = dict(
-        task_id=task.id,
-        case_id=task.case_id,
-        case_ref=task.case_ref,
-        task=task.task,
-        title_nb=task.title_nb,
-        title_en=task.title_en,
-        due=task.due,
-        responsible_unit=task.responsible_unit,
-        strength=task.strength,
-        legal_ref=task.legal_ref,
-        pathway=pathway.ref,
+    """A scheduled task or frame (kind, role, copies), in the case's message."""
+    case_tasks(session, outbox, task).scheduled.append(
+        m.DeadlineScheduledV2(
+            task_id=task.id,
+            case_id=task.case_id,
+            case_ref=task.case_ref,
+            task=task.task,
+            kind=task.kind,
+            title_nb=task.title_nb,
+            title_en=task.title_en,
+            due=task.due,
+            responsible_unit=task.responsible_unit,
+            role=task.role,
+            copies=task.copies or [],
+            strength=task.strength,
+            legal_ref=task.legal_ref,
+            pathway=pathway.ref,
+        )
     )
-    v2 = m.DeadlineScheduledV2(**common, kind=task.kind, role=task.role, copies=task.copies or [])
-    outbox.add(
-        session,
-        "no.ema.planning.deadline-scheduled.v1",
-        m.DeadlineScheduledV1(**common),
-        case_id=task.case_id,
-    )
-    outbox.add(session, "no.ema.planning.deadline-scheduled.v2", v2, case_id=task.case_id)
 
 
 class Planner:

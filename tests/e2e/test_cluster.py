@@ -22,6 +22,7 @@ from tests.support import (
     ARRIVAL,
     TASKS_ON_ARRIVAL,
     Partner,
+    case_task_items,
     dead_letters,
     http_json,
     query,
@@ -119,8 +120,7 @@ async def test_losing_a_node_loses_nothing_and_replicas_share_work(three_nodes, 
         assert min(handled) > 0, handled
 
         async def scheduled() -> list[str]:
-            msgs = await stream_messages(partner.nc, "PLANNING", "ema.planning.deadline.scheduled")
-            return [json.loads(m.data)["data"]["task_id"] for m in msgs]
+            return [d["task_id"] for d in await case_task_items(partner.nc, "scheduled")]
 
         # Every deadline reaches the bus once, though both replicas relay the outbox.
         total = TASKS_ON_ARRIVAL * N

@@ -13,6 +13,7 @@ from tests.support import (
     ARRIVAL,
     TASKS_ON_ARRIVAL,
     Partner,
+    case_task_items,
     http_json,
     query,
     stream_messages,
@@ -32,13 +33,12 @@ async def test_sigkill_between_commit_and_publish_loses_nothing(fresh_system: Sy
     assert intake.proc is not None and intake.proc.returncode == -signal.SIGKILL
     db = system.data_dir / "intake.db"
     assert len(query(db, "select id from intake_case")) == 1  # committed ...
-    # case opened (v1 and v2), representative requested, the centre's receipt: committed,
-    # none published
-    assert query(db, "select count(*) from kit_outbox where published_at is null") == [(4,)]
+    # case opened, representative requested, the centre's receipt: committed, none published
+    assert query(db, "select count(*) from kit_outbox where published_at is null") == [(3,)]
     assert await stream_messages(partner.nc, "CASE") == []  # ... but never published
 
     system.start_service("intake")  # restart without the fault
-    opened = await wait_for(lambda: stream_messages(partner.nc, "CASE", "ema.case.opened"))
+    opened = await wait_for(lambda: stream_messages(partner.nc, "CASE", "ema.case.opened.v2"))
     assert json.loads(opened[0].data)["correlationid"] == arrival_id
     case_id = json.loads(opened[0].data)["data"]["case_id"]
     tasks_url = f"http://127.0.0.1:{system.http_ports['planning']}/cases/{case_id}/tasks"
@@ -48,7 +48,7 @@ async def test_sigkill_between_commit_and_publish_loses_nothing(fresh_system: Sy
     health = f"http://127.0.0.1:{system.http_ports['intake']}/healthz"
     await wait_for(lambda: http_json(health)["consumers"]["intake-inbound"]["handled"] >= 1)
     assert len(query(db, "select id from intake_case")) == 1
-    assert len(await stream_messages(partner.nc, "CASE", "ema.case.opened")) == 1
+    assert len(await stream_messages(partner.nc, "CASE", "ema.case.opened.v2")) == 1
     assert query(db, "select count(*) from kit_outbox where published_at is null") == [(0,)]
     await partner.close()
 
@@ -70,7 +70,7 @@ async def test_restart_of_nats_and_services_finds_data_again(fresh_system: Syste
     system.down()
     system.up()
     partner = await Partner.register(system, "centre-restart", UnitKind.CARE_CENTRE)
-    assert len(await stream_messages(partner.nc, "CASE", "ema.case.opened")) == 1
+    assert len(await stream_messages(partner.nc, "CASE", "ema.case.opened.v2")) == 1
     # The same child reported again after the restart is still one case.
     await partner.send(
         "no.ema.intake.arrival.v1", ArrivalV1(**{**ARRIVAL, "care_centre": "centre-restart"})
@@ -97,8 +97,8 @@ async def test_deadline_timers_fire_once_across_restarts(fresh_system: System) -
     )
 
     async def overdue_events() -> list[dict]:
-        msgs = await stream_messages(partner.nc, "PLANNING", "ema.planning.task.status")
-        return [d for d in (json.loads(x.data)["data"] for x in msgs) if d["status"] == "overdue"]
+        statuses = await case_task_items(partner.nc, "statuses")
+        return [d for d in statuses if d["status"] == "overdue"]
 
     # 40 days on: arrival talk, representative, KOPP, health offer, TB, school are overdue
     first = await wait_for(lambda: _at_least(overdue_events(), 4))
@@ -123,8 +123,7 @@ async def _at_least(coro, n: int):  # noqa: ANN001, ANN202
 @pytest.mark.timeout(900)
 async def test_burst_of_arrivals_schedules_every_deadline(fresh_system: System) -> None:
     """1,000 arrivals published at once: every case opened, every deadline scheduled, every
-    notification recorded, nothing dead-lettered (bench/thin_path.py runs 10,000). Each
-    arrival now schedules 8 tasks in two message versions, so the waits are longer."""
+    notification recorded, nothing dead-lettered (bench/thin_path.py runs 10,000)."""
     from services.kit.outbox import build_event
 
     system, n = fresh_system, 1000
@@ -146,15 +145,15 @@ async def test_burst_of_arrivals_schedules_every_deadline(fresh_system: System) 
         ),
         timeout=600,
     )
+    # One message per case carries its deadlines to notify (docs/decisions/0018).
     notify_url = f"http://127.0.0.1:{system.http_ports['notify']}/healthz"
     await wait_for(
-        lambda: (
-            http_json(notify_url)["consumers"]["notify-deadlines"]["handled"]
-            >= TASKS_ON_ARRIVAL * n
-        ),
+        lambda: http_json(notify_url)["consumers"]["notify-deadlines"]["handled"] >= n,
         timeout=600,
     )
     assert query(system.data_dir / "intake.db", "select count(*) from intake_case") == [(n,)]
     assert query(planning_db, "select count(distinct case_id) from planning_task") == [(n,)]
+    notified = "select count(distinct case_ref) from notify_notification"
+    assert query(system.data_dir / "notify.db", notified) == [(n,)]
     assert await stream_messages(partner.nc, "DLQ") == []
     await partner.close()

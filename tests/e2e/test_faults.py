@@ -379,7 +379,7 @@ async def check_exactly_once(system: System, actors: Actors, run: Run) -> None:
         len(run.answers)
     )
     nc = actors.centre.nc
-    opened = [e["correlationid"] for e in await bus(nc, "CASE", "ema.case.opened")]
+    opened = [e["correlationid"] for e in await bus(nc, "CASE", "ema.case.opened.v2")]
     assert sorted(x for x in opened if x in run.arrivals) == sorted(run.arrivals)
     unit = actors.centre.key.unit_id
     acks = [

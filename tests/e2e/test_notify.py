@@ -150,8 +150,8 @@ async def test_kopp_deadline_due_soon_due_and_overdue_by_email_and_webhook(mail_
         # The same status event delivered again changes nothing.
         status = [
             x
-            for x in await stream_messages(centre.nc, "PLANNING", "ema.planning.task.status.v2")
-            if json.loads(x.data)["data"]["task"] == "kopp_proposal"
+            for x in await stream_messages(centre.nc, "PLANNING", "ema.planning.case.tasks")
+            if any(d["task"] == "kopp_proposal" for d in json.loads(x.data)["data"]["statuses"])
         ]
         headers = {**status[0].headers, "Nats-Msg-Id": "again-1"}
         await centre.nc.jetstream().publish(status[0].subject, status[0].data, headers=headers)

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from contracts.messages import ArrivalV1, UnitKind
+from contracts.registry import CONTRACTS
 from deploy.launcher import System
 from tests.support import (
     ARRIVAL,
+    TASKS_ON_ARRIVAL,
     Partner,
     dead_letters,
     http_json,
@@ -138,11 +140,53 @@ async def test_same_arrival_twice_opens_one_case(system: System, same_event_id: 
     await wait_for(lambda: http_json(health)["outbox_pending"] == 0)
     opened = [
         m
-        for m in await stream_messages(partner.nc, "CASE", "ema.case.opened")
+        for m in await stream_messages(partner.nc, "CASE", "ema.case.opened.v2")
         if json.loads(m.data)["correlationid"] == first
     ]
     assert len(cases(system, number)) == 1
     assert len(opened) == 1
+    await partner.close()
+
+
+async def test_an_arrival_schedules_its_deadlines_in_one_message_and_nothing_retired_is_sent(
+    system: System,
+) -> None:
+    """One arrival: one case opened, one planning message carrying all its deadlines and first
+    statuses (no.ema.planning.case-tasks.v1), a notice per task to the centre; no service
+    sends a retired type (docs/decisions/0018)."""
+    partner = await centre(system)
+    number = duf()
+    data = ArrivalV1(**{**ARRIVAL, "duf_number": number, "care_centre": partner.key.unit_id})
+    arrival = await partner.send("no.ema.intake.arrival.v1", data)
+    case_id = (await wait_for(lambda: cases(system, number)))[0][0]
+    tasks_url = f"http://127.0.0.1:{system.http_ports['planning']}/cases/{case_id}/tasks"
+    tasks = await wait_for(lambda: (t := http_json(tasks_url)) and len(t) == TASKS_ON_ARRIVAL and t)
+    notices = f"ema.notify.tasks.{partner.key.unit_id}"
+
+    async def told() -> list:
+        found = await stream_messages(partner.nc, "NOTIFY", notices)
+        return found if len(found) >= TASKS_ON_ARRIVAL else []
+
+    await wait_for(told)
+    planned = [
+        json.loads(m.data)
+        for m in await stream_messages(partner.nc, "PLANNING", "ema.planning.case.tasks")
+        if json.loads(m.data)["subject"] == case_id
+    ]
+    assert len(planned) == 1
+    assert planned[0]["correlationid"] == arrival
+    scheduled = planned[0]["data"]["scheduled"]
+    assert sorted(d["task_id"] for d in scheduled) == sorted(t["task_id"] for t in tasks)
+    # A task's first status travels with it, after it; only tasks with a status beyond
+    # "scheduled" have one.
+    statuses = planned[0]["data"]["statuses"]
+    assert {d["task_id"] for d in statuses} == {
+        t["task_id"] for t in tasks if t["status"] != "scheduled"
+    }
+    retired = {c.subject for c in CONTRACTS if c.retired}
+    for stream in ("CASE", "PLANNING", "NOTIFY"):
+        sent = {m.subject for m in await stream_messages(partner.nc, stream)}
+        assert not sent & retired, (stream, sent & retired)
     await partner.close()
 
 

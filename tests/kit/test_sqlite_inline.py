@@ -93,3 +93,39 @@ async def test_queued_rows_are_written_in_order_at_commit_and_forgotten_on_rollb
         rows = (await conn.execute(text("select msg_id from kit_inbox order by rowid"))).all()
     assert [r[0] for r in rows] == ["m0", "m1", "m2", "m3"]
     await engine.dispose()
+
+
+async def test_state_gathered_in_a_transaction_is_written_at_commit_and_forgotten_on_rollback(
+    tmp_path: Path,
+) -> None:
+    """What a transaction gathers with at_commit becomes rows when it commits, in the same
+    executemany as the rows queued directly, and nothing when it rolls back
+    (docs/decisions/0018)."""
+    from services.kit.db import at_commit
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'gather.db'}", sqlite_inline=True)
+    await create_tables(engine)
+    sessions = sessionmaker(engine)
+    written: list[list[str]] = []
+
+    def write(session, gathered: list[str]) -> None:  # noqa: ANN001
+        written.append(list(gathered))
+        for msg_id in gathered:
+            queue_rows(
+                session, InboxRow, {"consumer": "c", "msg_id": msg_id, "processed_at": utcnow()}
+            )
+
+    async with sessions() as session, session.begin():
+        for msg_id in ("a", "b"):
+            at_commit(session, "ids", list, write).append(msg_id)
+        queue_rows(session, InboxRow, {"consumer": "c", "msg_id": "z", "processed_at": utcnow()})
+    try:
+        async with sessions() as session, session.begin():
+            at_commit(session, "ids", list, write).append("never")
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    async with sessions() as session:
+        assert sorted(await session.scalars(select(InboxRow.msg_id))) == ["a", "b", "z"]
+    assert written == [["a", "b"]]
+    await engine.dispose()

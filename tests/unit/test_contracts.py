@@ -52,3 +52,36 @@ def test_partner_readme_lists_every_type_with_its_subject() -> None:
     for contract in CONTRACTS:
         subject = contract.subject.replace("{unit}", "<unit>")
         assert f"| `{contract.type}` | `{subject}` |" in readme, contract.type
+
+
+def test_only_what_no_unit_may_read_and_no_service_reads_is_retired() -> None:
+    """A retired type (docs/decisions/0018) is one only services could read, none does any
+    more and none sends; every type a service sends has a reader."""
+    from deploy.permissions import EMITS, SERVICES, subscriptions
+
+    read = {t for s in SERVICES for sub in subscriptions(s) for t in sub.contracts}
+    sent = {t for types in EMITS.values() for t in types}
+    for contract in CONTRACTS:
+        if contract.retired:
+            assert not contract.readers and contract.type not in sent, contract.type
+        elif contract.type in sent:
+            assert contract.readers or contract.type in read, f"{contract.type} has no reader"
+
+
+def test_the_outbox_refuses_a_retired_type() -> None:
+    import pytest
+
+    from services.kit.outbox import Outbox
+    from services.kit.signing import UnitKey
+
+    outbox = Outbox(None, UnitKey.generate("svc-test"))  # type: ignore[arg-type]
+    opened = CaseOpenedV1(
+        case_id="c-1",
+        case_ref="EMA-1",
+        care_centre="centre-a",
+        arrived_at="2026-05-04T10:00:00+02:00",
+        birth_date="2014-01-01",
+        birth_date_estimated=False,
+    )
+    with pytest.raises(LookupError, match="retired"):
+        outbox.add(None, "no.ema.case.opened.v1", opened)  # type: ignore[arg-type]

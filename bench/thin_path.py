@@ -196,6 +196,13 @@ async def measure(
     per_arrival = count(notify_db, "select count(*) from notify_notification") / warm_up
     counts = sorted(notices.count.get(i, 0) for *_, i in warm)
     notices_per_arrival = counts[len(counts) // 2]
+    if not notices_per_arrival:
+        raise RuntimeError(
+            f"no task notice on {NOTICES} carried an arrival's id as its correlation id "
+            f"({len(notices.count)} correlation ids seen): the arrival path cannot be timed; "
+            "check that notify's notices are emitted while handling a message caused by the "
+            "arrival (services/kit/outbox.py current_correlation)"
+        )
     notices.expect(notices_per_arrival)
     phases: dict[str, list[str]] = {}
 

@@ -211,6 +211,9 @@ def ok(reps: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
 
 
 def arrival_way(f: dict[str, Any], way: str) -> dict[str, Any]:
+    if way == "burst":
+        cost = {"cpu_ms": f["cpu_ms_per_arrival"], "run_queue_ms": f["run_queue_ms_per_arrival"]}
+        return {**f["latency"][way], **cost}
     return f["latency"][way]
 
 
@@ -218,7 +221,8 @@ def share_way(f: dict[str, Any], way: str) -> dict[str, Any]:
     if way == "unloaded":
         return f["sequential"]
     if way == "burst":
-        return {**f["burst"], "offered_per_s": None}
+        cost = {"cpu_ms": f["cpu_ms_per_request"], "run_queue_ms": f["run_queue_ms_per_request"]}
+        return {**f["burst"], "offered_per_s": None, **cost}
     return f["loads"][way]
 
 
@@ -272,8 +276,9 @@ def paths_table(arr: list[dict], sha: list[dict], once: dict[str, Any]) -> list[
 
 def latency_table(arr: list[dict], sha: list[dict], once: dict[str, Any]) -> list[str]:
     lines = [
-        "| path | way | n per repetition | offered /s (achieved) | p50 ms | p99 ms |",
-        "|---|---|---:|---:|---:|---:|",
+        "| path | way | n per repetition | offered /s (achieved) | p50 ms | p99 ms "
+        "| CPU ms per message, ours | run-queue wait ms per message, machine |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for title, reps, get in ((ARRIVAL, arr, arrival_way), (SHARE, sha, share_way)):
         for label, way in WAYS:
@@ -284,14 +289,16 @@ def latency_table(arr: list[dict], sha: list[dict], once: dict[str, Any]) -> lis
                 f"| {title} | {label} | {spread([g.get('n') for g in got])} "
                 f"| {spread([g.get('offered_per_s') for g in got], 1)} "
                 f"| {spread([g.get('p50_ms') for g in got], 1)} "
-                f"| {spread([g.get('p99_ms') for g in got], 1)} |"
+                f"| {spread([g.get('p99_ms') for g in got], 1)} "
+                f"| {spread([(g.get('cpu_ms') or {}).get('total') for g in got], 1)} "
+                f"| {spread([(g.get('run_queue_ms') or {}).get('system') for g in got], 1)} |"
             )
     for title, _module, key in ONCE:
         f = once.get(key)
         if f and "error" not in f and f.get("p50_ms") is not None:
             lines.append(
                 f"| {title} | {'rounds' if key == 'matching' else 'burst'} | {fmt(f.get('n'))} "
-                f"| – | {fmt(f['p50_ms'], 1)} | {fmt(f['p99_ms'], 1)} |"
+                f"| – | {fmt(f['p50_ms'], 1)} | {fmt(f['p99_ms'], 1)} | – | – |"
             )
     return lines
 
@@ -430,7 +437,9 @@ def write(
         "Arrival latency: from the server storing the arrival (INTAKE) to the server storing "
         "the last task notice (`ema.notify.tasks.<unit>`) carrying the arrival's id as "
         "correlation id. Share latency: from the publish call to the recipient's receipt of "
-        "the sealed delivery.",
+        "the sealed delivery. CPU and run-queue wait per message over each offered load and "
+        "burst: from its first message published until its last was done, divided by its "
+        "messages (so an offered load's figure includes the idle time between messages).",
         "",
         *cost_section(arr, sha),
         "## Load in each repetition",

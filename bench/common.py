@@ -4,11 +4,13 @@ stream with its server timestamps, and a description of the machine."""
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 import platform
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -184,3 +186,77 @@ def flow_snapshot(system: Any) -> dict[str, int]:
         published += int(health.get("outbox_published", 0))
         consumed += sum(int(c.get("handled", 0)) for c in health.get("consumers", {}).values())
     return {"published": published, "consumed": consumed}
+
+
+def run_queue_snapshot() -> dict[int, tuple[int, int]]:
+    """Per thread on the machine: (its process id, ns it has waited on a run queue so far),
+    the 2nd field of /proc/<pid>/task/<tid>/schedstat (/proc/<pid>/schedstat alone counts
+    only a process's main thread)."""
+    out = {}
+    for path in glob.glob("/proc/[0-9]*/task/[0-9]*/schedstat"):
+        parts = path.split("/")
+        try:
+            out[int(parts[4])] = (int(parts[2]), int(Path(path).read_text().split()[1]))
+        except (OSError, ValueError, IndexError):  # the thread ended while being read
+            continue
+    return out
+
+
+def run_queue_ms(
+    after: dict[int, tuple[int, int]], before: dict[int, tuple[int, int]], n: int, pids: dict
+) -> dict[str, float]:
+    """Run-queue wait between two snapshots in ms per message: summed over every thread of
+    the machine ("system", threads that ended in between are lost), and per process of ours."""
+    names = {pid: name for name, pid in pids.items()}
+    out = dict.fromkeys(pids, 0.0)
+    total = 0
+    for tid, (pid, ns) in after.items():
+        prev = before.get(tid)
+        waited = ns - prev[1] if prev and prev[0] == pid and prev[1] <= ns else ns
+        total += waited
+        if pid in names:
+            out[names[pid]] += waited / 1e6 / n
+    out["system"] = total / 1e6 / n
+    return out
+
+
+class Window:
+    """CPU per process (from the OS), run-queue wait and load average over a stretch of a
+    run, per message."""
+
+    def __init__(self, system: Any) -> None:
+        self.system = system
+        self.cpu, self.runq = cpu_snapshot(system), run_queue_snapshot()
+        self.load = load_average()
+
+    def figures(self, n: int) -> dict[str, Any]:
+        cpu, runq = cpu_snapshot(self.system), run_queue_snapshot()
+        return {
+            "load_average": {"before": self.load, "after": load_average()},
+            "cpu_ms": per_unit(cpu, self.cpu, n, 1000),
+            "run_queue_ms": run_queue_ms(runq, self.runq, n, process_ids(self.system)),
+        }
+
+
+async def paced(
+    items: Sequence[Any], rate: float, send: Callable[[Any], Awaitable[Any]]
+) -> dict[str, float]:
+    """Open loop: send each item at its time on the clock (i / rate after the first), not
+    waiting for any reply; returns the rate asked for and the rate achieved."""
+    t0 = time.perf_counter()
+    for i, item in enumerate(items):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await send(item)
+    spread = time.perf_counter() - t0
+    achieved = (len(items) - 1) / spread if len(items) > 1 and spread > 0 else None
+    return {"target_per_s": rate, "offered_per_s": achieved, "seconds": spread}
+
+
+LOADS = (0.5, 0.8)  # offered loads as shares of the capacity the burst measured
+
+
+def load_count(rate: float, seconds: float, least: int = 20) -> int:
+    """Messages for an offered load held for `seconds`."""
+    return max(least, round(rate * seconds))

@@ -3,7 +3,11 @@ bus → policy decision (regopy) → Merkle log record → re-sealed delivery to
 Beside it, in the same run, the raw Rego engine (regopy) evaluating the same policy input.
 Prints the machine, the date, throughput and p50/p99 latency; asserts nothing about time.
 
-    .venv/bin/python bench/consent.py [--n 2000] [--sequential 200] [--json]
+    .venv/bin/python bench/consent.py [--n 2000] [--sequential 100] [--load-seconds 15] [--json]
+
+Latency three ways: one request at a time (unloaded), a burst of n (its rate is the
+capacity; queueing included), and open-loop offered loads at 50 % and 80 % of that rate,
+each held for --load-seconds; latency from publish to the recipient's receipt.
 
 `run(n)` returns the figures as a dict, for a runner of every benchmark.
 """
@@ -27,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-from bench.common import cpu_snapshot, latency_ms, load_average, per_unit  # noqa: E402
+from bench.common import LOADS, Window, latency_ms, load_count, paced  # noqa: E402
 from contracts.messages import (  # noqa: E402
     ArrivalV1,
     ConsentGrantedV1,
@@ -117,7 +121,9 @@ def regopy_rate(given: ConsentGrantedV1, n: int) -> dict[str, float]:
     }
 
 
-async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
+async def whole_path(
+    system: System, n: int, sequential: int, load_seconds: float = 15.0
+) -> dict[str, Any]:
     centre = await Partner.register(system, "centre-bench", UnitKind.CARE_CENTRE)
     kommune = await Partner.register(system, "kommune-0301", UnitKind.MUNICIPALITY, sealing=True)
     await centre.send(
@@ -158,7 +164,7 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
     await centre.nc.flush()
     js = centre.nc.jetstream()
 
-    # 1. Sequential: one request at a time, latency without a queue in front of it.
+    # 1. Unloaded: one request at a time, latency without a queue in front of it.
     single: list[float] = []
     for _ in range(sequential):
         built = request(centre, case_id, "kommune-0301", key)
@@ -172,70 +178,93 @@ async def whole_path(system: System, n: int, sequential: int) -> dict[str, Any]:
         await asyncio.wait_for(done.wait(), 30)
         single.append(time.perf_counter() - t0)
 
-    # 2. Burst: n requests built and sealed first, then pipelined onto the bus.
-    built_all = []
-    for _ in range(n):
-        built = request(centre, case_id, "kommune-0301", key)
-        built_all.append(
-            (
-                built.request_id,
-                build_event(centre.key, "no.ema.share.request.v2", built, case_id=case_id),
+    async def phase(count: int, rate: float | None = None) -> dict[str, Any]:
+        """`count` requests built and sealed first, then published all at once (rate None)
+        or open loop at `rate` per second; awaited until each is delivered or withheld."""
+        built_all = []
+        for _ in range(count):
+            built = request(centre, case_id, "kommune-0301", key)
+            built_all.append(
+                (
+                    built.request_id,
+                    build_event(centre.key, "no.ema.share.request.v2", built, case_id=case_id),
+                )
             )
+        ids = {rid for rid, _ in built_all}
+        expected["count"] = len(arrived) + len(withheld) + count
+        done.clear()
+        futures = []
+
+        async def send(item: tuple[str, tuple]) -> None:
+            rid, (subject, _, body, headers) = item
+            sent[rid] = time.perf_counter()
+            futures.append(await js.publish_async(subject, body, headers=headers))
+
+        window = Window(system)
+        t_start = time.perf_counter()
+        pace: dict[str, Any] = {}
+        if rate is None:
+            for item in built_all:
+                await send(item)
+        else:
+            pace = await paced(built_all, rate, send)
+        await asyncio.gather(*futures)
+        published = time.perf_counter() - t_start
+        finished = True
+        try:
+            await asyncio.wait_for(done.wait(), TIME_LIMIT_S)
+        except TimeoutError:
+            finished = False
+        measured = window.figures(count)
+        mine = [(at, d) for rid, (at, d) in arrived.items() if rid in ids]
+        last = max((at for at, _ in mine), default=time.perf_counter())
+        seconds = last - t_start
+        # Every delivery opens with the recipient's key and holds only the settlement fields.
+        opened = sum(
+            1
+            for _, d in mine
+            if set(kommune.open_delivery(d)["data"])
+            == {"age", "languages", "care_needs", "family_ties", "recommended_measure"}
         )
-    before = len(arrived) + len(withheld)
-    burst_ids = {rid for rid, _ in built_all}
-    expected["count"] = before + n
-    done.clear()
-    cpu0, load0 = cpu_snapshot(system), load_average()
-    t_start = time.perf_counter()
-    futures = []
-    for rid, (subject, _, body, headers) in built_all:
-        sent[rid] = time.perf_counter()
-        futures.append(await js.publish_async(subject, body, headers=headers))
-    await asyncio.gather(*futures)
-    published = time.perf_counter() - t_start
-    finished = True
-    try:
-        await asyncio.wait_for(done.wait(), TIME_LIMIT_S)
-    except TimeoutError:
-        finished = False
-    cpu_per_request = per_unit(cpu_snapshot(system), cpu0, n, 1000)
-    load1 = load_average()
-    burst = [(at, d) for rid, (at, d) in arrived.items() if rid in burst_ids]
-    last = max((at for at, _ in burst), default=time.perf_counter())
-    latencies = [at - sent[d.request_id] for at, d in burst]
-    # Every delivery opens with the recipient's key and holds only the settlement fields.
-    opened = sum(
-        1
-        for _, d in burst
-        if set(kommune.open_delivery(d)["data"])
-        == {"age", "languages", "care_needs", "family_ties", "recommended_measure"}
-    )
-    dead = (await js.stream_info("DLQ")).state.messages
-    await centre.close()
-    await kommune.close()
-    seconds = last - t_start
-    return {
-        "sequential": {"n": sequential, **latency_ms(single)},
-        "cpu_ms_per_request": cpu_per_request,
-        "load_average": {"before": load0, "after": load1},
-        "burst": {
-            "n": n,
+        return {
+            "n": count,
+            **pace,
             "finished": finished,
             "publish_seconds": published,
             "seconds": seconds,
-            "per_s": len(burst) / seconds if seconds else 0.0,
-            **latency_ms(latencies),
-            "delivered": len(burst),
+            "per_s": len(mine) / seconds if seconds else 0.0,
+            **latency_ms([at - sent[d.request_id] for at, d in mine]),
+            "delivered": len(mine),
             "opened_minimised": opened,
-            "withheld": len([r for r in withheld if r in burst_ids]),
-            "dead_letters": dead,
-        },
+            "withheld": len([r for r in withheld if r in ids]),
+            **measured,
+        }
+
+    # 2. Burst: n requests pipelined onto the bus; its rate is the capacity.
+    burst = await phase(n)
+    # 3. Offered loads, open loop at shares of that capacity.
+    loads = {}
+    for share in LOADS if burst["finished"] and burst["per_s"] else ():
+        rate = share * burst["per_s"]
+        loads[f"load_{round(share * 100)}"] = {
+            "share_of_capacity": share,
+            **await phase(load_count(rate, load_seconds), rate),
+        }
+    dead = (await js.stream_info("DLQ")).state.messages
+    await centre.close()
+    await kommune.close()
+    return {
+        "sequential": {"n": sequential, **latency_ms(single)},
+        "cpu_ms_per_request": burst.pop("cpu_ms"),
+        "run_queue_ms_per_request": burst.pop("run_queue_ms"),
+        "load_average": burst.pop("load_average"),
+        "burst": {**burst, "dead_letters": dead},
+        "loads": loads,
         "consent": given,
     }
 
 
-def run(n: int = 2000, sequential: int = 200) -> dict[str, Any]:
+def run(n: int = 2000, sequential: int = 100, load_seconds: float = 15.0) -> dict[str, Any]:
     """Start nats-server, intake and consent in a temporary folder, measure, stop; return the
     figures (whole path and raw regopy, same run) with the machine and the date."""
     load_before = os.getloadavg()[0]  # other work on the machine shifts every figure
@@ -250,7 +279,7 @@ def run(n: int = 2000, sequential: int = 200) -> dict[str, Any]:
         )
         system.up()
         try:
-            path = asyncio.run(whole_path(system, n, sequential))
+            path = asyncio.run(whole_path(system, n, sequential, load_seconds))
         finally:
             system.down()
     raw = regopy_rate(path.pop("consent"), n)
@@ -302,16 +331,31 @@ def report(fig: dict[str, Any]) -> None:
         f"raw regopy, same policy input, same run: {raw['evaluations_per_s']:,.0f} "
         f"evaluations/s ({raw['mean_ms']:.2f} ms each, {raw['n']} evaluations)"
     )
+    for name, load in fig["loads"].items():
+        print(
+            f"offered load {name[5:]} % of the burst's rate, open loop ({load['n']}, offered "
+            f"{load['offered_per_s'] or 0:,.1f}/s): p50 {ms(load['p50_ms'], 1)}, "
+            f"p99 {ms(load['p99_ms'], 1)}"
+        )
+    cpu, rq = fig["cpu_ms_per_request"], fig["run_queue_ms_per_request"]
+    print(
+        f"burst: CPU {cpu['total']:.2f} ms per request (our processes), run-queue wait "
+        f"{rq['system']:.2f} ms per request (whole machine); load average "
+        f"{fig['load_average']['before']} -> {fig['load_average']['after']}"
+    )
     print(f"ratio whole path : raw regopy = {fig['ratio_path_to_regopy']:.3f}")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=2000, help="share requests in the burst")
-    p.add_argument("--sequential", type=int, default=200, help="requests sent one at a time")
+    p.add_argument("--sequential", type=int, default=100, help="requests sent one at a time")
+    p.add_argument(
+        "--load-seconds", type=float, default=15.0, help="how long each offered load is held"
+    )
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args()
-    fig = run(args.n, min(args.sequential, args.n))
+    fig = run(args.n, min(args.sequential, args.n), args.load_seconds)
     print(json.dumps(fig, indent=2)) if args.json else report(fig)
 
 

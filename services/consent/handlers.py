@@ -57,7 +57,12 @@ RELEASED_EN = "The information was sent to the recipient."
 
 async def on_case_opened(ctx: Context) -> None:
     data: CaseOpenedV2 = ctx.data
-    if await ctx.session.get(KnownCase, data.case_id) is None:
+    # Without flushing the batch's earlier rows (they go in with the commit, one statement per
+    # table); a case added twice in one batch fails that commit on its key and the batch is
+    # applied one message at a time.
+    with ctx.session.sync_session.no_autoflush:
+        known = await ctx.session.get(KnownCase, data.case_id)
+    if known is None:
         ctx.session.add(
             KnownCase(
                 case_id=data.case_id,

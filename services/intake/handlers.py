@@ -83,7 +83,11 @@ async def on_arrival(ctx: Context) -> None:
             "a centre reports its own arrivals"
         )
     _not_in_future(ctx, "arrived_at", data.arrived_at)
-    existing = await ctx.session.scalar(select(Case).where(Case.duf_number == data.duf_number))
+    # Without flushing the batch's earlier rows (they go in with the commit, one statement per
+    # table). The same child reported twice in one batch fails that commit on the unique DUF
+    # number, and the batch is applied one message at a time, where this read sees the first.
+    with ctx.session.sync_session.no_autoflush:
+        existing = await ctx.session.scalar(select(Case).where(Case.duf_number == data.duf_number))
     outcome = classify_arrival(
         existing.care_centre if existing else None,
         data.care_centre,

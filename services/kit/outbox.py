@@ -100,9 +100,10 @@ class Outbox:
     async def relay_once(self, js: JetStreamContext, limit: int = 256) -> int:
         """Publish the oldest unpublished rows in order; returns how many were published."""
         async with self.sessions() as session:
+            # Columns, not ORM objects: nothing here is changed through the session.
             rows = (
-                await session.scalars(
-                    select(OutboxRow)
+                await session.execute(
+                    select(OutboxRow.seq, OutboxRow.subject, OutboxRow.body, OutboxRow.headers)
                     .where(OutboxRow.published_at.is_(None))
                     .order_by(OutboxRow.seq)
                     .limit(limit)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
@@ -49,9 +48,12 @@ def task_notice(ctx: Context, data: Any) -> None:
         ctx.emit("no.ema.notify.task-notice.v1", notice, case_id=data.case_id, unit=unit)
 
 
-async def on_task(ctx: Context, event_type: str, data: Any) -> None:
-    """One scheduled task or one status change: notices to its units, notifications to its
-    roles."""
+Wanted = list[tuple[Any, str, str, str, str]]  # data, unit, role, event key, dedupe key
+
+
+def on_task(ctx: Context, event_type: str, data: Any, wanted: Wanted) -> None:
+    """One scheduled task or one status change: notices to its units now, and the
+    notifications its roles should have added to `wanted`."""
     task_notice(ctx, data)
     key = event_key(event_type, getattr(data, "status", None), data.kind)
     if key is None:
@@ -60,27 +62,34 @@ async def on_task(ctx: Context, event_type: str, data: Any) -> None:
     # again under a new id).
     copies = [(c.unit, c.role) for c in data.copies]
     for unit, role in recipients(key, data.responsible_unit, data.role, copies):
-        await notify(ctx, data, unit, role, key, f"{key}:{data.task_id}")
+        wanted.append((data, unit, role, key, f"{key}:{data.task_id}"))
 
 
 async def on_planning_event(ctx: Context) -> None:
     """A case's tasks scheduled and statuses changed (no.ema.planning.case-tasks.v1), or, from
     a planning service of before 0018, one task's deadline or status (v2)."""
-    data = ctx.data
+    data, wanted = ctx.data, []
     if isinstance(data, CaseTasksV1):
         for item in data.scheduled:
-            await on_task(ctx, DEADLINE, item)
+            on_task(ctx, DEADLINE, item, wanted)
         for item in data.statuses:
-            await on_task(ctx, STATUS, item)
+            on_task(ctx, STATUS, item, wanted)
     else:
-        await on_task(ctx, ctx.event.type, data)
+        on_task(ctx, ctx.event.type, data, wanted)
+    await notify(ctx, wanted)
 
 
 async def on_emergency_event(ctx: Context) -> None:
     """A break-the-glass release (the representative is told) or its overdue review (the
     privacy officer is)."""
-    for unit, role, key in emergency_recipients(ctx.event.type, ctx.data):
-        await notify(ctx, ctx.data, unit, role, key, f"{key}:{ctx.data.decision_id}")
+    data = ctx.data
+    await notify(
+        ctx,
+        [
+            (data, unit, role, key, f"{key}:{data.decision_id}")
+            for unit, role, key in emergency_recipients(ctx.event.type, data)
+        ],
+    )
 
 
 _RECORD: dict[str, Any] = {}
@@ -115,28 +124,44 @@ async def recipient_of(session: AsyncSession, unit: str, role: str) -> Recipient
     return found[unit, role]
 
 
-async def notify(ctx: Context, data: Any, unit: str, role: str, key: str, dedupe: str) -> None:
-    """Record one notification of `data` for a role at a unit, once per dedupe key, with
-    deliveries on the channels the recipient hears it on."""
-    # Once per (unit, role, dedupe key): the unique constraint decides, in one statement
-    # (redelivered, sent again under a new id, or recorded by a replica at the same moment).
-    note = SimpleNamespace(
-        id=str(uuid.uuid4()),
-        unit=unit,
-        role=role,
-        case_ref=data.case_ref,
-        event_type=key,
-        dedupe_key=dedupe,
-        source_event_id=ctx.event.id,
-        text_nb=render(key, data, "nb"),
-        text_en=render(key, data, "en"),
-        channel="inbox",
-        created_at=utcnow(),
-    )
-    connection = await ctx.session.connection()
-    if (await connection.execute(record_once(ctx.session), vars(note))).scalar() is None:
+async def notify(ctx: Context, wanted: Wanted) -> None:
+    """Record each wanted notification once per (unit, role, dedupe key), all in one
+    statement, with deliveries on the channels each recipient hears it on."""
+    notes: dict[tuple[str, str, str], dict[str, Any]] = {}
+    now = utcnow()
+    for data, unit, role, key, dedupe in wanted:
+        notes.setdefault(
+            (unit, role, dedupe),
+            {
+                "id": str(uuid.uuid4()),
+                "unit": unit,
+                "role": role,
+                "case_ref": data.case_ref,
+                "event_type": key,
+                "dedupe_key": dedupe,
+                "source_event_id": ctx.event.id,
+                "text_nb": render(key, data, "nb"),
+                "text_en": render(key, data, "en"),
+                "channel": "inbox",
+                "created_at": now,
+            },
+        )
+    if not notes:
         return
-    recipient = await recipient_of(ctx.session, note.unit, role)
+    # The unique constraint decides what is new, in one statement (redelivered, sent again
+    # under a new id, or recorded by a replica at the same moment): only new rows come back.
+    connection = await ctx.session.connection()
+    rows = list(notes.values())
+    recorded = set((await connection.execute(record_once(ctx.session), rows)).scalars())
+    for note in rows:
+        if note["id"] in recorded:
+            await delivered(ctx, note)
+
+
+async def delivered(ctx: Context, note: dict[str, Any]) -> None:
+    """Queue a recorded notification's deliveries on the channels its recipient hears."""
+    role, key = note["role"], note["event_type"]
+    recipient = await recipient_of(ctx.session, note["unit"], role)
     channels = []
     if recipient and hears(role, recipient.events, key):
         channels = [
@@ -148,7 +173,7 @@ async def notify(ctx: Context, data: Any, unit: str, role: str, key: str, dedupe
                 Delivery,
                 {
                     "id": str(uuid.uuid4()),
-                    "notification_id": note.id,
+                    "notification_id": note["id"],
                     "recipient_id": recipient.id,
                     "channel": channel,
                 },
@@ -156,8 +181,8 @@ async def notify(ctx: Context, data: Any, unit: str, role: str, key: str, dedupe
     log.info(
         "notification recorded",
         extra={
-            "case_ref": note.case_ref,
-            "unit": note.unit,
+            "case_ref": note["case_ref"],
+            "unit": note["unit"],
             "role": role,
             "key": key,
             "channels": channels,

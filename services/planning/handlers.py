@@ -259,14 +259,17 @@ class Planner:
         directory: Directory | None = None,
         facts: Facts | None = None,
         key: str | None = None,
+        new_case: bool = False,
     ) -> None:
         """Record a milestone, complete the tasks it completes, cancel those it ends, start
         the steps it starts (those that apply to the child). The same milestone again on the
         same day changes nothing; on another day (a planned move-out moved, say) the open
         tasks it started are moved to their new dates. `key` names one of several runs of a
-        pathway in a case (`id#instance`, a referral); by default the pathway's id."""
+        pathway in a case (`id#instance`, a referral); by default the pathway's id.
+        `new_case`: the case was created in this transaction, so it has no milestones and no
+        tasks yet, and neither is read."""
         key = key or pathway.id
-        if await session.scalar(
+        if not new_case and await session.scalar(
             select(Milestone.id).where(
                 Milestone.case_id == case.case_id,
                 Milestone.pathway == key,
@@ -283,12 +286,16 @@ class Planner:
         birthdays = pathway.counting.birthdays
         # The case's tasks in this pathway, read once: open ones by task, the last seq of each.
         tasks = (
-            await session.scalars(
-                select(Task)
-                .where(Task.case_id == case.case_id, Task.pathway == key)
-                .order_by(Task.due)
-            )
-        ).all()
+            []
+            if new_case
+            else (
+                await session.scalars(
+                    select(Task)
+                    .where(Task.case_id == case.case_id, Task.pathway == key)
+                    .order_by(Task.due)
+                )
+            ).all()
+        )
         last_seq: dict[str, int] = {}
         for t in tasks:
             last_seq[t.task] = max(last_seq.get(t.task, 0), t.seq)
@@ -627,8 +634,13 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
 
     async def case_opened(ctx: Context) -> None:
         data: m.CaseOpenedV2 = ctx.data
-        if await ctx.session.get(PlanningCase, data.case_id):
-            return
+        # Without flushing what earlier messages of the batch added: their rows go in with the
+        # commit, one statement per table for the batch. A case opened twice in one batch
+        # (under two message ids) fails that commit on its key, and the batch is applied one
+        # message at a time, where this read sees the first.
+        with ctx.session.sync_session.no_autoflush:
+            if await ctx.session.get(PlanningCase, data.case_id):
+                return
         arrival = data.arrived_at.astimezone(OSLO).date()
         case = PlanningCase(
             case_id=data.case_id,
@@ -649,6 +661,7 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
             arrival,
             directory=ctx.directory,
             facts=facts,
+            new_case=True,
         )
 
     async def representative(ctx: Context) -> None:

@@ -291,7 +291,11 @@ def make_followup_handlers(rules: d.Rules, catalogue: Catalogue) -> dict[str, Ha
 
     async def case_opened(ctx: Context) -> None:
         data: m.CaseOpenedV2 = ctx.data
-        child = await child_row(ctx.session, data.case_id)
+        # Without flushing the batch's earlier rows (they go in with the commit, one statement
+        # per table); a child added twice in one batch fails that commit on its key and the
+        # batch is applied one message at a time.
+        with ctx.session.sync_session.no_autoflush:
+            child = await child_row(ctx.session, data.case_id)
         child.case_ref = child.case_ref or data.case_ref
         child.care_centre = data.care_centre
         child.birth_date = child.birth_date or data.birth_date

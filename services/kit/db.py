@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -123,12 +124,14 @@ async def create_tables(engine: AsyncEngine, *metadatas: MetaData) -> None:
 
 
 QUEUED = "kit_queued_rows"
+FINISHERS = "kit_finishers"
 
 
 class KitSession(Session):
     """A session that writes rows queued with `queue_rows` as one executemany per table when
     its transaction commits (before the commit's own flush), in the order they were queued,
-    and forgets them when it rolls back."""
+    and forgets them when it rolls back. Functions given to `before_commit` run first, once,
+    in the transaction (they may queue rows and send statements)."""
 
 
 def queue_rows(session: AsyncSession | Session, model: type, row: dict[str, Any]) -> None:
@@ -138,12 +141,37 @@ def queue_rows(session: AsyncSession | Session, model: type, row: dict[str, Any]
     queued.setdefault(model, []).append(row)
 
 
-@event.listens_for(KitSession, "before_commit")
+def before_commit(session: AsyncSession | Session, fn: Callable[[Session], None]) -> None:
+    """Run `fn(session)` when this transaction commits, before the queued rows are written
+    (what a whole batch shares, e.g. the decision log's one signed head per transaction).
+    Forgotten when the transaction rolls back."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    sync.info.setdefault(FINISHERS, []).append(fn)
+
+
+def per_transaction(session: AsyncSession | Session, key: str, factory: Callable[[], Any]) -> Any:
+    """A value kept for the current transaction of `session` only (a new one starts empty)."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    transaction = sync.get_transaction()
+    held = sync.info.get(key)
+    if held is None or held[0] is not transaction:
+        held = sync.info[key] = (transaction, factory())
+    return held[1]
+
+
 def _write_queued(session: Session) -> None:
     queued = session.info.pop(QUEUED, None)
     if queued:
         for model, rows in queued.items():
             session.execute(insert(model), rows)
+
+
+@event.listens_for(KitSession, "before_commit")
+def _finish(session: Session) -> None:
+    while finishers := session.info.pop(FINISHERS, None):
+        for fn in finishers:
+            fn(session)
+    _write_queued(session)
 
 
 async def write_queued(session: AsyncSession) -> None:
@@ -156,6 +184,7 @@ async def write_queued(session: AsyncSession) -> None:
 @event.listens_for(KitSession, "after_soft_rollback")
 def _forget_queued(session: Session, *_args: Any) -> None:
     session.info.pop(QUEUED, None)
+    session.info.pop(FINISHERS, None)
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

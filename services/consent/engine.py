@@ -113,10 +113,10 @@ class GoOpaEngine:
             self.error = f"policy could not be loaded: {type(exc).__name__}: {exc}"
 
     def decide(self, policy_input: dict[str, Any]) -> dict[str, Any]:
-        from opa_bindings import OpaError
-
         if self.error:
             return withhold(self.error, self.revision)
+        from opa_bindings import OpaError  # loaded: the evaluator was built
+
         try:
             result = self.evaluator.eval_document(
                 ENTRYPOINT.replace("/", "."), json.loads(json.dumps(policy_input, default=str))

@@ -92,9 +92,9 @@ class GoOpaEngine:
         self.revision = revision(directory)
         self.error: str | None = None
         self.evaluator: Any = None
-        # Go's collector runs on threads of its own; at its default (GOGC=100) it collected
-        # after nearly every evaluation, ~40 % of the CPU of one (docs/decisions/0019). Read
-        # once, when the library loads; an operator's own GOGC wins.
+        # Go's collector runs on threads of its own; at its default (GOGC=100) an evaluation
+        # cost ~40 % more CPU (docs/decisions/0019). Read once, when the library loads; an
+        # operator's own GOGC wins.
         os.environ.setdefault("GOGC", "400")
         try:
             from opa_bindings import OpaEngine as Evaluator

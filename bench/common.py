@@ -227,7 +227,7 @@ class Window:
     def __init__(self, system: Any) -> None:
         self.system = system
         self.cpu, self.runq = cpu_snapshot(system), run_queue_snapshot()
-        self.load = load_average()
+        self.sql, self.load = sql_snapshot(system), load_average()
 
     def figures(self, n: int) -> dict[str, Any]:
         cpu, runq = cpu_snapshot(self.system), run_queue_snapshot()
@@ -235,6 +235,7 @@ class Window:
             "load_average": {"before": self.load, "after": load_average()},
             "cpu_ms": per_unit(cpu, self.cpu, n, 1000),
             "run_queue_ms": run_queue_ms(runq, self.runq, n, process_ids(self.system)),
+            "sql": per_unit(sql_snapshot(self.system), self.sql, n, 1),
         }
 
 

@@ -244,10 +244,19 @@ def paths_table(arr: list[dict], sha: list[dict], once: dict[str, Any]) -> list[
         lines.append(
             f"| {SHARE} (burst) | {fmt(sha[0]['burst']['n'])} | {len(sha)} "
             f"| {spread(pick(sha, lambda f: f['burst']['per_s']), 1)} "
-            "| regopy evaluations of the same policy input, in process "
-            f"| {spread(pick(sha, lambda f: f['regopy']['evaluations_per_s']), 1)} "
-            f"| {spread(pick(sha, lambda f: f['ratio_path_to_regopy']), 3)} |"
+            f"| the broker's engine ({sha[0]['engine']}) alone on the same policy input, in "
+            "process "
+            f"| {spread(pick(sha, lambda f: f['engine_raw']['evaluations_per_s']), 1)} "
+            f"| {spread(pick(sha, lambda f: f['ratio_path_to_engine']), 3)} |"
         )
+        if sha[0]["engine"] != "regopy":
+            lines.append(
+                f"| {SHARE} (burst), against regopy | {fmt(sha[0]['burst']['n'])} | {len(sha)} "
+                f"| {spread(pick(sha, lambda f: f['burst']['per_s']), 1)} "
+                "| regopy alone on the same policy input, in process "
+                f"| {spread(pick(sha, lambda f: f['regopy']['evaluations_per_s']), 1)} "
+                f"| {spread(pick(sha, lambda f: f['ratio_path_to_regopy']), 3)} |"
+            )
     for title, module, key in ONCE:
         f = once.get(key)
         if f is None:
@@ -377,7 +386,7 @@ def repetitions_table(reps: list[tuple[str, int, dict[str, Any] | None]]) -> lis
             base = f["baseline"]["end_to_end_per_s"]
         else:
             rq, rate = f["run_queue_ms_per_request"]["system"], f["burst"]["per_s"]
-            base = f["regopy"]["evaluations_per_s"]
+            base = f["engine_raw"]["evaluations_per_s"]
         lines.append(
             f"| {i} | {path} | {f['load_average']['before']} | {f['load_average']['after']} "
             f"| {fmt(rq, 2)} | {fmt(rate, 1)} | {fmt(base, 1)} | {fmt(f.get('wall_s'))} |"
@@ -421,8 +430,9 @@ def write(
         "notification they cause is out, per second; for share requests, requests delivered "
         "or withheld per second. Baselines: for the bus paths, raw nats-py JetStream on the "
         "same server (600-byte messages, `publish_async` pipelined with a pull consumer "
-        "fetching and acking at the same time); for the consent path, the Rego engine's own "
-        "evaluations per second (regopy) on the same policy input; for matching, scipy's "
+        "fetching and acking at the same time); for the consent path, the broker's own policy "
+        "engine (EMA_POLICY_ENGINE; OPA's Go evaluator by default, docs/decisions/0019) "
+        "evaluating the same policy input in process, and regopy beside it; for matching, scipy's "
         "`linear_sum_assignment` alone on the same expanded score matrix.",
         "",
         "## Latency three ways",

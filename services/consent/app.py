@@ -25,8 +25,11 @@ from services.kit.settings import Settings
 
 
 class ConsentSettings(Settings):
-    policy_engine: Literal["regopy", "opa"] = Field(
-        "regopy", description="regopy (embedded, default) or opa (an OPA server)."
+    policy_engine: Literal["opa-go", "regopy", "opa"] = Field(
+        "opa-go",
+        description="opa-go (OPA's Go evaluator in process, the default), regopy (rego-cpp in "
+        "process) or opa (an OPA server at opa_url). Whichever it is, a policy that cannot be "
+        "loaded or evaluated means withhold (docs/decisions/0012, 0019).",
     )
     opa_url: str | None = Field(None, description="OPA server, e.g. http://opa:8181.")
     audit_session_hours: int = Field(8, ge=1, le=24, description="Audit page sign-in lifetime.")

@@ -1,14 +1,16 @@
 """Policy engines behind one interface. A policy that cannot be loaded means withhold.
 
-Three evaluators of the same `.rego` files and data: regopy (rego-cpp, the embedded default),
-an OPA server over REST (containers), and OPA's own Go evaluator in process
-(opa-golib-python-bindings), which stands in for OPA where no `opa` binary runs and checks
-that regopy and OPA decide alike (tests/unit/test_engine_parity.py)."""
+Three evaluators of the same `.rego` files and data: OPA's own Go evaluator in process
+(opa-golib-python-bindings, `opa-go`, the embedded default since docs/decisions/0019), regopy
+(rego-cpp, `regopy`), and an OPA server over REST (`opa`, containers). The Go evaluator also
+stands in for OPA where no `opa` binary runs, and regopy and OPA are checked to decide alike
+(tests/unit/test_engine_parity.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -82,14 +84,25 @@ class RegopyEngine:
 
 class GoOpaEngine:
     """OPA's Go evaluator in process (opa-golib-python-bindings): the same engine an OPA
-    server runs, for the OPA stand-in, engine parity and what-if where regopy cannot load."""
+    server runs; the broker's embedded engine (`EMA_POLICY_ENGINE=opa-go`), the OPA stand-in,
+    engine parity and what-if where regopy cannot load. A library that does not load, a policy
+    that does not compile or an evaluation that fails means withhold, as with the others."""
 
     def __init__(self, directory: Path = POLICY_DIR) -> None:
-        from opa_bindings import OpaEngine as Evaluator
-
         self.revision = revision(directory)
         self.error: str | None = None
-        self.evaluator = Evaluator()
+        self.evaluator: Any = None
+        # Go's collector runs on threads of its own; at its default (GOGC=100) an evaluation
+        # cost ~40 % more CPU (docs/decisions/0019). Read once, when the library loads; an
+        # operator's own GOGC wins.
+        os.environ.setdefault("GOGC", "400")
+        try:
+            from opa_bindings import OpaEngine as Evaluator
+
+            self.evaluator = Evaluator()
+        except Exception as exc:  # the bindings or their shared library missing
+            self.error = f"policy engine could not be loaded: {type(exc).__name__}: {exc}"
+            return
         try:
             data_file = directory / "data.json"
             if data_file.exists():
@@ -100,22 +113,25 @@ class GoOpaEngine:
             self.error = f"policy could not be loaded: {type(exc).__name__}: {exc}"
 
     def decide(self, policy_input: dict[str, Any]) -> dict[str, Any]:
-        from opa_bindings import OpaError
-
         if self.error:
             return withhold(self.error, self.revision)
+        from opa_bindings import OpaError  # loaded: the evaluator was built
+
         try:
             result = self.evaluator.eval_document(
                 ENTRYPOINT.replace("/", "."), json.loads(json.dumps(policy_input, default=str))
             )
         except OpaError as exc:
             return withhold(f"policy gave no decision ({exc.code})", self.revision)
+        except Exception as exc:  # anything else from the evaluator: nothing is released
+            return withhold(f"policy evaluation failed: {type(exc).__name__}", self.revision)
         if not isinstance(result, dict) or not isinstance(result.get("allow"), bool):
             return withhold("policy decision has no boolean allow", self.revision)
         return {**result, "policy_revision": self.revision}
 
     def close(self) -> None:
-        self.evaluator.close()
+        if self.evaluator is not None:
+            self.evaluator.close()
 
 
 def local_engine(directory: Path = POLICY_DIR) -> RegopyEngine | GoOpaEngine:
@@ -200,37 +216,52 @@ class OpaEngine:
             await self.client.close_connection()
 
 
+ENGINES = ("opa-go", "regopy", "opa")
+DEFAULT_ENGINE = "opa-go"
+
+
 class SelectedEngine:
-    """The engine EMA_POLICY_ENGINE names (regopy, the default, or opa), behind one call."""
+    """The engine EMA_POLICY_ENGINE names (opa-go, the default; regopy; or opa, a server),
+    behind one call."""
 
     def __init__(self) -> None:
-        # Built when first needed: with EMA_POLICY_ENGINE=opa regopy is never loaded, so the
-        # OPA path does not depend on rego-cpp's native library (or its libatomic).
-        self._current: RegopyEngine | OpaEngine | None = None
+        # Built when first needed: with EMA_POLICY_ENGINE=opa (or opa-go) regopy is never
+        # loaded, so those paths do not depend on rego-cpp's native library (or its libatomic).
+        self._current: RegopyEngine | GoOpaEngine | OpaEngine | None = None
         self.latency: Any = None  # a Prometheus histogram, set when the service starts
 
     @property
-    def current(self) -> RegopyEngine | OpaEngine:
+    def current(self) -> RegopyEngine | GoOpaEngine | OpaEngine:
         if self._current is None:
-            self._current = RegopyEngine()
+            self._current = GoOpaEngine()
         return self._current
 
     async def configure(self, name: str, opa_url: str | None) -> None:
+        if name not in ENGINES:
+            raise ValueError(f"EMA_POLICY_ENGINE must be one of {', '.join(ENGINES)}, not {name!r}")
+        await self.close()
         if name == "opa":
             if not opa_url:
                 raise ValueError("EMA_POLICY_ENGINE=opa needs EMA_OPA_URL")
             self._current = OpaEngine(opa_url)
             await self._current.load()
+        elif name == "opa-go":
+            self._current = GoOpaEngine()
         else:
             self._current = RegopyEngine()
 
     @property
     def name(self) -> str:
-        return "opa" if isinstance(self.current, OpaEngine) else "regopy"
+        if isinstance(self.current, OpaEngine):
+            return "opa"
+        return "opa-go" if isinstance(self.current, GoOpaEngine) else "regopy"
 
     async def close(self) -> None:
-        if isinstance(self._current, OpaEngine):
-            await self._current.close()
+        current, self._current = self._current, None
+        if isinstance(current, OpaEngine):
+            await current.close()
+        elif isinstance(current, GoOpaEngine):
+            current.close()
 
     @property
     def error(self) -> str | None:

@@ -33,9 +33,9 @@ from services.consent import glass
 from services.consent.consents import InvalidConsent, policy_form, validate_grant
 from services.consent.domain import canonical, policy_input, redact, sha256_json
 from services.consent.engine import Engine
-from services.consent.log import DecisionLog
+from services.consent.log import Appended, DecisionLog
 from services.consent.store import ConsentRow, DecisionRecord, KnownCase
-from services.kit.db import write_queued
+from services.kit.db import per_transaction, queue_rows, write_queued
 from services.kit.sealing import (
     HYBRID,
     CannotOpen,
@@ -88,17 +88,48 @@ async def on_case_changed(ctx: Context) -> None:
         case.linked_units = sorted({*(case.linked_units or []), data.from_centre, data.to_centre})
 
 
+LOCKED = "consent_locked_cases"
+CONSENTS = "consent_consents_read"
+
+
 async def lock_case(ctx: Context, case_id: str) -> KnownCase | None:
     """Take the case's lock for the rest of the transaction: a row lock on PostgreSQL; on
     SQLite the database's write lock, held since the inbox row was written (written here,
     not at commit: services/kit/db.py::write_queued). A share decision takes it before it
     reads consents and a consent change before it writes, so a withdrawal and a decision on
-    the same case never interleave."""
-    await ctx.session.flush()
-    await write_queued(ctx.session)
-    return await ctx.session.scalar(
-        select(KnownCase).where(KnownCase.case_id == case_id).with_for_update()
-    )
+    the same case never interleave. A lock once taken is held to the commit: the rest of a
+    batch's messages on the same case find it (and the case) without asking again."""
+    locked: dict[str, KnownCase | None] = per_transaction(ctx.session, LOCKED, dict)
+    if not locked:
+        await ctx.session.flush()
+        await write_queued(ctx.session)
+    if case_id not in locked:
+        locked[case_id] = await ctx.session.scalar(
+            select(KnownCase).where(KnownCase.case_id == case_id).with_for_update()
+        )
+    return locked[case_id]
+
+
+async def active_consents(ctx: Context, case_id: str) -> list[dict[str, Any]]:
+    """The policy forms of the case's active consents, read under the case's lock (taken
+    first, lock_case). Kept for the transaction: with the lock held no other transaction
+    changes them, and a consent change in this one forgets them (forget_consents)."""
+    read: dict[str, list[dict[str, Any]]] = per_transaction(ctx.session, CONSENTS, dict)
+    if case_id not in read:
+        read[case_id] = list(
+            (
+                await ctx.session.scalars(
+                    select(ConsentRow.policy)
+                    .where(ConsentRow.case_id == case_id, ConsentRow.status == "active")
+                    .order_by(ConsentRow.consent_id)
+                )
+            ).all()
+        )
+    return read[case_id]
+
+
+def forget_consents(ctx: Context, case_id: str) -> None:
+    per_transaction(ctx.session, CONSENTS, dict).pop(case_id, None)
 
 
 def may_register(case: KnownCase, unit: str) -> bool:
@@ -177,6 +208,7 @@ async def _granted(
         "changed_by": ctx.sender.id,
         "recorded_at": datetime.now(UTC).isoformat(),
     }
+    forget_consents(ctx, data.case_id)
     logged = await decision_log.append(
         ctx.session, ctx.outbox, "consent.granted", data.consent_id, body
     )
@@ -214,6 +246,7 @@ async def _withdrawn(ctx: Context, data: ConsentWithdrawnV1, decision_log: Decis
         "registered_by": ctx.sender.id,
         "recorded_at": datetime.now(UTC).isoformat(),
     }
+    forget_consents(ctx, data.case_id)
     logged = await decision_log.append(
         ctx.session, ctx.outbox, "consent.withdrawn", data.consent_id, body
     )
@@ -273,13 +306,7 @@ def make_share_request_handler(
         case = await lock_case(ctx, req.case_id)
         if case is None:
             raise Rejected(f"case_id: no open case {req.case_id!r} is known to the broker")
-        consents = (
-            await ctx.session.scalars(
-                select(ConsentRow)
-                .where(ConsentRow.case_id == req.case_id, ConsentRow.status == "active")
-                .order_by(ConsentRow.consent_id)
-            )
-        ).all()
+        consents = await active_consents(ctx, req.case_id)
         now = datetime.now(UTC)
         inputs = policy_input(
             req,
@@ -287,11 +314,13 @@ def make_share_request_handler(
             birth_date_estimated=case.birth_date_estimated,
             source_kind=source.kind.value if source else None,
             recipient_kind=recipient.kind.value if recipient else None,
-            consents=[c.policy for c in consents],
+            consents=consents,
             now=now,
         )
         glass_refused = None
         if req.break_the_glass is not None:
+            # The releases of this batch so far count (linked units, the limit): write them.
+            await write_queued(ctx.session)
             kind = recipient.kind.value if recipient else None
             glass_refused = await glass.refusal(ctx.session, ctx.settings, case, req, kind, now)
         decision = await engine.evaluate(inputs)
@@ -369,10 +398,75 @@ def make_share_request_handler(
             justification, record["justification_hash"] = glass.sealed_justification(
                 req, decision_id, state["sealing_keys"][0]
             )
-        logged = await decision_log.append(ctx.session, ctx.outbox, "decision", decision_id, record)
+
+        # What follows goes to the outbox in this transaction, once the log has signed the head
+        # over this batch's records (services/consent/log.py): it is published only after the
+        # decision record is committed (record before release), with the head and the record's
+        # inclusion proof.
+        def release(logged: Appended) -> None:
+            ctx.emit(
+                "no.ema.share.decided.v1",
+                ShareDecidedV1(
+                    decision_id=decision_id,
+                    request_id=req.request_id,
+                    case_id=req.case_id,
+                    source_unit=req.source_unit,
+                    recipient_unit=req.recipient_unit,
+                    data_category=req.data_category,
+                    purpose=req.purpose,
+                    outcome=outcome,
+                    legal_basis=legal_basis,
+                    policy_revision=record["policy_revision"],
+                    record_hash=logged.record_hash,
+                ),
+                case_id=req.case_id,
+            )
+            if allow:
+                assert sealed is not None and content_hash is not None and legal_basis
+                ctx.emit(
+                    "no.ema.share.delivered.v2",
+                    ShareDeliveredV2(
+                        decision_id=decision_id,
+                        request_id=req.request_id,
+                        case_id=req.case_id,
+                        source_unit=req.source_unit,
+                        recipient_unit=req.recipient_unit,
+                        data_category=req.data_category,
+                        purpose=req.purpose,
+                        fields=fields,
+                        legal_basis=legal_basis,
+                        obligations=[Obligation(**o) for o in obligations],
+                        payload=sealed,
+                        content_hash=content_hash,
+                        record_hash=logged.record_hash,
+                        log_index=logged.index,
+                        checkpoint=logged.checkpoint,
+                        inclusion_proof=logged.proof_b64,
+                    ),
+                    case_id=req.case_id,
+                    unit=req.recipient_unit,
+                )
+            ctx.emit(
+                "no.ema.share.receipt.v1",
+                ShareReceiptV1(
+                    request_id=req.request_id,
+                    decision_id=decision_id,
+                    outcome="released" if allow else "withheld",
+                    message_nb=RELEASED_NB if allow else WITHHELD_NB,
+                    message_en=RELEASED_EN if allow else WITHHELD_EN,
+                ),
+                case_id=req.case_id,
+                unit=req.source_unit,
+            )
+
+        logged = await decision_log.append(
+            ctx.session, ctx.outbox, "decision", decision_id, record, then=release
+        )
         index, leaf = logged.index, logged.record_hash
-        ctx.session.add(
-            DecisionRecord(
+        queue_rows(
+            ctx.session,
+            DecisionRecord,
+            dict(
                 id=decision_id,
                 request_id=req.request_id,
                 case_id=req.case_id,
@@ -392,7 +486,7 @@ def make_share_request_handler(
                 log_index=index,
                 record_hash=leaf,
                 decided_at=now,
-            )
+            ),
         )
         if req.break_the_glass is not None:
             glass.record(
@@ -407,62 +501,6 @@ def make_share_request_handler(
                 record["justification_hash"],
                 now,
             )
-        # Everything below goes to the outbox in this transaction: it is published only after
-        # the decision record above is committed (record before release).
-        ctx.emit(
-            "no.ema.share.decided.v1",
-            ShareDecidedV1(
-                decision_id=decision_id,
-                request_id=req.request_id,
-                case_id=req.case_id,
-                source_unit=req.source_unit,
-                recipient_unit=req.recipient_unit,
-                data_category=req.data_category,
-                purpose=req.purpose,
-                outcome=outcome,
-                legal_basis=legal_basis,
-                policy_revision=record["policy_revision"],
-                record_hash=leaf,
-            ),
-            case_id=req.case_id,
-        )
-        if allow:
-            assert sealed is not None and content_hash is not None and legal_basis
-            ctx.emit(
-                "no.ema.share.delivered.v2",
-                ShareDeliveredV2(
-                    decision_id=decision_id,
-                    request_id=req.request_id,
-                    case_id=req.case_id,
-                    source_unit=req.source_unit,
-                    recipient_unit=req.recipient_unit,
-                    data_category=req.data_category,
-                    purpose=req.purpose,
-                    fields=fields,
-                    legal_basis=legal_basis,
-                    obligations=[Obligation(**o) for o in obligations],
-                    payload=sealed,
-                    content_hash=content_hash,
-                    record_hash=leaf,
-                    log_index=index,
-                    checkpoint=logged.checkpoint,
-                    inclusion_proof=logged.proof_b64,
-                ),
-                case_id=req.case_id,
-                unit=req.recipient_unit,
-            )
-        ctx.emit(
-            "no.ema.share.receipt.v1",
-            ShareReceiptV1(
-                request_id=req.request_id,
-                decision_id=decision_id,
-                outcome="released" if allow else "withheld",
-                message_nb=RELEASED_NB if allow else WITHHELD_NB,
-                message_en=RELEASED_EN if allow else WITHHELD_EN,
-            ),
-            case_id=req.case_id,
-            unit=req.source_unit,
-        )
         log.info(
             "share decided",
             extra={

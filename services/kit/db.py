@@ -125,13 +125,15 @@ async def create_tables(engine: AsyncEngine, *metadatas: MetaData) -> None:
 
 QUEUED = "kit_queued_rows"
 AT_COMMIT = "kit_at_commit"
+FINISHERS = "kit_finishers"
 T = TypeVar("T")
 
 
 class KitSession(Session):
     """A session that writes rows queued with `queue_rows` as one executemany per table when
     its transaction commits (before the commit's own flush), in the order they were queued,
-    and forgets them when it rolls back."""
+    and forgets them when it rolls back. Functions given to `before_commit` run first, once,
+    in the transaction (they may queue rows and send statements)."""
 
 
 def queue_rows(session: AsyncSession | Session, model: type, row: dict[str, Any]) -> None:
@@ -160,14 +162,43 @@ def at_commit(
     return hooks[key][0]
 
 
-@event.listens_for(KitSession, "before_commit")
+def _run_all(session: Session, fns: list[Callable[[Session], None]]) -> None:
+    for fn in fns:
+        fn(session)
+
+
+def before_commit(session: AsyncSession | Session, fn: Callable[[Session], None]) -> None:
+    """Run `fn(session)` when this transaction commits, before the queued rows are written
+    (what a whole batch shares, e.g. the decision log's one signed head per transaction).
+    Forgotten when the transaction rolls back."""
+    at_commit(session, FINISHERS, list, _run_all).append(fn)
+
+
+def per_transaction(session: AsyncSession | Session, key: str, factory: Callable[[], Any]) -> Any:
+    """A value kept for the current transaction of `session` only (a new one starts empty)."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    transaction = sync.get_transaction()
+    held = sync.info.get(key)
+    if held is None or held[0] is not transaction:
+        held = sync.info[key] = (transaction, factory())
+    return held[1]
+
+
 def _write_queued(session: Session) -> None:
-    for state, write in session.info.pop(AT_COMMIT, {}).values():
-        write(session, state)
     queued = session.info.pop(QUEUED, None)
     if queued:
         for model, rows in queued.items():
             session.execute(insert(model), rows)
+
+
+@event.listens_for(KitSession, "before_commit")
+def _finish(session: Session) -> None:
+    # A hook may add rows, or another hook (a finisher that queues messages gathered with
+    # at_commit): run until none is left.
+    while hooks := session.info.pop(AT_COMMIT, None):
+        for state, write in hooks.values():
+            write(session, state)
+    _write_queued(session)
 
 
 async def write_queued(session: AsyncSession) -> None:

@@ -163,9 +163,11 @@ def last_leaf_inclusion(frontier: Frontier) -> list[bytes]:
     return [h for _, h in reversed(frontier.nodes)]
 
 
-def consistency_from_frontier(frontier: Frontier, new_leaves: list[bytes]) -> list[bytes]:
-    """PROOF(m, D[n]) from the right edge at size m and the leaves appended since: every node
-    of the proof inside the old tree is one of its perfect subtrees, so no old leaf is read."""
+def _subtrees(frontier: Frontier, new_leaves: list[bytes]) -> Callable[[int, int], bytes]:
+    """MTH of the leaves [lo, hi) of the tree the right edge `frontier` grows into with
+    `new_leaves`, for any range an RFC 6962 proof names: every such range wholly inside the old
+    tree is one of the frontier's perfect subtrees, and one across the old size splits into
+    such subtrees and new leaves. Memoised: a batch's proofs share their nodes."""
     old_size = frontier.size
     known: dict[tuple[int, int], bytes] = {}
     start = 0
@@ -174,16 +176,48 @@ def consistency_from_frontier(frontier: Frontier, new_leaves: list[bytes]) -> li
         start += size
 
     def subtree(lo: int, hi: int) -> bytes:
-        if hi <= old_size:
-            return known[(lo, hi)]
-        if lo < old_size:
-            raise ValueError(f"subtree [{lo}, {hi}) straddles the old size {old_size}")
-        return root(new_leaves[lo - old_size : hi - old_size])
+        found = known.get((lo, hi))
+        if found is not None:
+            return found
+        if lo >= old_size:
+            value = root(new_leaves[lo - old_size : hi - old_size])
+        elif hi - lo == 1 or hi <= old_size:
+            raise ValueError(f"subtree [{lo}, {hi}) is not on the old tree's right edge")
+        else:
+            k = _split(hi - lo)
+            value = node_hash(subtree(lo, lo + k), subtree(lo + k, hi))
+        known[(lo, hi)] = value
+        return value
 
+    return subtree
+
+
+def consistency_from_frontier(frontier: Frontier, new_leaves: list[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]) from the right edge at size m and the leaves appended since: every node
+    of the proof inside the old tree is one of its perfect subtrees, so no old leaf is read."""
+    old_size = frontier.size
     new_size = old_size + len(new_leaves)
     if not 0 < old_size <= new_size:
         raise ValueError(f"no consistency proof from size {old_size} to {new_size}")
-    return _path(old_size, new_size, subtree, 0, True)
+    return _path(old_size, new_size, _subtrees(frontier, new_leaves), 0, True)
+
+
+def inclusions_from_frontier(frontier: Frontier, new_leaves: list[bytes]) -> list[list[bytes]]:
+    """PATH(i, D[n]) of every leaf appended since the right edge `frontier` (in order), in the
+    tree of all of them: a batch's records proven against the one head signed for the batch.
+    No old leaf is read (the left neighbours are the frontier's subtrees)."""
+    subtree = _subtrees(frontier, new_leaves)
+    n = frontier.size + len(new_leaves)
+
+    def path(index: int, lo: int, size: int) -> list[bytes]:
+        if size == 1:
+            return []
+        k = _split(size)
+        if index < k:
+            return path(index, lo, k) + [subtree(lo + k, lo + size)]
+        return path(index - k, lo + k, size - k) + [subtree(lo, lo + k)]
+
+    return [path(frontier.size + i, 0, n) for i in range(len(new_leaves))]
 
 
 def _path(

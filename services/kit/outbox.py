@@ -140,9 +140,14 @@ class Outbox:
 
     async def run(self, js: JetStreamContext, poll: float = 1.0) -> None:
         backoff = 0.2
+        limit = 256
         while True:
+            # Cleared before reading, not after: a commit that wakes the relay while it reads
+            # or publishes is seen on the next turn, not at the next poll. A page shorter than
+            # the limit was everything committed when it was read (no extra empty read).
+            self._wake.clear()
             try:
-                while await self.relay_once(js):
+                while await self.relay_once(js, limit) == limit:
                     pass
                 backoff = 0.2
             except asyncio.CancelledError:
@@ -152,7 +157,6 @@ class Outbox:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), poll)
             except TimeoutError:

@@ -22,4 +22,9 @@ def test_run_returns_the_whole_path_and_raw_regopy_figures() -> None:
     assert 0 < burst["p50_ms"] <= burst["p99_ms"] and burst["per_s"] > 0
     assert fig["sequential"]["n"] == 3 and 0 < fig["sequential"]["p50_ms"]
     assert fig["regopy"]["n"] == 12 and fig["regopy"]["evaluations_per_s"] > 0
+    # The engine the broker ran on, measured alone in the same run (the ratio's baseline).
+    assert fig["engine"] == fig["engine_raw"]["engine"] == "opa-go"
+    assert fig["engine_raw"]["evaluations_per_s"] > 0 and fig["ratio_path_to_engine"] > 0
+    # Per request: CPU of the broker's process and the SQL statements it sent.
+    assert fig["cpu_ms_per_request"]["consent"] > 0 and fig["sql_per_request"]["consent"] > 0
     assert fig["machine"]["cores"] and fig["date"].startswith("20")

@@ -388,10 +388,10 @@ async def test_k9_anonymous_consultation_is_delivered_without_identifying_fields
 IN_FLIGHT = 200
 
 
-async def pipelined_kopp_requests(
+async def kopp_requests(
     centre: Partner, case_id: str, recipient: str, n: int
 ) -> list[tuple[ShareRequestV2, Any]]:
-    """`n` kopp share requests, built and sealed first, then pipelined onto the bus at once."""
+    """`n` kopp share requests, built and sealed, not sent."""
     key = await centre.broker_key()
     built = []
     for _ in range(n):
@@ -399,12 +399,25 @@ async def pipelined_kopp_requests(
         built.append(
             (request, build_event(centre.key, "no.ema.share.request.v2", request, case_id=case_id))
         )
+    return built
+
+
+async def pipeline(centre: Partner, built: list[tuple[ShareRequestV2, Any]]) -> None:
+    """Publish built requests at once, without waiting for one before the next."""
     js = centre.nc.jetstream()
     futures = [
         await js.publish_async(subject, body, headers=headers)
         for _, (subject, _, body, headers) in built
     ]
     await asyncio.gather(*futures)
+
+
+async def pipelined_kopp_requests(
+    centre: Partner, case_id: str, recipient: str, n: int
+) -> list[tuple[ShareRequestV2, Any]]:
+    """`n` kopp share requests, built and sealed first, then pipelined onto the bus at once."""
+    built = await kopp_requests(centre, case_id, recipient, n)
+    await pipeline(centre, built)
     return built
 
 
@@ -429,10 +442,14 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
     await watcher.subscribe(f"ema.consent.recorded.{centre.key.unit_id}", cb=collect)
     await watcher.subscribe(f"ema.share.receipt.{centre.key.unit_id}", cb=collect)
     await watcher.flush()
-    # 200 requests are built and sealed first, then pipelined onto the bus; the withdrawal
-    # lands while the broker is still deciding them.
-    built = await pipelined_kopp_requests(centre, case_id, kommune.key.unit_id, IN_FLIGHT)
-    # Withdraw as soon as the broker has answered the first request: the rest are in flight.
+    # 200 requests are built and sealed first; a quarter is pipelined onto the bus, and the
+    # withdrawal is sent as soon as the broker has answered the first of them, then the rest
+    # at once. The broker decides a fetched batch in one transaction, so a withdrawal sent
+    # after everything was published could land after the last batch; this way it lands
+    # among the requests, and the broker meets both in whatever order its consumers fetch.
+    built = await kopp_requests(centre, case_id, kommune.key.unit_id, IN_FLIGHT)
+    first = IN_FLIGHT // 4
+    await pipeline(centre, built[:first])
     pending_ids = {request.request_id for request, _ in built}
     await wait_for(
         lambda: any(
@@ -450,6 +467,7 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
         ),
         case_id=case_id,
     )
+    await pipeline(centre, built[first:])
     requests = [request for request, _ in built]
     after = [
         await share(centre, case_id, kommune.key.unit_id, "kopp", "settlement", KOPP)

@@ -5,6 +5,7 @@ both in-process engines decide through the real service."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,5 +30,5 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 
 def test_the_broker_has_regopy_loaded(system: System) -> None:
-    maps = open(f"/proc/{system.procs['consent'].proc.pid}/maps").read()  # noqa: PTH123
+    maps = Path(f"/proc/{system.procs['consent'].proc.pid}/maps").read_text()
     assert "librego" in maps

@@ -443,10 +443,9 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
     await watcher.subscribe(f"ema.share.receipt.{centre.key.unit_id}", cb=collect)
     await watcher.flush()
     # 200 requests are built and sealed first; a quarter is pipelined onto the bus, and the
-    # withdrawal is sent as soon as the broker has answered the first of them, then the rest
-    # at once. The broker decides a fetched batch in one transaction, so a withdrawal sent
-    # after everything was published could land after the last batch; this way it lands
-    # among the requests, and the broker meets both in whatever order its consumers fetch.
+    # withdrawal is sent as soon as the broker has answered the first of them. The broker
+    # decides a fetched batch in one transaction, so a withdrawal sent after everything was
+    # published could land after the last batch; the rest follow it instead (below).
     built = await kopp_requests(centre, case_id, kommune.key.unit_id, IN_FLIGHT)
     first = IN_FLIGHT // 4
     await pipeline(centre, built[:first])
@@ -467,7 +466,22 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
         ),
         case_id=case_id,
     )
-    await pipeline(centre, built[first:])
+
+    def acknowledged() -> bool:
+        return any(
+            s.startswith("ema.consent.recorded") and d["status"] == "withdrawn" for s, d in events
+        )
+
+    # The rest keep coming, a few at a time, until the broker has acknowledged the withdrawal
+    # (however long the machine makes it take), and the last ten after it: requests are in
+    # flight on both sides of it.
+    rest = built[first:]
+    while len(rest) > 10 and not acknowledged():
+        await pipeline(centre, rest[:5])
+        rest = rest[5:]
+        await asyncio.sleep(0.02)
+    await wait_for(acknowledged, timeout=60)
+    await pipeline(centre, rest)
     requests = [request for request, _ in built]
     after = [
         await share(centre, case_id, kommune.key.unit_id, "kopp", "settlement", KOPP)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.messages import CaseTasksV1, TaskNoticeV1
-from services.kit.db import queue_rows, utcnow
+from services.kit.db import per_transaction, queue_rows, utcnow
 from services.kit.service import Context
 from services.notify.routing import emergency_recipients, event_key, hears, recipients
 from services.notify.store import Delivery, Notification, Recipient
@@ -111,12 +111,7 @@ def record_once(session: AsyncSession) -> Any:
 
 async def recipient_of(session: AsyncSession, unit: str, role: str) -> Recipient | None:
     """The recipient of a role at a unit, read once per transaction."""
-    sync = session.sync_session
-    transaction = sync.get_transaction()
-    cached = sync.info.get(RECIPIENTS)
-    if cached is None or cached[0] is not transaction:
-        cached = sync.info[RECIPIENTS] = (transaction, {})
-    found = cached[1]
+    found: dict[tuple[str, str], Recipient | None] = per_transaction(session, RECIPIENTS, dict)
     if (unit, role) not in found:
         found[unit, role] = await session.scalar(
             select(Recipient).where(Recipient.unit == unit, Recipient.role == role)

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -412,13 +413,32 @@ async def pipeline(centre: Partner, built: list[tuple[ShareRequestV2, Any]]) -> 
     await asyncio.gather(*futures)
 
 
-async def pipelined_kopp_requests(
-    centre: Partner, case_id: str, recipient: str, n: int
-) -> list[tuple[ShareRequestV2, Any]]:
-    """`n` kopp share requests, built and sealed first, then pipelined onto the bus at once."""
-    built = await kopp_requests(centre, case_id, recipient, n)
-    await pipeline(centre, built)
-    return built
+async def withdraw_amid_requests(
+    centre: Partner,
+    built: list[tuple[ShareRequestV2, Any]],
+    answered: Callable[[], bool],
+    withdrawal: ConsentWithdrawnV1,
+    acknowledged: Callable[[], bool],
+) -> None:
+    """Race `withdrawal` against the built requests, so requests are in flight on both sides.
+
+    A quarter is pipelined onto the bus and the withdrawal is sent as soon as the broker has
+    answered one of them (`answered`). The rest keep coming a few at a time until the broker
+    has acknowledged the withdrawal, however long the machine makes that take, and the last
+    ten after it. Sending everything first would not race: the broker decides a fetched batch
+    in one transaction, and on SQLite the share deciders can keep the write lock busy until
+    the requests run out."""
+    first = len(built) // 4
+    await pipeline(centre, built[:first])
+    await wait_for(answered, interval=0.005)
+    await centre.send("no.ema.consent.withdrawn.v1", withdrawal, case_id=withdrawal.case_id)
+    rest = built[first:]
+    while len(rest) > 10 and not acknowledged():
+        await pipeline(centre, rest[:5])
+        rest = rest[5:]
+        await asyncio.sleep(0.02)
+    await wait_for(acknowledged, timeout=60)
+    await pipeline(centre, rest)
 
 
 @pytest.mark.postgres
@@ -442,46 +462,29 @@ async def test_k6_no_release_after_a_withdrawal_is_acknowledged_with_requests_in
     await watcher.subscribe(f"ema.consent.recorded.{centre.key.unit_id}", cb=collect)
     await watcher.subscribe(f"ema.share.receipt.{centre.key.unit_id}", cb=collect)
     await watcher.flush()
-    # 200 requests are built and sealed first; a quarter is pipelined onto the bus, and the
-    # withdrawal is sent as soon as the broker has answered the first of them. The broker
-    # decides a fetched batch in one transaction, so a withdrawal sent after everything was
-    # published could land after the last batch; the rest follow it instead (below).
+    # 200 requests are built and sealed first, then raced against the withdrawal.
     built = await kopp_requests(centre, case_id, kommune.key.unit_id, IN_FLIGHT)
-    first = IN_FLIGHT // 4
-    await pipeline(centre, built[:first])
     pending_ids = {request.request_id for request, _ in built}
-    await wait_for(
-        lambda: any(
-            s.startswith("ema.share.receipt") and d["request_id"] in pending_ids for s, d in events
-        ),
-        interval=0.005,
-    )
-    await centre.send(
-        "no.ema.consent.withdrawn.v1",
-        ConsentWithdrawnV1(
-            consent_id=given.consent_id,
-            case_id=case_id,
-            withdrawn_by="representative",
-            withdrawn_at=datetime.now(UTC),
-        ),
-        case_id=case_id,
-    )
 
     def acknowledged() -> bool:
         return any(
             s.startswith("ema.consent.recorded") and d["status"] == "withdrawn" for s, d in events
         )
 
-    # The rest keep coming, a few at a time, until the broker has acknowledged the withdrawal
-    # (however long the machine makes it take), and the last ten after it: requests are in
-    # flight on both sides of it.
-    rest = built[first:]
-    while len(rest) > 10 and not acknowledged():
-        await pipeline(centre, rest[:5])
-        rest = rest[5:]
-        await asyncio.sleep(0.02)
-    await wait_for(acknowledged, timeout=60)
-    await pipeline(centre, rest)
+    await withdraw_amid_requests(
+        centre,
+        built,
+        answered=lambda: any(
+            s.startswith("ema.share.receipt") and d["request_id"] in pending_ids for s, d in events
+        ),
+        withdrawal=ConsentWithdrawnV1(
+            consent_id=given.consent_id,
+            case_id=case_id,
+            withdrawn_by="representative",
+            withdrawn_at=datetime.now(UTC),
+        ),
+        acknowledged=acknowledged,
+    )
     requests = [request for request, _ in built]
     after = [
         await share(centre, case_id, kommune.key.unit_id, "kopp", "settlement", KOPP)

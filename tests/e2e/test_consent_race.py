@@ -19,10 +19,11 @@ from tests.conftest import database_env, start_system
 from tests.e2e.test_consent import (
     consent,
     flow,
+    kopp_requests,
     open_case,
-    pipelined_kopp_requests,
     recorded,
     uid,
+    withdraw_amid_requests,
 )
 from tests.e2e.test_opa_engine import start_opa
 from tests.support import Partner, query, wait_for
@@ -65,25 +66,33 @@ async def test_no_release_on_a_consent_is_logged_after_its_withdrawal_with_repli
     await centre.send("no.ema.consent.granted.v1", given, case_id=case_id)
     await recorded(centre, acks, given.consent_id)
     receipts: list[dict] = []
+    withdrawals: list[dict] = []
 
     async def on_receipt(msg: object) -> None:
         receipts.append(json.loads(msg.data)["data"])  # type: ignore[attr-defined]
 
+    async def on_recorded(msg: object) -> None:
+        data = json.loads(msg.data)["data"]  # type: ignore[attr-defined]
+        if data["consent_id"] == given.consent_id and data["status"] == "withdrawn":
+            withdrawals.append(data)
+
     await centre.nc.subscribe(f"ema.share.receipt.{centre.key.unit_id}", cb=on_receipt)
-    await pipelined_kopp_requests(centre, case_id, kommune.key.unit_id, IN_FLIGHT)
-    await wait_for(lambda: receipts, interval=0.005)  # the replicas are deciding
-    await centre.send(
-        "no.ema.consent.withdrawn.v1",
-        ConsentWithdrawnV1(
+    await centre.nc.subscribe(f"ema.consent.recorded.{centre.key.unit_id}", cb=on_recorded)
+    await centre.nc.flush()
+    built = await kopp_requests(centre, case_id, kommune.key.unit_id, IN_FLIGHT)
+    await withdraw_amid_requests(
+        centre,
+        built,
+        answered=lambda: bool(receipts),  # the replicas are deciding
+        withdrawal=ConsentWithdrawnV1(
             consent_id=given.consent_id,
             case_id=case_id,
             withdrawn_by="representative",
             withdrawn_at=datetime.now(UTC),
         ),
-        case_id=case_id,
+        acknowledged=lambda: bool(withdrawals),
     )
-    ack = await recorded(centre, acks, given.consent_id)
-    assert ack["status"] == "withdrawn"
+    ack = withdrawals[0]
     await wait_for(lambda: len(receipts) >= IN_FLIGHT, timeout=180, interval=0.2)
     db = system.database_url("consent")
     released = query(

@@ -288,7 +288,10 @@ async def check_over_bus(
         if pinned is not None:
             cosigners = read_cosigners(pinned)
         else:
-            cosigners = await directory_cosigners(Directory(await bucket(nc.jetstream())))
+            try:
+                cosigners = await directory_cosigners(Directory(await bucket(nc.jetstream())))
+            except Exception as exc:  # noqa: BLE001 (said, not mistaken for "none registered")
+                return f"the unit directory could not be read ({type(exc).__name__}: {exc})"
         if not cosigners:
             return "no witness is registered (unit kind witness) or pinned (--witnesses)"
         await asyncio.wait_for(

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, Field
 
@@ -140,10 +140,17 @@ class Directory:
             await self.put(unit)
         return unit
 
-    async def all(self) -> list[Unit]:
-        try:
-            keys = await self.kv.keys()
-        except Exception:  # nats-py raises NoKeysError on an empty bucket
-            return []
+    async def all(self, attempts: int = 3) -> list[Unit]:
+        """Every registered unit. An empty bucket gives []; a bus that does not answer (after
+        `attempts` tries) raises, so no caller mistakes a slow bus for an empty directory."""
+        for attempt in range(1, attempts + 1):
+            try:
+                keys = await self.kv.keys()
+                break
+            except NoKeysError:
+                return []
+            except TimeoutError:  # nats-py's own timeouts are TimeoutErrors too
+                if attempt == attempts:
+                    raise
         units = [await self.get(k) for k in keys]
         return [u for u in units if u]

@@ -49,7 +49,11 @@ def duf() -> str:
 
 
 def at_noon(day: date) -> str:
-    return f"{day.isoformat()}T12:00:00+01:00"
+    """Noon that day in Norway; for today before noon, the time now (intake refuses a report
+    dated in the future, and the suite runs at any hour)."""
+    oslo = ZoneInfo("Europe/Oslo")
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=oslo)
+    return min(noon, datetime.now(oslo).replace(microsecond=0)).isoformat()
 
 
 @dataclass

@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml requirements.lock
 up: $(STAMP)
 	$(VENV)/bin/emaflyt up
 
+# Two workers (pytest-xdist), each taking whole files, so a module's shared system stays in
+# one process: 8.8 min here instead of 13.6 min in one process. TEST_WORKERS=0 runs in one.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 status: $(STAMP)
 	$(VENV)/bin/emaflyt status

@@ -92,18 +92,33 @@ def pytest_warning_recorded(
     LEAKS.append(line)
 
 
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Under pytest-xdist (`make test` runs two workers): what a worker's last collection
+    found. (Warnings recorded during its tests reach the controller's hook above already.)"""
+    found = getattr(node, "workeroutput", {})
+    LEAKS.extend(found.get("leaks", []))
+    DROPPED.extend(found.get("dropped", []))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    leaks, dropped = len(LEAKS), len(DROPPED)
     with warnings.catch_warnings(record=True) as late:
         warnings.simplefilter("always", ResourceWarning)
         gc.collect()
     for w in late:
         pytest_warning_recorded(w, "the last collection", "", None)
+    if hasattr(session.config, "workeroutput"):  # an xdist worker: its controller reports
+        session.config.workeroutput["leaks"] = LEAKS[leaks:]
+        session.config.workeroutput["dropped"] = DROPPED[dropped:]
+        return
     if DROPPED:
         print(
-            f"\n{len(DROPPED)} stream(s) dropped inside nats-py:", *sorted(set(DROPPED)), sep="\n  "
+            f"\n{len(set(DROPPED))} stream(s) dropped inside nats-py:",
+            *sorted(set(DROPPED)),
+            sep="\n  ",
         )
     if LEAKS:
-        print(f"\n{len(LEAKS)} resource(s) left open:", *sorted(set(LEAKS)), sep="\n  ")
+        print(f"\n{len(set(LEAKS))} resource(s) left open:", *sorted(set(LEAKS)), sep="\n  ")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -14,7 +14,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 DATA = Path(__file__).parent / "data"
 INFEASIBLE = -1.0e9
@@ -305,6 +304,9 @@ def assign(
     1. sibling groups first, a group as one row needing `len(group)` places in one
        municipality, one group per municipality per run;
     2. single children over municipalities expanded into one column per free place left."""
+    # Imported here: scipy.optimize costs a third of a second at every start of the service.
+    from scipy.optimize import linear_sum_assignment
+
     result = Assignment()
     if not children or not places:
         result.unplaced = {c.case_id: "no municipality has published capacity" for c in children}

@@ -16,7 +16,7 @@ from services.kit.db import per_transaction, queue_rows, utcnow
 from services.kit.service import Context
 from services.notify.routing import emergency_recipients, event_key, hears, recipients
 from services.notify.store import Delivery, Notification, Recipient
-from services.notify.templates import render
+from services.notify.templates import render_both
 
 log = logging.getLogger("notify")
 RECIPIENTS = "notify_recipients"
@@ -123,24 +123,27 @@ async def notify(ctx: Context, wanted: Wanted) -> None:
     """Record each wanted notification once per (unit, role, dedupe key), all in one
     statement, with deliveries on the channels each recipient hears it on."""
     notes: dict[tuple[str, str, str], dict[str, Any]] = {}
+    texts: dict[tuple[str, int], tuple[str, str]] = {}  # one rendering per task and event
     now = utcnow()
     for data, unit, role, key, dedupe in wanted:
-        notes.setdefault(
-            (unit, role, dedupe),
-            {
-                "id": str(uuid.uuid4()),
-                "unit": unit,
-                "role": role,
-                "case_ref": data.case_ref,
-                "event_type": key,
-                "dedupe_key": dedupe,
-                "source_event_id": ctx.event.id,
-                "text_nb": render(key, data, "nb"),
-                "text_en": render(key, data, "en"),
-                "channel": "inbox",
-                "created_at": now,
-            },
-        )
+        if (unit, role, dedupe) in notes:
+            continue
+        if (key, id(data)) not in texts:
+            texts[key, id(data)] = render_both(key, data)
+        text_nb, text_en = texts[key, id(data)]
+        notes[unit, role, dedupe] = {
+            "id": str(uuid.uuid4()),
+            "unit": unit,
+            "role": role,
+            "case_ref": data.case_ref,
+            "event_type": key,
+            "dedupe_key": dedupe,
+            "source_event_id": ctx.event.id,
+            "text_nb": text_nb,
+            "text_en": text_en,
+            "channel": "inbox",
+            "created_at": now,
+        }
     if not notes:
         return
     # The unique constraint decides what is new, in one statement (redelivered, sent again
@@ -148,13 +151,24 @@ async def notify(ctx: Context, wanted: Wanted) -> None:
     connection = await ctx.session.connection()
     rows = list(notes.values())
     recorded = set((await connection.execute(record_once(ctx.session), rows)).scalars())
-    for note in rows:
-        if note["id"] in recorded:
-            await delivered(ctx, note)
+    # One log line for the message's notifications (ids and roles, never a text).
+    told = []
+    for n in rows:
+        if n["id"] in recorded:
+            channels = await delivered(ctx, n)
+            told.append(
+                {"unit": n["unit"], "role": n["role"], "key": n["event_type"], "channels": channels}
+            )
+    if told:
+        log.info(
+            "notifications recorded",
+            extra={"case_ref": rows[0]["case_ref"], "count": len(told), "notifications": told},
+        )
 
 
-async def delivered(ctx: Context, note: dict[str, Any]) -> None:
-    """Queue a recorded notification's deliveries on the channels its recipient hears."""
+async def delivered(ctx: Context, note: dict[str, Any]) -> list[str]:
+    """Queue a recorded notification's deliveries on the channels its recipient hears; the
+    channels."""
     role, key = note["role"], note["event_type"]
     recipient = await recipient_of(ctx.session, note["unit"], role)
     channels = []
@@ -173,13 +187,4 @@ async def delivered(ctx: Context, note: dict[str, Any]) -> None:
                     "channel": channel,
                 },
             )
-    log.info(
-        "notification recorded",
-        extra={
-            "case_ref": note["case_ref"],
-            "unit": note["unit"],
-            "role": role,
-            "key": key,
-            "channels": channels,
-        },
-    )
+    return channels

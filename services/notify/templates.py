@@ -139,8 +139,10 @@ def values_of(data: BaseModel) -> dict[str, object]:
     return values
 
 
-def render(key: str, data: BaseModel, language: str = "nb") -> str:
-    return TEMPLATES[key][language].format(**values_of(data))
+def render_both(key: str, data: BaseModel) -> tuple[str, str]:
+    """The text in bokmål and in English, from one reading of the event's fields."""
+    values = values_of(data)
+    return TEMPLATES[key]["nb"].format(**values), TEMPLATES[key]["en"].format(**values)
 
 
 def subject(key: str, case_ref: str, language: str = "nb") -> str:

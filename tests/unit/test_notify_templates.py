@@ -17,7 +17,7 @@ from services.notify.channels import (
     sign_webhook,
     verify_webhook,
 )
-from services.notify.templates import SUBJECTS, TEMPLATES, render, values_of
+from services.notify.templates import SUBJECTS, TEMPLATES, render_both, values_of
 
 SENTINEL = "HEMMELIG"
 # The samples put marker strings into enum and decimal fields on purpose (so a leak of any
@@ -69,19 +69,23 @@ def confidential_values(data: BaseModel) -> list[str]:
 
 @pytest.mark.parametrize("contract", CONTRACTS, ids=lambda c: c.type)
 @pytest.mark.parametrize("key", sorted(TEMPLATES))
-@pytest.mark.parametrize("language", ["nb", "en"])
-def test_no_template_renders_a_confidential_field(contract, key: str, language: str) -> None:  # noqa: ANN001
+def test_no_template_renders_a_confidential_field(contract, key: str) -> None:  # noqa: ANN001
     data = sample(contract.model)
-    fields = {f for _, f, _, _ in string.Formatter().parse(TEMPLATES[key][language]) if f}
+    fields = {
+        f
+        for language in ("nb", "en")
+        for _, f, _, _ in string.Formatter().parse(TEMPLATES[key][language])
+        if f
+    }
     available = values_of(data)
     if not fields <= set(available):
         # The template does not fit this event, and rendering refuses rather than leak.
         with pytest.raises(KeyError):
-            render(key, data, language)
+            render_both(key, data)
         return
-    text = render(key, data, language)
+    texts = render_both(key, data)
     for secret in confidential_values(data):
-        assert secret not in text
+        assert all(secret not in text for text in texts)
 
 
 def test_templates_name_the_case_and_where_to_act() -> None:

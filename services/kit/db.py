@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
+from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
 from services.kit.private import private_dir
@@ -124,6 +125,7 @@ async def create_tables(engine: AsyncEngine, *metadatas: MetaData) -> None:
 
 
 QUEUED = "kit_queued_rows"
+VISIBLE = "kit_visible_queued"
 AT_COMMIT = "kit_at_commit"
 FINISHERS = "kit_finishers"
 T = TypeVar("T")
@@ -136,11 +138,18 @@ class KitSession(Session):
     in the transaction (they may queue rows and send statements)."""
 
 
-def queue_rows(session: AsyncSession | Session, model: type, row: dict[str, Any]) -> None:
-    """Queue one row of `model` for an executemany at commit (see KitSession)."""
+def queue_rows(
+    session: AsyncSession | Session, model: type, row: dict[str, Any], *, visible: bool = False
+) -> None:
+    """Queue one row of `model` for an executemany at commit (see KitSession). `visible`: the
+    transaction may read or change the row before it commits, so the rows of `model` queued
+    so far are written as soon as a statement of the session names `model`'s table (else
+    they are written at commit only, and the transaction does not see them)."""
     sync = session.sync_session if isinstance(session, AsyncSession) else session
     queued: dict[type, list[dict[str, Any]]] = sync.info.setdefault(QUEUED, {})
     queued.setdefault(model, []).append(row)
+    if visible:
+        sync.info.setdefault(VISIBLE, set()).add(model)
 
 
 def at_commit(
@@ -185,10 +194,27 @@ def per_transaction(session: AsyncSession | Session, key: str, factory: Callable
 
 
 def _write_queued(session: Session) -> None:
+    session.info.pop(VISIBLE, None)
     queued = session.info.pop(QUEUED, None)
     if queued:
         for model, rows in queued.items():
             session.execute(insert(model), rows)
+
+
+@event.listens_for(KitSession, "do_orm_execute")
+def _write_visible_first(state: ORMExecuteState) -> None:
+    """Rows queued with `visible=True` are written before a statement that names their table
+    runs (a read of the case's tasks after a task was scheduled in the same batch)."""
+    session = state.session
+    visible: set[type] | None = session.info.get(VISIBLE)
+    if not visible:
+        return
+    queued: dict[type, list[dict[str, Any]]] = session.info.get(QUEUED, {})
+    named = {t.name for t in find_tables(state.statement, include_crud=True)}
+    for model in [m for m in visible if m.__table__.name in named]:
+        visible.discard(model)
+        if rows := queued.pop(model, None):
+            session.connection().execute(insert(model.__table__), rows)
 
 
 @event.listens_for(KitSession, "before_commit")
@@ -211,6 +237,7 @@ async def write_queued(session: AsyncSession) -> None:
 @event.listens_for(KitSession, "after_soft_rollback")
 def _forget_queued(session: Session, *_args: Any) -> None:
     session.info.pop(QUEUED, None)
+    session.info.pop(VISIBLE, None)
     session.info.pop(AT_COMMIT, None)
 
 

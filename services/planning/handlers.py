@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import date
+from types import SimpleNamespace
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from contracts import messages as m
 from services.kit.clock import OSLO, set_today, today
-from services.kit.db import at_commit
+from services.kit.db import at_commit, queue_rows, utcnow
 from services.kit.directory import Directory
 from services.kit.outbox import Outbox, current_correlation
 from services.kit.service import Context, HandlerFunc, NotYet, Rejected
@@ -60,7 +61,9 @@ def pathway_key(pathway: str, instance: str | None) -> str:
 CASE_TASKS = "planning_case_tasks"
 
 
-def case_tasks(session: AsyncSession, outbox: Outbox, task: Task) -> m.CaseTasksV1:
+def case_tasks(
+    session: AsyncSession, outbox: Outbox, task: Task | SimpleNamespace
+) -> m.CaseTasksV1:
     """The message gathering what this transaction does to the task's case, for the message
     being handled (its correlation): written to the outbox once, when the transaction commits
     (services.kit.db.at_commit; docs/decisions/0018)."""
@@ -89,7 +92,9 @@ def _write_case_tasks(
         )
 
 
-def emit_status(session: AsyncSession, outbox: Outbox, task: Task, **changes: object) -> None:
+def emit_status(
+    session: AsyncSession, outbox: Outbox, task: Task | SimpleNamespace, **changes: object
+) -> None:
     """A status change (with force, reference, role and copies), in the case's message."""
     values = {"status": task.status, "days_late": task.days_late, **changes}
     case_tasks(session, outbox, task).statuses.append(
@@ -113,7 +118,9 @@ def emit_status(session: AsyncSession, outbox: Outbox, task: Task, **changes: ob
     )
 
 
-def emit_deadline(session: AsyncSession, outbox: Outbox, task: Task, pathway: Pathway) -> None:
+def emit_deadline(
+    session: AsyncSession, outbox: Outbox, task: Task | SimpleNamespace, pathway: Pathway
+) -> None:
     """A scheduled task or frame (kind, role, copies), in the case's message."""
     case_tasks(session, outbox, task).scheduled.append(
         m.DeadlineScheduledV2(
@@ -368,36 +375,42 @@ class Planner:
         copies: list[dict],
         legal_ref: str,
         key: str | None = None,
-    ) -> Task:
+    ) -> None:
         title_nb, title_en = step.title_nb, step.title_en
         if step.on_birthday and case.birth_date_estimated:  # said, not hidden (ADR 0015)
             title_nb += " (anslått fødselsdato)"
             title_en += " (estimated birth date)"
-        task = Task(
-            id=str(uuid.uuid4()),
-            case_id=case.case_id,
-            case_ref=case.case_ref,
-            pathway=key or pathway.id,
-            task=step.task,
-            seq=seq,
-            kind=step.kind,
-            title_nb=title_nb,
-            title_en=title_en,
-            due=due,
-            responsible_unit=unit,
-            role=step.role,
-            copies=copies,
-            strength=step.strength,
-            legal_ref=legal_ref,
-        )
         # Its first status is settled here, in the transaction that schedules it, as the
         # timer would settle it (services/planning/timers.py): the same messages, in the same
         # order, without the timer reading and updating every new task again (issue 17).
         day, soon = today(), self.due_soon_working_days
         status = status_on(due, day, soon)
-        task.status, task.next_check = status, next_check(due, status, soon)
-        task.days_late = (day - due).days if status == "overdue" else 0
-        session.add(task)
+        row = {
+            "id": str(uuid.uuid4()),
+            "case_id": case.case_id,
+            "case_ref": case.case_ref,
+            "pathway": key or pathway.id,
+            "task": step.task,
+            "seq": seq,
+            "kind": step.kind,
+            "title_nb": title_nb,
+            "title_en": title_en,
+            "due": due,
+            "responsible_unit": unit,
+            "role": step.role,
+            "copies": copies,
+            "strength": step.strength,
+            "legal_ref": legal_ref,
+            "status": status,
+            "next_check": next_check(due, status, soon),
+            "done_on": None,
+            "days_late": (day - due).days if status == "overdue" else 0,
+            "created_at": utcnow(),
+        }
+        # A row, not an ORM object: written with the batch's other tasks in one statement,
+        # before anything in the transaction reads or changes tasks (services.kit.db).
+        queue_rows(session, Task, row, visible=True)
+        task = SimpleNamespace(**row)
         if status == "scheduled":
             emit_deadline(session, outbox, task, pathway)
         else:
@@ -419,7 +432,6 @@ class Planner:
             "deadline scheduled",
             extra={"case_ref": case.case_ref, "task": step.task, "due": str(due), "seq": seq},
         )
-        return task
 
     async def complete(
         self,

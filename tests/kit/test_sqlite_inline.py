@@ -129,3 +129,48 @@ async def test_state_gathered_in_a_transaction_is_written_at_commit_and_forgotte
         assert sorted(await session.scalars(select(InboxRow.msg_id))) == ["a", "b", "z"]
     assert written == [["a", "b"]]
     await engine.dispose()
+
+
+async def test_visible_rows_are_written_before_a_statement_on_their_table(tmp_path: Path) -> None:
+    """Rows queued with visible=True (planning's new tasks) are seen by a read or an update of
+    their table later in the transaction, while other tables' rows still wait for the commit;
+    a rollback forgets them like any queued row."""
+    from sqlalchemy import update
+
+    from services.kit.db import OutboxRow
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'visible.db'}", sqlite_inline=True)
+    await create_tables(engine)
+    sessions = sessionmaker(engine)
+    now = utcnow()
+
+    def outbox_row(msg_id: str) -> dict:
+        return {"msg_id": msg_id, "subject": "s", "headers": {}, "body": b"", "created_at": now}
+
+    async with sessions() as session, session.begin():
+        for i in range(2):
+            row = {"consumer": "c", "msg_id": f"m{i}", "processed_at": now}
+            queue_rows(session, InboxRow, row, visible=True)
+        queue_rows(session, OutboxRow, outbox_row("o1"))
+        assert sorted(await session.scalars(select(InboxRow.msg_id))) == ["m0", "m1"]
+        assert (await session.scalars(select(OutboxRow.msg_id))).all() == []  # at commit
+        queue_rows(
+            session, InboxRow, {"consumer": "c", "msg_id": "m2", "processed_at": now}, visible=True
+        )
+        await session.execute(update(InboxRow).where(InboxRow.msg_id == "m2").values(consumer="d"))
+    try:
+        async with sessions() as session, session.begin():
+            queue_rows(
+                session,
+                InboxRow,
+                {"consumer": "c", "msg_id": "lost", "processed_at": now},
+                visible=True,
+            )
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    async with sessions() as session:
+        rows = (await session.execute(select(InboxRow.consumer, InboxRow.msg_id))).all()
+        assert sorted(rows) == [("c", "m0"), ("c", "m1"), ("d", "m2")]
+        assert (await session.scalars(select(OutboxRow.msg_id))).all() == ["o1"]
+    await engine.dispose()

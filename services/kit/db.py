@@ -193,12 +193,16 @@ def per_transaction(session: AsyncSession | Session, key: str, factory: Callable
     return held[1]
 
 
+def _insert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(model), rows)
+
+
 def _write_queued(session: Session) -> None:
     session.info.pop(VISIBLE, None)
     queued = session.info.pop(QUEUED, None)
     if queued:
         for model, rows in queued.items():
-            session.execute(insert(model), rows)
+            _insert(session, model, rows)
 
 
 @event.listens_for(KitSession, "do_orm_execute")
@@ -212,9 +216,9 @@ def _write_visible_first(state: ORMExecuteState) -> None:
     queued: dict[type, list[dict[str, Any]]] = session.info.get(QUEUED, {})
     named = {t.name for t in find_tables(state.statement, include_crud=True)}
     for model in [m for m in visible if m.__table__.name in named]:
-        visible.discard(model)
+        visible.discard(model)  # before the insert, whose own statement comes back here
         if rows := queued.pop(model, None):
-            session.connection().execute(insert(model.__table__), rows)
+            _insert(session, model, rows)
 
 
 @event.listens_for(KitSession, "before_commit")

@@ -12,12 +12,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from contracts import messages as m
 from deploy.launcher import System
+from services.kit.clock import OSLO
 from services.planning.calendar import add_months, add_working_days, step_due
 from services.planning.pathway import load_all
 from tests.support import (
@@ -31,7 +31,7 @@ from tests.support import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-TODAY = datetime.now(UTC).astimezone(ZoneInfo("Europe/Oslo")).date()
+TODAY = datetime.now(UTC).astimezone(OSLO).date()
 K = m.UnitKind
 
 
@@ -51,9 +51,8 @@ def duf() -> str:
 def at_noon(day: date) -> str:
     """Noon that day in Norway; for today before noon, the time now (intake refuses a report
     dated in the future, and the suite runs at any hour)."""
-    oslo = ZoneInfo("Europe/Oslo")
-    noon = datetime(day.year, day.month, day.day, 12, tzinfo=oslo)
-    return min(noon, datetime.now(oslo).replace(microsecond=0)).isoformat()
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=OSLO)
+    return min(noon, datetime.now(OSLO).replace(microsecond=0)).isoformat()
 
 
 @dataclass

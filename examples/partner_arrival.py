@@ -6,7 +6,8 @@
 It logs in to NATS as the centre itself (its user JWT from the operator, the server's nonce
 signed with the centre's Ed25519 key: the same key that signs its messages), signs the
 CloudEvent, publishes it, and reads from its own durable consumers the case intake opened
-and the deadlines planning scheduled for it (contracts/README.md). Exits 1 when nothing came.
+and the deadlines planning scheduled for it (contracts/README.md). Exits 1 when no case came,
+or not the deadlines named by --until (the arrival talk by default).
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ async def main() -> int:
     p.add_argument("--arrived-at", default=datetime.now(UTC).isoformat())
     p.add_argument("--event-id", default=str(uuid.uuid4()), help="reuse to test deduplication")
     p.add_argument("--wait", type=float, default=10.0)
+    p.add_argument(
+        "--until",
+        default="arrival_talk",
+        help="comma-separated deadlines (tasks) to wait for before a quiet second ends the "
+        "wait; the others that come by then are printed too",
+    )
     args = p.parse_args()
     private = load_key(args.key)
     jwt = open(args.jwt).read().strip()
@@ -121,7 +128,12 @@ async def main() -> int:
 
     durable = f"unit-{args.unit}"  # provisioned by the operator at registration
     await fetch_mine(js, "INTAKE", durable, on_registered, lambda: bool(cases), args.wait)
-    await fetch_mine(js, "NOTIFY", durable, on_task, lambda: bool(deadlines), args.wait)
+    until = {t for t in args.until.split(",") if t}
+
+    def have_all() -> bool:
+        return until <= {t["task"] for t in deadlines.values()} if until else bool(deadlines)
+
+    await fetch_mine(js, "NOTIFY", durable, on_task, have_all, args.wait)
     await nc.close()
     for case in cases:
         print(
@@ -136,6 +148,12 @@ async def main() -> int:
             f"no answer within {args.wait:g}s: the arrival was refused or not handled yet; the "
             "operator sees why in the dead letters (`emaflyt dlq list`)",
             file=sys.stderr,
+        )
+        return 1
+    if not have_all():
+        missing = ", ".join(sorted(until - {t["task"] for t in deadlines.values()}))
+        print(
+            f"the case was opened, but no deadline {missing} within {args.wait:g}s", file=sys.stderr
         )
         return 1
     return 0

@@ -107,8 +107,16 @@ async def escalation_timer(svc: Service) -> None:
         await asyncio.sleep(svc.settings.timer_interval)  # type: ignore[attr-defined]
 
 
+async def warm_matcher(svc: Service) -> None:
+    """Import the matcher's solver once the service is up, off the event loop: importing
+    scipy.optimize at start would hold every start back a third of a second, and importing it
+    at the first GET /proposals made that request wait for it (seconds on a cold, busy host)."""
+    await asyncio.to_thread(domain.load_solver)
+    await svc.stop_event.wait()
+
+
 service.startup.append(configure)
-service.background.append(escalation_timer)
+service.background += [escalation_timer, warm_matcher]
 
 
 # -- reading the state for matching and views ------------------------------------------------

@@ -297,6 +297,14 @@ def _proposal(
     )
 
 
+def load_solver():  # noqa: ANN201 (scipy's function)
+    """scipy's `linear_sum_assignment`, imported on first use: scipy.optimize costs a third
+    of a second, which the service pays in the background after it starts (app.warm_matcher)."""
+    from scipy.optimize import linear_sum_assignment
+
+    return linear_sum_assignment
+
+
 def assign(
     children: Sequence[Child], places: Sequence[Place], w: Weights = Weights()
 ) -> Assignment:
@@ -304,9 +312,7 @@ def assign(
     1. sibling groups first, a group as one row needing `len(group)` places in one
        municipality, one group per municipality per run;
     2. single children over municipalities expanded into one column per free place left."""
-    # Imported here: scipy.optimize costs a third of a second at every start of the service.
-    from scipy.optimize import linear_sum_assignment
-
+    linear_sum_assignment = load_solver()
     result = Assignment()
     if not children or not places:
         result.unplaced = {c.case_id: "no municipality has published capacity" for c in children}

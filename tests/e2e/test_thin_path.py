@@ -102,6 +102,8 @@ async def test_partner_script_sees_case_and_arrival_talk_after_easter(
             "2026-04-02T10:00:00+02:00",
             "--wait",
             "60",
+            "--until",
+            "arrival_talk,kopp_proposal",
         ],
         check=True,
         cwd=ROOT,

@@ -354,8 +354,10 @@ def role_for(path: str, method: str = "GET") -> str:
     return "operator"
 
 
-def http_json(url: str, timeout: float = 2.0, role: str | None = None, **kw: Any) -> Any:
-    """deploy.launcher.http_json with a bearer token of the system that serves `url`."""
+def http_json(url: str, timeout: float = 10.0, role: str | None = None, **kw: Any) -> Any:
+    """deploy.launcher.http_json with a bearer token of the system that serves `url`. The
+    timeout is generous: on a loaded CI host a request may wait seconds for the CPU, and no
+    test here asserts how fast an answer comes (bench/ measures that)."""
     from urllib.parse import urlsplit
 
     from deploy.launcher import http_json as plain

@@ -86,13 +86,11 @@ def asyncapi() -> dict[str, Any]:
             "x-senders": sorted(k.value for k in c.senders),
         }
         cid = _channel_id(c.subject)
-        channel: dict[str, Any] = {
-            "address": c.subject,
-            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
-        }
+        # Two versions of a message may share a subject (a unit reads the one it chose).
+        channel: dict[str, Any] = channels.setdefault(cid, {"address": c.subject, "messages": {}})
+        channel["messages"][name] = {"$ref": f"#/components/messages/{name}"}
         if "{unit}" in c.subject:
             channel["parameters"] = {"unit": {"description": "Id of the addressed unit."}}
-        channels[cid] = channel
         operations[f"send_{name}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{cid}"},

@@ -452,6 +452,25 @@ class TaskNoticeV1(Message):
     pathway: str
 
 
+class TaskNoticesV1(Message):
+    """Every task notice one step of planning caused for one unit in one case, in one message,
+    for units registered to read notices grouped (`emaflyt unit register --notices grouped`;
+    docs/decisions/0020). Each item is exactly the task-notice.v1 it replaces, in the order
+    they would have come; a unit reads either form, never both, for a step."""
+
+    case_id: str
+    case_ref: str
+    unit: str = unit_id("The addressee: the unit every notice here is for.")
+    notices: list[TaskNoticeV1] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _one_case(self) -> TaskNoticesV1:
+        for item in self.notices:
+            if item.case_id != self.case_id or item.case_ref != self.case_ref:
+                raise ValueError(f"task {item.task_id} belongs to another case")
+        return self
+
+
 class EmergencyReleasedV1(Message):
     """Data was released under break-the-glass. Notify tells the case's representative (the
     care centre's leader while there is none); a privacy officer reviews it by review_due.

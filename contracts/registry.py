@@ -367,6 +367,15 @@ CONTRACTS: tuple[Contract, ...] = (
         UNITS,
     ),
     Contract(
+        "no.ema.notify.task-notices.v1",
+        "ema.notify.tasks.{unit}",
+        m.TaskNoticesV1,
+        SERVICE,
+        "A unit's task notices from one step of planning in one case, together (for units "
+        "registered with grouped notices).",
+        UNITS,
+    ),
+    Contract(
         "no.ema.share.emergency-released.v1",
         "ema.share.emergency.released",
         m.EmergencyReleasedV1,

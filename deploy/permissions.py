@@ -60,7 +60,7 @@ EMITS: dict[str, tuple[str, ...]] = {
         "no.ema.share.emergency-released.v1",
         "no.ema.share.receipt.v1",
     ),
-    "notify": ("no.ema.notify.task-notice.v1",),
+    "notify": ("no.ema.notify.task-notice.v1", "no.ema.notify.task-notices.v1"),
     "municipality": (
         "no.ema.case.settled.v1",
         "no.ema.case.settlement-planned.v1",

@@ -51,6 +51,7 @@ async def _register(args: argparse.Namespace) -> int:
             args.sealing_key,
             args.pq_sealing_key,
             kommunenummer=args.kommunenummer,
+            notices=args.notices,
         )
     finally:
         await nc.close()
@@ -62,6 +63,7 @@ async def _register(args: argparse.Namespace) -> int:
         f"{done.kid}; NATS user {done.nkey}"
     )
     print(f"public key {public_b64}")
+    print(f"task notices: {done.unit.notices} (emaflyt unit notices changes it)")
     if done.jwt_path is not None:
         print(
             f"NATS user JWT: {done.jwt_path} (hand it to the unit; with its private key it "
@@ -90,6 +92,23 @@ async def _list(args: argparse.Namespace) -> int:
         state = f" REVOKED {unit.revoked_at:%Y-%m-%d %H:%M}" if unit.revoked_at else ""
         kids = ", ".join(k.kid + (" (revoked)" if k.revoked else "") for k in unit.keys)
         print(f"{unit.id:28s} {unit.kind.value:15s} {unit.name}{state}  keys: {kids}")
+    return 0
+
+
+async def _notices(args: argparse.Namespace) -> int:
+    nc = await operator.connect(args)
+    try:
+        unit = await units.set_notices(nc, args.id, args.form)
+    finally:
+        await nc.close()
+    what = {
+        "each": "a no.ema.notify.task-notice.v1 per task",
+        "grouped": "one no.ema.notify.task-notices.v1 per step of planning in a case",
+    }[unit.notices]
+    print(
+        f"unit {unit.id} hears its tasks as {what} on ema.notify.tasks.{unit.id}, from notify's "
+        "next step (within 5 s)"
+    )
     return 0
 
 
@@ -232,8 +251,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="where the unit lies (a care centre: its host municipality, which holds the TB "
         "screening and school duties)",
     )
+    reg.add_argument(
+        "--notices",
+        choices=units.NOTICE_FORMS,
+        help="how the unit hears its tasks: a message per task (each, the default for a new "
+        "unit) or one per step of planning in a case (grouped); unchanged when not given",
+    )
     reg.add_argument("--force", action="store_true", help="overwrite existing key files")
     reg.set_defaults(func=run(_register))
+    nt = cmds.add_parser(
+        "notices", help="how a unit hears its tasks: a message per task, or grouped per step"
+    )
+    nt.add_argument("--id", required=True)
+    nt.add_argument("form", choices=units.NOTICE_FORMS)
+    nt.set_defaults(func=run(_notices))
     ls = cmds.add_parser("list", help="list registered units")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=run(_list))

@@ -54,9 +54,13 @@ async def register(
     sealing_key: str | None = None,
     pq_sealing_key: str | None = None,
     kommunenummer: str | None = None,
+    notices: str | None = None,
 ) -> Registered:
-    """Register a unit or add a key to it (rotation), and issue its NATS user."""
+    """Register a unit or add a key to it (rotation), and issue its NATS user. `notices`
+    ("each" or "grouped") sets how it hears its tasks; None keeps what it had."""
     kid = kid_for(check_public_key(public_b64))
+    if notices is not None:
+        check_notices(notices)
     if kind is UnitKind.SERVICE:
         raise Refused("--kind service: services are registered by the operator's tooling")
     js = nc.jetstream(timeout=10)
@@ -79,6 +83,9 @@ async def register(
             raise Refused("--kommunenummer: four digits, e.g. 0301")
         unit.kommunenummer = kommunenummer
         await directory.put(unit)
+    if notices is not None and unit.notices != notices:
+        unit.notices = notices  # type: ignore[assignment] (checked above)
+        await directory.put(unit)
     if sealing_key or pq_sealing_key:
         try:
             if sealing_key:
@@ -91,6 +98,34 @@ async def register(
     await provision_unit(js, trust, unit, data_dir)
     path = unit_jwt_path(data_dir, unit_id, kid) if trust else None
     return Registered(unit, kid, nkey, path)
+
+
+NOTICE_FORMS = ("each", "grouped")
+
+
+def check_notices(form: str) -> str:
+    if form not in NOTICE_FORMS:
+        raise Refused(f"--notices: {' or '.join(NOTICE_FORMS)}, not {form!r}")
+    return form
+
+
+async def set_notices(nc: Client, unit_id: str, form: str) -> Unit:
+    """How a registered unit hears its tasks from now on (docs/decisions/0020): "each" (a
+    no.ema.notify.task-notice.v1 per task) or "grouped" (one no.ema.notify.task-notices.v1
+    per step of planning in a case). Notify sees the change within its directory cache's
+    five seconds."""
+    check_notices(form)
+    directory = Directory(await bucket(nc.jetstream(timeout=10)), ttl=0)
+    unit = await directory.get(unit_id)
+    if unit is None:
+        raise Refused(f"no unit {unit_id!r} in the directory")
+    if unit.revoked_at is not None:
+        raise Refused(f"unit {unit_id} was revoked on {unit.revoked_at:%Y-%m-%d}")
+    if unit.kind is UnitKind.SERVICE:
+        raise Refused(f"{unit_id} is a service: services hear no task notices")
+    unit.notices = form  # type: ignore[assignment] (checked above)
+    await directory.put(unit)
+    return unit
 
 
 async def revoke(

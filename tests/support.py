@@ -85,6 +85,7 @@ class Partner:
         sealing: bool = False,
         suite: str = X25519,
         kommunenummer: str | None = None,
+        notices: str | None = None,
     ) -> Partner:
         """Register a unit; with sealing=True it also publishes a sealing key (of `suite`) to
         receive released data; `kommunenummer` says where it lies (a care centre's
@@ -121,6 +122,7 @@ class Partner:
             x25519,
             hybrid,
             kommunenummer=kommunenummer,
+            notices=notices,
         )
         own = None
         if done.jwt_path is not None:

@@ -6,6 +6,7 @@ import base64
 import re
 import time
 from datetime import UTC, datetime
+from typing import Literal
 
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
@@ -47,6 +48,12 @@ class Unit(BaseModel):
         None,
         pattern=r"^[0-9]{4}$",
         description="Where the unit lies, e.g. a care centre's host municipality (vertskommune).",
+    )
+    notices: Literal["each", "grouped"] = Field(
+        "each",
+        description="How the unit hears its tasks on ema.notify.tasks.<unit>: a "
+        "task-notice.v1 per task, or one task-notices.v1 per step of planning in a case "
+        "(docs/decisions/0020).",
     )
 
     def key(self, kid: str) -> PublicKey | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.messages import CaseTasksV1, TaskNoticeV1
+from contracts.messages import CaseTasksV1, TaskNoticesV1, TaskNoticeV1
 from services.kit.db import per_transaction, queue_rows, utcnow
 from services.kit.service import Context
 from services.notify.routing import emergency_recipients, event_key, hears, recipients
@@ -26,9 +27,12 @@ DEADLINE = "no.ema.planning.deadline-scheduled.v2"
 STATUS = "no.ema.planning.task-status.v2"
 
 
-def task_notice(ctx: Context, data: Any) -> None:
+Notices = dict[str, list[TaskNoticeV1]]  # addressed unit -> its notices, in order
+
+
+def task_notice(data: Any, notices: Notices) -> None:
     """The responsible unit, and each unit told of the task, hear of it on the bus, each
-    addressed alone."""
+    addressed alone: add the task's notice to each of their lists."""
     notice = TaskNoticeV1(
         task_id=data.task_id,
         case_id=data.case_id,
@@ -45,16 +49,46 @@ def task_notice(ctx: Context, data: Any) -> None:
     )
     told = [data.responsible_unit] + [c.unit for c in getattr(data, "copies", [])]
     for unit in dict.fromkeys(told):
-        ctx.emit("no.ema.notify.task-notice.v1", notice, case_id=data.case_id, unit=unit)
+        notices.setdefault(unit, []).append(notice)
+
+
+# How each unit hears its tasks ("each" or "grouped", from the unit directory), kept as long
+# as the directory's own cache keeps a unit, misses included: most addressees of a
+# deployment's tasks (Bufetat's regions, the Statsforvalter) may never register a system.
+_FORMS: dict[str, tuple[float, str]] = {}
+FORM_TTL = 5.0
+
+
+async def notice_form(ctx: Context, unit: str) -> str:
+    hit = _FORMS.get(unit)
+    now = time.monotonic()
+    if hit is None or now - hit[0] >= FORM_TTL:
+        registered = await ctx.directory.get(unit)
+        hit = _FORMS[unit] = (now, registered.notices if registered else "each")
+    return hit[1]
+
+
+async def send_notices(ctx: Context, case_id: str, case_ref: str, notices: Notices) -> None:
+    """Each unit's notices as it chose to hear them (docs/decisions/0020): one task-notice.v1
+    per task, or all of them in one task-notices.v1."""
+    for unit, items in notices.items():
+        if await notice_form(ctx, unit) == "grouped":
+            grouped = TaskNoticesV1.model_construct(
+                case_id=case_id, case_ref=case_ref, unit=unit, notices=items
+            )
+            ctx.emit("no.ema.notify.task-notices.v1", grouped, case_id=case_id, unit=unit)
+        else:
+            for notice in items:
+                ctx.emit("no.ema.notify.task-notice.v1", notice, case_id=case_id, unit=unit)
 
 
 Wanted = list[tuple[Any, str, str, str, str]]  # data, unit, role, event key, dedupe key
 
 
-def on_task(ctx: Context, event_type: str, data: Any, wanted: Wanted) -> None:
-    """One scheduled task or one status change: notices to its units now, and the
+def on_task(event_type: str, data: Any, wanted: Wanted, notices: Notices) -> None:
+    """One scheduled task or one status change: its notices to its units, and the
     notifications its roles should have added to `wanted`."""
-    task_notice(ctx, data)
+    task_notice(data, notices)
     key = event_key(event_type, getattr(data, "status", None), data.kind)
     if key is None:
         return
@@ -68,14 +102,15 @@ def on_task(ctx: Context, event_type: str, data: Any, wanted: Wanted) -> None:
 async def on_planning_event(ctx: Context) -> None:
     """A case's tasks scheduled and statuses changed (no.ema.planning.case-tasks.v1), or, from
     a planning service of before 0018, one task's deadline or status (v2)."""
-    data, wanted = ctx.data, []
+    data, wanted, notices = ctx.data, [], {}
     if isinstance(data, CaseTasksV1):
         for item in data.scheduled:
-            on_task(ctx, DEADLINE, item, wanted)
+            on_task(DEADLINE, item, wanted, notices)
         for item in data.statuses:
-            on_task(ctx, STATUS, item, wanted)
+            on_task(STATUS, item, wanted, notices)
     else:
-        on_task(ctx, ctx.event.type, data, wanted)
+        on_task(ctx.event.type, data, wanted, notices)
+    await send_notices(ctx, data.case_id, data.case_ref, notices)
     await notify(ctx, wanted)
 
 

@@ -169,7 +169,7 @@ def summarise(path: Path, top: int = 15) -> dict[str, Any]:
     }
 
 
-def profile_arrivals(n: int, workdir: Path) -> dict[str, Any]:
+def profile_arrivals(n: int, workdir: Path, notices: str = "grouped") -> dict[str, Any]:
     """The arrival burst again with planning and notify each under cProfile."""
     from bench.thin_path import measure, start
     from deploy.launcher import ServiceProcess
@@ -195,7 +195,7 @@ def profile_arrivals(n: int, workdir: Path) -> dict[str, Any]:
             system.procs[name] = proc
             proc.wait_healthy()
             profiles[name] = out
-        figures = asyncio.run(measure(system, n, unloaded=0, loads=()))
+        figures = asyncio.run(measure(system, n, unloaded=0, loads=(), notices=notices))
     finally:
         for name in PROFILED:
             system.procs[name].stop(signal.SIGTERM, timeout=60)
@@ -394,6 +394,17 @@ def repetitions_table(reps: list[tuple[str, int, dict[str, Any] | None]]) -> lis
     return lines
 
 
+NOTICE_FORMS = {
+    "each": "as one task-notice.v1 per task",
+    "grouped": "grouped, one task-notices.v1 per step of planning in a case",
+}
+
+
+def notices_of(arr: list[dict[str, Any]]) -> str:
+    forms = {f.get("notices", "each") for f in arr}
+    return forms.pop() if len(forms) == 1 else "mixed"
+
+
 def write(
     out: Path,
     reps: list[tuple[str, int, dict[str, Any] | None]],
@@ -426,6 +437,9 @@ def write(
         "",
         *paths_table(arr, sha, once),
         "",
+        f"The arrival path's care centre hears its tasks {NOTICE_FORMS.get(notices_of(arr), '?')} "
+        "(docs/decisions/0020); the other units its tasks concern (Bufetat's region, the "
+        "Statsforvalter) one message per task. "
         "Throughput of a burst: for arrivals, arrivals until every task notice and "
         "notification they cause is out, per second; for share requests, requests delivered "
         "or withheld per second. Baselines: for the bus paths, raw nats-py JetStream on the "
@@ -555,6 +569,12 @@ def main() -> None:
     ap.add_argument("--notify", type=int, default=500)
     ap.add_argument("--matching", type=int, default=1000)
     ap.add_argument("--profile", type=int, default=200, help="arrivals to profile; 0: none")
+    ap.add_argument(
+        "--notices",
+        choices=("each", "grouped"),
+        default="grouped",
+        help="how the arrival bench's care centre hears its tasks (docs/decisions/0020)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = ap.parse_args()
     started, t0 = datetime.now(UTC), time.perf_counter()
@@ -563,7 +583,12 @@ def main() -> None:
         (
             ARRIVAL,
             "bench.thin_path",
-            {"n": args.arrivals, "unloaded": args.unloaded, "load_seconds": args.load_seconds},
+            {
+                "n": args.arrivals,
+                "unloaded": args.unloaded,
+                "load_seconds": args.load_seconds,
+                "notices": args.notices,
+            },
         ),
         (
             SHARE,
@@ -588,7 +613,7 @@ def main() -> None:
         print(f"== profiling the arrival path (n={args.profile})", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                prof = profile_arrivals(args.profile, Path(tmp))
+                prof = profile_arrivals(args.profile, Path(tmp), args.notices)
             except Exception:  # noqa: BLE001
                 traceback.print_exc()
     write(args.out, reps, once, prof, host, started, time.perf_counter() - t0)

@@ -171,11 +171,13 @@ async def measure(
     unloaded: int = 50,
     load_seconds: float = 15.0,
     loads: tuple[float, ...] = LOADS,
+    notices: str = "grouped",
 ) -> dict[str, Any]:
     """Warm-up, then latency three ways: one arrival at a time (`unloaded`), a burst of `n`
     (capacity, CPU, run-queue wait), and open-loop offered loads at `loads` x the burst's
-    capacity, each held for `load_seconds`. Then the floor and the raw baseline."""
-    partner = await Partner.register(system, "centre-bench", UnitKind.CARE_CENTRE)
+    capacity, each held for `load_seconds`. Then the floor and the raw baseline. The bench's
+    care centre hears its tasks as `notices` says ("each" or "grouped", ADR 0020)."""
+    partner = await Partner.register(system, "centre-bench", UnitKind.CARE_CENTRE, notices=notices)
     js = partner.nc.jetstream()
     operator = await system.connect()
     ojs = operator.jetstream()
@@ -322,11 +324,16 @@ def start(tmp: str, **env: str) -> System:
     return system
 
 
-def run(n: int = 10000, unloaded: int = 50, load_seconds: float = 15.0) -> dict[str, Any]:
+def run(
+    n: int = 10000, unloaded: int = 50, load_seconds: float = 15.0, notices: str = "grouped"
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         system = start(tmp)
         try:
-            return asyncio.run(measure(system, n, unloaded=unloaded, load_seconds=load_seconds))
+            figures = asyncio.run(
+                measure(system, n, unloaded=unloaded, load_seconds=load_seconds, notices=notices)
+            )
+            return {**figures, "notices": notices}
         finally:
             system.down()
 
@@ -385,9 +392,15 @@ def main() -> None:
     parser.add_argument(
         "--load-seconds", type=float, default=15.0, help="how long each offered load is held"
     )
+    parser.add_argument(
+        "--notices",
+        choices=("each", "grouped"),
+        default="grouped",
+        help="how the bench's care centre hears its tasks (ADR 0020)",
+    )
     args = parser.parse_args()
     t0 = time.perf_counter()
-    report(run(args.n, args.unloaded, args.load_seconds))
+    report(run(args.n, args.unloaded, args.load_seconds, args.notices))
     print(f"(the whole run took {time.perf_counter() - t0:.0f} s)")
 
 

@@ -48,6 +48,7 @@ OK, FAIL, NO_ANSWER, SENT, SKIP, NOTE = "ok", "FAIL", "NO ANSWER", "sent", "skip
 ARRIVAL = "no.ema.intake.arrival.v1"
 REGISTERED = "no.ema.intake.arrival-registered.v1"
 NOTICE = "no.ema.notify.task-notice.v1"
+NOTICES = "no.ema.notify.task-notices.v1"  # a grouped unit's notices (docs/decisions/0020)
 SHARE = "no.ema.share.request.v2"
 RECEIPT = "no.ema.share.receipt.v1"
 DELIVERED = "no.ema.share.delivered.v2"
@@ -169,8 +170,16 @@ def failed(findings: list[Finding]) -> list[Finding]:
 # -- the rules: what each message should get back ------------------------------------------
 
 
+def _expanded(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """A grouped task-notices.v1 as the task-notice.v1 events it carries (the same bodies), so
+    the rules judge a unit on either form alike; any other event as it is."""
+    if event.get("type") != NOTICES:
+        return [event]
+    return [{**event, "type": NOTICE, "data": n} for n in event["data"]["notices"]]
+
+
 def _of(answers: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:
-    return [a["event"] for a in answers if a["event"].get("type") == type_]
+    return [e for a in answers for e in _expanded(a["event"]) if e.get("type") == type_]
 
 
 def _none(sent: dict[str, Any], what: str, wait: float | None) -> Finding:
@@ -892,9 +901,11 @@ class Check:
         if sent is None:
             return []
         return [
-            r["event"]
+            e
             for r in self.received
-            if r["event"].get("correlationid") == sent["id"] and r["event"]["type"] == type_
+            if r["event"].get("correlationid") == sent["id"]
+            for e in _expanded(r["event"])
+            if e["type"] == type_
         ]
 
     async def until(self, done: Any, wait: float | None = None) -> bool:

@@ -122,9 +122,12 @@ async def main() -> int:
 
     def on_task(msg) -> None:  # noqa: ANN001
         ev = json.loads(msg.data)
-        task = ev["data"]
-        if cases and task["case_id"] == cases[0]["case_id"] and task["status"] == "scheduled":
-            deadlines[task["task_id"]] = task
+        # One task-notice.v1 per task, or, for a unit registered with grouped notices, one
+        # task-notices.v1 carrying them all (contracts/README.md §6).
+        grouped = ev["type"] == "no.ema.notify.task-notices.v1"
+        for task in ev["data"]["notices"] if grouped else [ev["data"]]:
+            if cases and task["case_id"] == cases[0]["case_id"] and task["status"] == "scheduled":
+                deadlines[task["task_id"]] = task
 
     durable = f"unit-{args.unit}"  # provisioned by the operator at registration
     await fetch_mine(js, "INTAKE", durable, on_registered, lambda: bool(cases), args.wait)

@@ -52,11 +52,13 @@ def cases(system: System, duf_number: str) -> list[tuple]:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("notices", ["each", "grouped"])
 async def test_partner_script_sees_case_and_arrival_talk_after_easter(
-    system: System, tmp_path: Path
+    system: System, tmp_path: Path, notices: str
 ) -> None:
     """A partner using only nats-py (examples/partner_arrival.py) reports an arrival on
-    Maundy Thursday and sees the case opened and the arrival talk on the Tuesday after Easter."""
+    Maundy Thursday and sees the case opened and the arrival talk on the Tuesday after Easter,
+    with its task notices one by one or grouped (docs/decisions/0020)."""
     unit, key_file = centre_id(), tmp_path / "centre.pem"
     registered = subprocess.run(
         [
@@ -73,6 +75,8 @@ async def test_partner_script_sees_case_and_arrival_talk_after_easter(
             "Testsenteret",
             "--kind",
             "care_centre",
+            "--notices",
+            notices,
             "--generate-key",
             "--key-out",
             str(key_file),
@@ -83,6 +87,7 @@ async def test_partner_script_sees_case_and_arrival_talk_after_easter(
         text=True,
     )
     jwt = re.search(r"NATS user JWT: (\S+)", registered.stdout).group(1)
+    assert f"task notices: {notices}" in registered.stdout
     number = duf()
     out = subprocess.run(
         [

@@ -157,6 +157,64 @@ def test_types_without_an_answer_are_reported_as_sent() -> None:
     assert finding.status == SENT and "MUNICIPALITY #7" in finding.text
 
 
+def notice(task: str, due: str) -> dict[str, Any]:
+    return {
+        "task_id": f"t-{task}",
+        "case_id": "c1",
+        "case_ref": "EMA-1",
+        "task": task,
+        "title_nb": task,
+        "title_en": task,
+        "due": due,
+        "status": "scheduled",
+        "responsible_unit": "centre-a",
+        "pathway": "ema-care-centre@3",
+    }
+
+
+def test_an_arrivals_notices_count_one_by_one_or_grouped() -> None:
+    """A unit on grouped notices (docs/decisions/0020) is judged on the notices the grouped
+    message carries, as one on per-task notices is on its messages."""
+    sent = {"id": "a1", "type": "no.ema.intake.arrival.v1", "data": {}}
+    registered = event(
+        "no.ema.intake.arrival-registered.v1",
+        {
+            "arrival_id": "a1",
+            "case_id": "c1",
+            "case_ref": "EMA-1",
+            "outcome": "opened",
+            "care_centre": "centre-a",
+        },
+        "a1",
+        source="svc-intake",
+    )
+    talk, kopp = notice("arrival_talk", "2026-04-07"), notice("kopp_proposal", "2026-04-23")
+    grouped = event(
+        "no.ema.notify.task-notices.v1",
+        {"case_id": "c1", "case_ref": "EMA-1", "unit": "centre-a", "notices": [talk, kopp]},
+        "a1",
+        source="svc-notify",
+    )
+    singles = [
+        event("no.ema.notify.task-notice.v1", n, "a1", source="svc-notify") for n in (talk, kopp)
+    ]
+    said = []
+    for answers in ([grouped], singles):
+        received = [{"subject": "ema.x.centre-a", "event": e} for e in [registered, *answers]]
+        findings = judge({"unit": "centre-a", "sent": [sent], "received": received})
+        assert [f.status for f in findings] == [OK, OK]
+        said.append(findings[1].text)
+    assert (
+        said[0]
+        == said[1]
+        == ("2 task notice(s): arrival_talk due 2026-04-07, kopp_proposal due 2026-04-23")
+    )
+    # Without any notice, the arrival's deadlines are missing.
+    received = [{"subject": "ema.x.centre-a", "event": registered}]
+    findings = judge({"unit": "centre-a", "sent": [sent], "received": received})
+    assert findings[-1].status == NO_ANSWER
+
+
 def test_a_received_message_that_breaks_its_contract_fails() -> None:
     broken = receipt("maybe")
     findings = judge({"unit": "school-a", "sent": [share_sent()], "received": [broken]})

@@ -32,8 +32,10 @@ Notices = dict[str, list[TaskNoticeV1]]  # addressed unit -> its notices, in ord
 
 def task_notice(data: Any, notices: Notices) -> None:
     """The responsible unit, and each unit told of the task, hear of it on the bus, each
-    addressed alone: add the task's notice to each of their lists."""
-    notice = TaskNoticeV1(
+    addressed alone: add the task's notice to each of their lists. Built without validating
+    again: every field comes from the validated planning item, whose field is the same or
+    narrower (tests/unit/test_notice_fields.py proves it from the models)."""
+    notice = TaskNoticeV1.model_construct(
         task_id=data.task_id,
         case_id=data.case_id,
         case_ref=data.case_ref,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from services.planning.calendar import add_working_days, is_working_day
@@ -18,6 +19,7 @@ OPEN = ("scheduled", "due_soon", "due", "overdue")
 TERMINAL = ("done", "cancelled")
 
 
+@lru_cache(maxsize=8192)
 def due_soon_from(due: date, working_days_before: int) -> date:
     """The day a task becomes due soon: `working_days_before` working days before its due date."""
     day, remaining = due, working_days_before

@@ -91,7 +91,8 @@ async def _list(args: argparse.Namespace) -> int:
     for unit in found:
         state = f" REVOKED {unit.revoked_at:%Y-%m-%d %H:%M}" if unit.revoked_at else ""
         kids = ", ".join(k.kid + (" (revoked)" if k.revoked else "") for k in unit.keys)
-        print(f"{unit.id:28s} {unit.kind.value:15s} {unit.name}{state}  keys: {kids}")
+        grouped = "  notices: grouped" if unit.notices == "grouped" else ""
+        print(f"{unit.id:28s} {unit.kind.value:15s} {unit.name}{state}  keys: {kids}{grouped}")
     return 0
 
 

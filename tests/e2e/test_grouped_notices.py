@@ -163,6 +163,8 @@ async def test_the_operator_switches_a_unit_to_grouped_notices(system: System) -
     assert (await directory.get(centre.unit_id)).notices == "grouped"
     listed = json.loads(cli(system, "list", "--json").stdout)
     assert {u["id"]: u["notices"] for u in listed}[centre.unit_id] == "grouped"
+    [line] = [x for x in cli(system, "list").stdout.splitlines() if x.startswith(centre.unit_id)]
+    assert line.endswith("notices: grouped")
 
     await asyncio.sleep(FORM_TTL + 0.5)  # notify's cache of the unit's choice has expired
     done = await centre.send(

@@ -7,7 +7,7 @@ import uuid
 from datetime import date
 from types import SimpleNamespace
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,9 @@ from services.planning.pathway import Pathway, Step
 from services.planning.store import Milestone, PathwayUnit, PlanningCase, Task, TimelineEntry
 
 log = logging.getLogger("planning")
+CASE_KNOWN = select(PlanningCase.__table__.c.case_id).where(
+    PlanningCase.__table__.c.case_id == bindparam("case_id")
+)
 __all__ = ["OSLO", "Planner", "make_handlers", "set_today", "today"]
 MAIN = "ema-care-centre"
 # Roles a further pathway's start names (PathwayStartedV2); V1 starts give them to the starter.
@@ -649,10 +652,12 @@ def make_handlers(planner: Planner) -> dict[str, HandlerFunc]:
         # Without flushing what earlier messages of the batch added: their rows go in with the
         # commit, one statement per table for the batch. A case opened twice in one batch
         # (under two message ids) fails that commit on its key, and the batch is applied one
-        # message at a time, where this read sees the first.
-        with ctx.session.sync_session.no_autoflush:
-            if await ctx.session.get(PlanningCase, data.case_id):
-                return
+        # message at a time, where this read sees the first. A Core statement on the
+        # transaction's connection: the ORM's get cost a quarter of planning's handling time
+        # (cProfile, 500 arrivals), and no row of planning_case is ever queued.
+        connection = await ctx.session.connection()
+        if (await connection.execute(CASE_KNOWN, {"case_id": data.case_id})).first():
+            return
         arrival = data.arrived_at.astimezone(OSLO).date()
         case = PlanningCase(
             case_id=data.case_id,

@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from contracts.messages import (
     AppealLodgedV1,
@@ -41,6 +41,7 @@ from services.intake.store import Case, CaseHistory, SiblingLink
 from services.kit.service import Context, NotYet, Rejected
 
 log = logging.getLogger("intake")
+CASE_OF_DUF = select(Case.__table__.c.id).where(Case.__table__.c.duf_number == bindparam("duf"))
 OSLO = ZoneInfo("Europe/Oslo")
 
 
@@ -86,8 +87,14 @@ async def on_arrival(ctx: Context) -> None:
     # Without flushing the batch's earlier rows (they go in with the commit, one statement per
     # table). The same child reported twice in one batch fails that commit on the unique DUF
     # number, and the batch is applied one message at a time, where this read sees the first.
-    with ctx.session.sync_session.no_autoflush:
-        existing = await ctx.session.scalar(select(Case).where(Case.duf_number == data.duf_number))
+    # A Core statement asks whether the child is known (the ORM's select was a fifth of
+    # intake's handling time in a cProfile of 500 arrivals); the case is loaded only if so.
+    connection = await ctx.session.connection()
+    known = (await connection.execute(CASE_OF_DUF, {"duf": data.duf_number})).first()
+    existing = None
+    if known is not None:
+        with ctx.session.sync_session.no_autoflush:
+            existing = await ctx.session.get(Case, known.id)
     outcome = classify_arrival(
         existing.care_centre if existing else None,
         data.care_centre,

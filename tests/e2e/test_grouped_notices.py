@@ -15,8 +15,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import nats.errors
-
 from contracts.messages import ArrivalV1, TaskCompletedV1, UnitKind
 from contracts.registry import unit_consumer
 from deploy.launcher import System
@@ -47,7 +45,7 @@ class Own:
                 for msg in await self.sub.fetch(50, timeout=0.5):
                     self.events.append(json.loads(msg.data))
                     await msg.ack()
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nothing more now (nats-py raises its own or asyncio's)
                 pass
             return enough(self.events)
 

@@ -59,8 +59,17 @@ async def register(
     """Register a unit or add a key to it (rotation), and issue its NATS user. `notices`
     ("each" or "grouped") sets how it hears its tasks; None keeps what it had."""
     kid = kid_for(check_public_key(public_b64))
+    # All input checked before anything is written: a refusal changes nothing.
     if notices is not None:
         check_notices(notices)
+    if kommunenummer and not re.fullmatch(r"[0-9]{4}", kommunenummer):
+        raise Refused("--kommunenummer: four digits, e.g. 0301")
+    for sealing in (sealing_key, pq_sealing_key):
+        try:
+            if sealing:
+                base64.b64decode(sealing, validate=True)
+        except ValueError:
+            raise Refused("--sealing-key: not base64") from None
     if kind is UnitKind.SERVICE:
         raise Refused("--kind service: services are registered by the operator's tooling")
     js = nc.jetstream(timeout=10)
@@ -78,22 +87,17 @@ async def register(
         unit = await directory.add_key(unit_id, name, kind, kid, public_b64)
     except ValueError as exc:
         raise Refused(str(exc)) from None
-    if kommunenummer and unit.kommunenummer != kommunenummer:
-        if not re.fullmatch(r"[0-9]{4}", kommunenummer):
-            raise Refused("--kommunenummer: four digits, e.g. 0301")
+    # The entry's other settings, in one write.
+    before = unit.model_dump()
+    if kommunenummer:
         unit.kommunenummer = kommunenummer
-        await directory.put(unit)
-    if notices is not None and unit.notices != notices:
+    if notices is not None:
         unit.notices = notices  # type: ignore[assignment] (checked above)
-        await directory.put(unit)
-    if sealing_key or pq_sealing_key:
-        try:
-            if sealing_key:
-                unit.add_sealing_key(X25519, sealing_key)
-            if pq_sealing_key:
-                unit.add_sealing_key(HYBRID, pq_sealing_key)
-        except ValueError:
-            raise Refused("--sealing-key: not base64") from None
+    if sealing_key:
+        unit.add_sealing_key(X25519, sealing_key)
+    if pq_sealing_key:
+        unit.add_sealing_key(HYBRID, pq_sealing_key)
+    if unit.model_dump() != before:
         await directory.put(unit)
     await provision_unit(js, trust, unit, data_dir)
     path = unit_jwt_path(data_dir, unit_id, kid) if trust else None
@@ -103,10 +107,9 @@ async def register(
 NOTICE_FORMS = ("each", "grouped")
 
 
-def check_notices(form: str) -> str:
+def check_notices(form: str) -> None:
     if form not in NOTICE_FORMS:
         raise Refused(f"--notices: {' or '.join(NOTICE_FORMS)}, not {form!r}")
-    return form
 
 
 async def set_notices(nc: Client, unit_id: str, form: str) -> Unit:

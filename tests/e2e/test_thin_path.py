@@ -17,6 +17,8 @@ import pytest
 from contracts.messages import ArrivalV1, UnitKind
 from contracts.registry import CONTRACTS
 from deploy.launcher import System
+from services.kit.directory import Directory, bucket
+from services.kit.signing import UnitKey
 from tests.support import (
     ARRIVAL,
     TASKS_ON_ARRIVAL,
@@ -361,6 +363,50 @@ def test_unit_register_refuses_a_bad_public_key(system: System) -> None:
     )
     assert out.returncode == 2
     assert "--public-key: not base64" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--kommunenummer", "03x1", "--kommunenummer: four digits"),
+        ("--sealing-key", "not base64!", "--sealing-key"),
+    ],
+)
+async def test_unit_register_refuses_bad_settings_and_writes_nothing(
+    system: System, option: str, value: str, said: str
+) -> None:
+    """A good key with a bad setting: refused, and no directory entry is left behind."""
+    unit = centre_id()
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deploy.cli",
+            "--data-dir",
+            str(system.data_dir),
+            "unit",
+            "register",
+            "--id",
+            unit,
+            "--name",
+            "x",
+            "--kind",
+            "care_centre",
+            "--public-key",
+            UnitKey.generate(unit).public_b64,
+            option,
+            value,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0 and said in out.stderr, out.stderr
+    nc = await system.connect()
+    try:
+        assert await Directory(await bucket(nc.jetstream()), ttl=0).get(unit) is None
+    finally:
+        await nc.close()
 
 
 async def test_no_confidential_value_in_any_log(system: System) -> None:

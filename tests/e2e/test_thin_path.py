@@ -338,8 +338,9 @@ def test_status_shows_streams_lag_dead_letters_and_health(system: System) -> Non
     assert "dead letters:" in text.stdout and "consumer intake-inbound" in text.stdout
 
 
-def test_unit_register_refuses_a_bad_public_key(system: System) -> None:
-    out = subprocess.run(
+def register(system: System, unit: str, *options: str) -> subprocess.CompletedProcess:
+    """`emaflyt unit register` of a care centre named x, with `options`; not checked."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -349,18 +350,21 @@ def test_unit_register_refuses_a_bad_public_key(system: System) -> None:
             "unit",
             "register",
             "--id",
-            "centre-bad",
+            unit,
             "--name",
             "x",
             "--kind",
             "care_centre",
-            "--public-key",
-            "abc",
+            *options,
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
+
+
+def test_unit_register_refuses_a_bad_public_key(system: System) -> None:
+    out = register(system, "centre-bad", "--public-key", "abc")
     assert out.returncode == 2
     assert "--public-key: not base64" in out.stderr
 
@@ -377,30 +381,7 @@ async def test_unit_register_refuses_bad_settings_and_writes_nothing(
 ) -> None:
     """A good key with a bad setting: refused, and no directory entry is left behind."""
     unit = centre_id()
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "deploy.cli",
-            "--data-dir",
-            str(system.data_dir),
-            "unit",
-            "register",
-            "--id",
-            unit,
-            "--name",
-            "x",
-            "--kind",
-            "care_centre",
-            "--public-key",
-            UnitKey.generate(unit).public_b64,
-            option,
-            value,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    out = register(system, unit, "--public-key", UnitKey.generate(unit).public_b64, option, value)
     assert out.returncode != 0 and said in out.stderr, out.stderr
     nc = await system.connect()
     try:
